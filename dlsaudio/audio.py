@@ -33,7 +33,9 @@ def _check_wave(wave: np.ndarray, where: str, max_channels: int) -> None:
         )
     if not np.isfinite(wave).all():
         bad = int((~np.isfinite(wave)).sum())
-        raise ValueError(f"{where}: {bad} samples are NaN or inf; the file is damaged, re-export it")
+        raise ValueError(
+            f"{where}: {bad} samples are NaN or inf; the file is damaged, re-export it"
+        )
 
 
 def trim_silence(wave: torch.Tensor, threshold_db: float = -50.0, frame: int = 256) -> torch.Tensor:

@@ -1,0 +1,26 @@
+"""Benchmarks that print JSON: ``python -m dlsaudio.bench {ssl,asr}``."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = (
+    "usage: python -m dlsaudio.bench {ssl,asr} [options]  (add --help after the name for options)"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("ssl", "asr"):
+        print(USAGE, file=sys.stderr)
+        return 2
+    name, rest = argv[0], argv[1:]
+    if name == "ssl":
+        from dlsaudio.bench.ssl import main as run
+    else:
+        from dlsaudio.bench.asr import main as run
+    return run(rest) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

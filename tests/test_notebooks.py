@@ -1,0 +1,249 @@
+"""Notebook tooling and the committed notebooks: clean, current, linked, and student copies that stop where they should."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dlsaudio import notebooks, repo
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = notebooks.find_notebooks(ROOT)
+SOLUTIONS = [p for p in NOTEBOOKS if p.name.endswith(notebooks.SOLUTION_SUFFIX)]
+READMES = sorted([ROOT / "README.md", *ROOT.glob("week_*/README.md")])
+
+
+def _nb(cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = cells
+    return nb
+
+
+# ---------------------------------------------------------------- the generator
+
+
+def test_make_student_replaces_code_region_at_its_indentation():
+    code = "def f(x):\n    '''Add one.'''\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n    ### END SOLUTION\n\nprint(f(1))"
+    student = notebooks.make_student(_nb([nbformat.v4.new_code_cell(code)]))
+    assert student.cells[0].source == (
+        "def f(x):\n    '''Add one.'''\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\nprint(f(1))"
+    )
+
+
+def test_make_student_replaces_markdown_answer_and_keeps_input():
+    md = "Why?\n### BEGIN SOLUTION\nBecause of the per-row denominator.\n### END SOLUTION\nDone."
+    solution = _nb([nbformat.v4.new_markdown_cell(md)])
+    student = notebooks.make_student(solution)
+    assert student.cells[0].source == "Why?\n*YOUR ANSWER HERE*\nDone."
+    assert solution.cells[0].source == md
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("### BEGIN SOLUTION\nx = 1", "never closed"),
+        ("x = 1\n### END SOLUTION", "without a matching"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "nested"),
+    ],
+)
+def test_make_student_rejects_unbalanced_markers(source, message):
+    with pytest.raises(ValueError, match=message):
+        notebooks.make_student(_nb([nbformat.v4.new_code_cell(source)]), name="hw.ipynb")
+
+
+def test_make_student_needs_a_region():
+    with pytest.raises(ValueError, match="no '### BEGIN SOLUTION' region"):
+        notebooks.make_student(_nb([nbformat.v4.new_code_cell("x = 1")]), name="hw.ipynb")
+
+
+def test_clean_strips_outputs_and_stamps_badge_and_install():
+    cell = nbformat.v4.new_code_cell("1 + 1")
+    cell.outputs = [
+        nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=3)
+    ]
+    cell.execution_count = 3
+    cell.metadata = {"scrolled": True, "tags": ["keep"]}
+    nb = notebooks.clean(_nb([cell]), "week_00/demo.ipynb")
+    assert [c.id for c in nb.cells[:2]] == [notebooks.BADGE_ID, notebooks.INSTALL_ID]
+    assert repo.colab_url("week_00/demo.ipynb") in nb.cells[0].source
+    body = nb.cells[2]
+    assert body.outputs == [] and body.execution_count is None
+    assert body.metadata == {"tags": ["keep"]}
+    again = notebooks.clean(nb, "week_00/demo.ipynb")
+    assert len(again.cells) == 3, "cleaning twice must not add a second badge or install cell"
+
+
+def test_build_and_check_round_trip(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "dlsaudio").mkdir()
+    (tmp_path / "week_01").mkdir()
+    code = "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"
+    nbformat.write(
+        _nb([nbformat.v4.new_code_cell(code)]), tmp_path / "week_01" / "homework_solution.ipynb"
+    )
+    assert notebooks.check(tmp_path), "an unbuilt folder must be reported stale"
+    changed = notebooks.build(tmp_path)
+    assert {p.name for p in changed} == {"homework_solution.ipynb", "homework.ipynb"}
+    assert notebooks.check(tmp_path) == []
+    student = tmp_path / "week_01" / "homework.ipynb"
+    student.write_text(student.read_text().replace("NotImplementedError", "Exception"))
+    assert notebooks.check(tmp_path) == [student]
+
+
+def test_install_cell_does_nothing_off_colab_and_installs_on_colab(monkeypatch):
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(notebooks.install_source(), {})
+    assert calls == []
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    exec(notebooks.install_source(), {})
+    ((args, kwargs),) = calls
+    assert args[0][-1] == f"dlsaudio @ {repo.PIP_URL}" and kwargs["check"] is True
+
+
+# ---------------------------------------------------------------- the committed notebooks
+
+
+def test_course_has_its_notebooks():
+    names = {p.relative_to(ROOT).as_posix() for p in NOTEBOOKS}
+    for week in ("week_03_ssl", "week_11_low_resource"):
+        for name in ("seminar.ipynb", "homework_solution.ipynb", "homework.ipynb"):
+            assert f"{week}/{name}" in names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_notebook_is_stored_clean(path):
+    raw = path.read_text(encoding="utf-8")
+    assert "base64," not in raw and '"image/png"' not in raw, (
+        "images belong in images/, not in the notebook"
+    )
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    ids = [c.get("id") for c in nb.cells]
+    assert all(ids) and len(set(ids)) == len(ids), "every cell needs a unique stable id"
+    for cell in nb.cells:
+        assert "attachments" not in cell
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_committed_notebooks_are_current():
+    stale = notebooks.check(ROOT)
+    assert stale == [], f"run `python -m dlsaudio.notebooks build`: stale {stale}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_badge_and_install_cell_follow_the_repository(path):
+    nb = nbformat.read(path, as_version=4)
+    rel = path.relative_to(ROOT).as_posix()
+    assert nb.cells[0].source == notebooks.badge_source(rel)
+    assert nb.cells[1].source == notebooks.install_source()
+    assert repo.PIP_URL in nb.cells[1].source
+
+
+def test_pyproject_names_the_same_repository():
+    homepage = re.search(r'^Homepage = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert homepage and homepage.group(1) == repo.REPO_URL
+
+
+_IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)[^)]*\)|<img[^>]*\bsrc=\"([^\"]+)\"")
+_COLAB = re.compile(r"https://colab\.research\.google\.com/github/([^)\s\"]+)")
+
+
+def _documents():
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        yield path, "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for path in READMES:
+        yield path, path.read_text(encoding="utf-8")
+
+
+def test_every_linked_image_exists():
+    checked = 0
+    for path, text in _documents():
+        for match in _IMAGE.finditer(text):
+            url = match.group(1) or match.group(2)
+            if url.startswith(repo.RAW_URL + "/"):
+                target = ROOT / url[len(repo.RAW_URL) + 1 :]
+            elif url.startswith("http"):
+                continue
+            else:
+                target = (path.parent / url).resolve()
+            assert target.is_file(), f"{path.relative_to(ROOT)} links a missing image: {url}"
+            checked += 1
+    assert checked > 0, "the course pages should link at least one image"
+
+
+def test_every_colab_badge_opens_an_existing_notebook_of_this_repository():
+    prefix = f"{repo.GITHUB_REPO}/blob/{repo.BRANCH}/"
+    badges = 0
+    for path, _ in _documents():
+        text = (
+            path.read_text(encoding="utf-8")
+            if path.suffix == ".md"
+            else "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+        )
+        for target in _COLAB.findall(text):
+            assert target.startswith(prefix), (
+                f"{path.relative_to(ROOT)}: badge points elsewhere: {target}"
+            )
+            assert (ROOT / target[len(prefix) :]).is_file(), (
+                f"{path.relative_to(ROOT)}: no notebook {target}"
+            )
+            badges += 1
+    assert badges >= len(NOTEBOOKS)
+
+
+# ---------------------------------------------------------------- student notebooks
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.parent.name)
+def test_student_notebook_has_no_solution(solution):
+    student = nbformat.read(notebooks.student_path(solution), as_version=4)
+    text = "\n".join(c.source for c in student.cells)
+    assert notebooks.BEGIN not in text and notebooks.END not in text
+    assert text.count("# YOUR CODE HERE") >= 2
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.parent.name)
+def test_student_notebook_runs_until_its_first_task(solution, tmp_path, monkeypatch):
+    """Executed as a student receives it, the notebook runs cleanly up to the first task and
+    stops there with NotImplementedError, not earlier and not with another error."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    student = notebooks.student_path(solution)
+    nb = nbformat.read(student, as_version=4)
+    first_task = next(
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and "# YOUR CODE HERE" in c.source
+    )
+    monkeypatch.setenv("DLSAUDIO_SMOKE", "1")
+    client = NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(solution.parent)}},
+    )
+    with pytest.raises(CellExecutionError) as info:
+        client.execute()
+    assert info.value.ename == "NotImplementedError", (
+        f"stopped with {info.value.ename}: {info.value.evalue}"
+    )
+    ran = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.execution_count]
+    first_check = next(
+        i
+        for i, c in enumerate(nb.cells)
+        if i > first_task and c.cell_type == "code" and "check" in c.source
+    )
+    assert first_task <= max(ran) <= first_check, (
+        f"stopped at cell {max(ran)}; the first task is cell {first_task}, its self-check cell {first_check}"
+    )
