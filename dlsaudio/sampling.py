@@ -1,0 +1,223 @@
+"""Weighted sampling of data sources inside one dataset.
+
+A speech corpus is usually a mixture: a little real Kyrgyz speech, more synthetic speech, a
+related language. How often each ``source`` is seen during training is a design choice. This
+module turns that choice into per-example weights and a seeded, shardable sampler.
+
+Two ways to set the mixture, for sources ``s`` with ``n_s`` examples:
+
+* explicit weights: ``p_s = w_s / sum(w)``;
+* temperature sampling (multilingual MT and speech, e.g. XLS-R, arXiv 2111.09296, and
+  Conneau & Lample 2019, arXiv 1901.07291): ``p_s`` proportional to ``n_s ** alpha``, where
+  ``alpha = 1`` keeps the natural proportions and ``alpha = 0`` makes every source equally
+  likely; values in between up-sample small sources.
+
+Each example of source ``s`` then gets the weight ``p_s / n_s``, so the draws land on source
+``s`` with probability ``p_s`` and, inside the source, uniformly on its examples.
+
+Why not ``torch.utils.data.WeightedRandomSampler`` alone: it takes one weight per *example*,
+so the per-source probabilities must be converted by hand (the ``p_s / n_s`` step above), and
+with ``replacement=False`` it stops keeping the ratio as soon as the small sources run out of
+examples. It also has no notion of ranks: under DDP every process would need its own sampler
+that yields disjoint parts of one draw. :class:`SourceWeightedSampler` does all three.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+
+import pandas as pd
+import torch
+from torch.utils.data import Sampler
+
+
+def source_counts(sources: Sequence[str]) -> dict[str, int]:
+    """Number of examples per source, in order of first appearance."""
+    return dict(Counter(sources))
+
+
+def source_probabilities(
+    counts: Mapping[str, int],
+    weights: Mapping[str, float] | None = None,
+    alpha: float | None = None,
+) -> dict[str, float]:
+    """Target probability of drawing each source.
+
+    Args:
+        counts: examples per source, e.g. ``{"ky_tts": 60, "kk_tts": 20}``.
+        weights: explicit, unnormalised weight per source. Sources missing from ``weights`` get
+            weight 0 (never drawn).
+        alpha: temperature exponent: ``p_s`` proportional to ``n_s ** alpha``. ``1`` keeps the
+            natural proportions, ``0`` is uniform over sources.
+        When neither is given the mixture is proportional (``alpha = 1``).
+
+    Returns:
+        ``{source: p_s}`` summing to 1, in the order of ``counts``.
+
+    Raises:
+        ValueError: both ``weights`` and ``alpha`` given; a weight for a source that has no
+            examples; a negative or non-finite weight; all weights zero; a non-finite ``alpha``;
+            a source with fewer than 1 example in ``counts``.
+    """
+    for source, n in counts.items():
+        if n < 1:
+            raise ValueError(f"counts[{source!r}]={n}: every source needs at least one example")
+    if weights is not None and alpha is not None:
+        raise ValueError(
+            f"got both weights={dict(weights)} and alpha={alpha}; pass one of them "
+            "(weights for an explicit mixture, alpha for temperature sampling)"
+        )
+    if weights is None:
+        alpha = 1.0 if alpha is None else float(alpha)
+        if not math.isfinite(alpha):
+            raise ValueError(
+                f"alpha={alpha} must be a finite number (1 = proportional, 0 = uniform)"
+            )
+        raw = {source: float(n) ** alpha for source, n in counts.items()}
+    else:
+        unknown = [source for source in weights if source not in counts]
+        if unknown:
+            raise ValueError(
+                f"weights name sources with no examples: {unknown}; known sources are {list(counts)}"
+            )
+        bad = {source: w for source, w in weights.items() if not (math.isfinite(w) and w >= 0)}
+        if bad:
+            raise ValueError(f"weights must be finite and >= 0, got {bad}")
+        raw = {source: float(weights.get(source, 0.0)) for source in counts}
+    total = sum(raw.values())
+    if total <= 0:
+        raise ValueError(
+            f"all weights are zero ({raw}); give at least one source a positive weight"
+        )
+    return {source: value / total for source, value in raw.items()}
+
+
+def example_weights(sources: Sequence[str], probabilities: Mapping[str, float]) -> torch.Tensor:
+    """Per-example weight ``p_s / n_s`` as a ``(num_examples,)`` float64 tensor.
+
+    Raises:
+        ValueError: an example's source has no probability.
+    """
+    counts = source_counts(sources)
+    missing = [source for source in counts if source not in probabilities]
+    if missing:
+        raise ValueError(f"no probability for sources {missing}; got {list(probabilities)}")
+    per_source = {source: probabilities[source] / counts[source] for source in counts}
+    return torch.tensor([per_source[source] for source in sources], dtype=torch.float64)
+
+
+class SourceWeightedSampler(Sampler[int]):
+    """Draw example indices so that each source appears with a target probability.
+
+    Draws ``num_samples`` indices per epoch *with replacement* (``torch.multinomial`` over the
+    per-example weights ``p_s / n_s``) from a generator seeded with ``seed + epoch``: the same
+    seed and epoch give the same order, :meth:`set_epoch` gives a new one.
+
+    Distributed training: every rank computes the same draw and keeps every ``world_size``-th
+    index starting at ``rank``, like ``DistributedSampler``. The draw is first padded by
+    repeating its beginning so that its length is a multiple of ``world_size``; each rank then
+    yields ``ceil(num_samples / world_size)`` indices (:meth:`__len__`) and the shards are
+    disjoint positions of one draw.
+
+    Args:
+        sources: one source name per example (e.g. ``dataset.sources``).
+        weights: explicit weight per source (normalised; missing sources are never drawn).
+        alpha: temperature exponent, ``p_s`` proportional to ``n_s ** alpha``.
+        num_samples: indices per epoch over all ranks; defaults to ``len(sources)``.
+        seed: base seed; epoch ``e`` uses ``seed + e``.
+        rank: this process's rank.
+        world_size: number of processes.
+
+    Raises:
+        ValueError: see :func:`source_probabilities`; also empty ``sources``, ``num_samples``
+            < 1, ``world_size`` < 1 or ``rank`` outside ``[0, world_size)``.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[str],
+        weights: Mapping[str, float] | None = None,
+        alpha: float | None = None,
+        num_samples: int | None = None,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.sources = [str(source) for source in sources]
+        if not self.sources:
+            raise ValueError("sources is empty: the sampler needs one source name per example")
+        if num_samples is None:
+            num_samples = len(self.sources)
+        if int(num_samples) != num_samples or num_samples < 1:
+            raise ValueError(f"num_samples={num_samples} must be a positive integer")
+        if int(world_size) != world_size or world_size < 1:
+            raise ValueError(f"world_size={world_size} must be a positive integer")
+        if int(rank) != rank or not 0 <= rank < world_size:
+            raise ValueError(f"rank={rank} must be an integer in [0, world_size={world_size})")
+        self.counts = source_counts(self.sources)
+        self.probabilities = source_probabilities(self.counts, weights=weights, alpha=alpha)
+        self.weights = example_weights(self.sources, self.probabilities)
+        self.num_samples = int(num_samples)
+        self.seed = int(seed)
+        self.rank = int(rank)
+        self.world_size = int(world_size)
+        self.epoch = 0
+        self.shard_size = math.ceil(self.num_samples / self.world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the draw of ``epoch`` (call it at the start of every epoch, on every rank)."""
+        self.epoch = int(epoch)
+
+    def target_probabilities(self) -> dict[str, float]:
+        """``{source: p_s}``, the probability that a draw comes from each source."""
+        return dict(self.probabilities)
+
+    def draw(self) -> torch.Tensor:
+        """The full draw of the current epoch over all ranks, ``(num_samples,)`` int64."""
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return torch.multinomial(
+            self.weights, self.num_samples, replacement=True, generator=generator
+        )
+
+    def __iter__(self) -> Iterator[int]:
+        indices = self.draw()
+        total = self.shard_size * self.world_size
+        if total > len(indices):  # pad by repeating the start, as DistributedSampler does
+            indices = torch.cat([indices, indices[: total - len(indices)]])
+        return iter(indices[self.rank : total : self.world_size].tolist())
+
+    def __len__(self) -> int:
+        return self.shard_size
+
+    def describe(self) -> pd.DataFrame:
+        """Per source: examples, target probability, expected draws and passes per epoch.
+
+        ``epochs_equivalent`` is how many times, on average, one example of the source is seen
+        per epoch of this sampler: above 1 the source is up-sampled (repeated), below 1 some of
+        its examples are not seen in an epoch.
+        """
+        rows = []
+        for source, n in self.counts.items():
+            p = self.probabilities[source]
+            expected = p * self.num_samples
+            rows.append(
+                {
+                    "source": source,
+                    "examples": n,
+                    "share_of_data": n / len(self.sources),
+                    "target_p": p,
+                    "expected_draws": expected,
+                    "epochs_equivalent": expected / n,
+                }
+            )
+        return pd.DataFrame(rows).set_index("source")
+
+    def __repr__(self) -> str:
+        probabilities = ", ".join(f"{s}: {p:.3f}" for s, p in self.probabilities.items())
+        return (
+            f"{type(self).__name__}({len(self.sources)} examples, {{{probabilities}}}, "
+            f"num_samples={self.num_samples}, seed={self.seed}, epoch={self.epoch}, "
+            f"rank={self.rank}/{self.world_size})"
+        )
