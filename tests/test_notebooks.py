@@ -247,3 +247,27 @@ def test_student_notebook_runs_until_its_first_task(solution, tmp_path, monkeypa
     assert first_task <= max(ran) <= first_check, (
         f"stopped at cell {max(ran)}; the first task is cell {first_task}, its self-check cell {first_check}"
     )
+
+
+def test_run_notebook_saves_the_executed_notebook_and_its_figures(tmp_path):
+    nb = _nb(
+        [
+            nbformat.v4.new_code_cell("import os\nprint(os.environ['DLSAUDIO_SMOKE'])"),
+            nbformat.v4.new_code_cell(
+                "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1], [1, 0])\nplt.show()"
+            ),
+            nbformat.v4.new_code_cell("open('made.txt', 'w').write('x')"),
+        ]
+    )
+    source = tmp_path / "demo.ipynb"
+    nbformat.write(nb, source)
+    result = notebooks.run_notebook(source, tmp_path / "out")
+    executed = nbformat.read(result["executed"], as_version=4)
+    assert executed.cells[0].outputs[0]["text"].strip() == "1"
+    assert len(result["figures"]) == 1 and Path(result["figures"][0]).read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "out" / "made.txt").is_file(), "the kernel must run inside the output folder"
+
+
+def test_run_notebook_names_a_missing_notebook(tmp_path):
+    with pytest.raises(FileNotFoundError, match="notebook not found: .*nope.ipynb"):
+        notebooks.run_notebook(tmp_path / "nope.ipynb", tmp_path)
