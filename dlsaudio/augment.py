@@ -1,0 +1,486 @@
+"""Batched, seeded augmentations for waveforms and log-mel spectrograms.
+
+Augmentations belong to the data pipeline (a collate function or the training step), not to
+the model. Each one is a small dataclass: hyper-parameters are validated when it is built,
+and ``aug(x, generator=None)`` draws its random parameters PER EXAMPLE, on the tensor's
+device, from ``generator`` when one is given (so a seeded generator reproduces a batch).
+
+Inputs: waveforms ``(batch, time)``, log-mel spectrograms ``(batch, n_mels, frames)``.
+The shape, dtype and device of ``x`` are kept.
+
+Example:
+    >>> aug = default_wave_augment(strength=0.5)
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x1, x2 = aug(wave, generator=g), aug(wave, generator=g)   # two SSL views
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = [
+    "AUGMENTATIONS",
+    "AddNoise",
+    "Augmentation",
+    "Compose",
+    "Fade",
+    "FrequencyMask",
+    "Gain",
+    "Identity",
+    "RandomApply",
+    "SpeedPerturb",
+    "TimeMask",
+    "TimeShift",
+    "default_wave_augment",
+]
+
+
+def _finite(name: str, value: float) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _check_range(low_name: str, low: float, high_name: str, high: float) -> None:
+    _finite(low_name, low)
+    _finite(high_name, high)
+    if low > high:
+        raise ValueError(
+            f"{low_name} must be <= {high_name}, got {low_name}={low} and {high_name}={high}"
+        )
+
+
+def _check_fraction(name: str, value: float) -> None:
+    _finite(name, value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a fraction of the length in [0, 1], got {value}")
+
+
+def _uniform(
+    low: float,
+    high: float,
+    n: int,
+    generator: torch.Generator | None,
+    like: torch.Tensor,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """``(n,)`` uniform draws in [low, high] on ``like``'s device (and dtype unless given)."""
+    device = generator.device if generator is not None else like.device
+    u = torch.rand(n, generator=generator, device=device, dtype=torch.float64)
+    return (low + (high - low) * u).to(device=like.device, dtype=dtype or like.dtype)
+
+
+def _randint(
+    low: int,
+    high: int,
+    shape: tuple[int, ...],
+    generator: torch.Generator | None,
+    like: torch.Tensor,
+) -> torch.Tensor:
+    """Integers in [low, high] inclusive, on ``x``'s device."""
+    device = generator.device if generator is not None else like.device
+    return torch.randint(low, high + 1, shape, generator=generator, device=device).to(like.device)
+
+
+class Augmentation:
+    """Base class: ``aug(x, generator=None)`` returns a tensor of the same shape as ``x``."""
+
+    #: which inputs the augmentation accepts: ``"wave"``, ``"mel"`` or ``"any"``.
+    domain = "wave"
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        self._check_input(x)
+        if x.shape[0] == 0 or x.shape[-1] == 0:
+            return x.clone()
+        return self.apply(x, generator)
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        name = type(self).__name__
+        if not isinstance(x, torch.Tensor) or not torch.is_floating_point(x):
+            got = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"{name} expects a floating-point tensor, got {got}")
+        allowed = {"wave": (2,), "mel": (3,), "any": (2, 3)}[self.domain]
+        if x.ndim not in allowed:
+            expected = " or ".join(
+                {2: "(batch, time)", 3: "(batch, n_mels, frames)"}[d] for d in allowed
+            )
+            hint = "; add a batch dimension with x[None]" if x.ndim == min(allowed) - 1 else ""
+            raise ValueError(f"{name} expects {expected}, got shape {tuple(x.shape)}{hint}")
+
+
+@dataclass
+class Identity(Augmentation):
+    """Returns its input unchanged (a copy); what a strength of 0 gives."""
+
+    domain = "any"
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return x.clone()
+
+
+@dataclass
+class Gain(Augmentation):
+    """Multiply each example by a random gain, uniform in dB.
+
+    Args:
+        min_db: lowest gain in decibels.
+        max_db: highest gain in decibels.
+
+    Raises:
+        ValueError: if ``min_db > max_db`` or either is not finite.
+    """
+
+    min_db: float = -6.0
+    max_db: float = 6.0
+    domain = "wave"
+
+    def __post_init__(self) -> None:
+        _check_range("min_db", self.min_db, "max_db", self.max_db)
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        db = _uniform(self.min_db, self.max_db, x.shape[0], generator, x)  # (batch,)
+        return x * (10.0 ** (db / 20.0))[:, None]
+
+
+@dataclass
+class TimeShift(Augmentation):
+    """Shift each example in time by up to ``max_shift`` of its length, filling with zeros.
+
+    Args:
+        max_shift: the largest shift, a fraction of the length in [0, 1]; the shift is
+            uniform in ``[-max_shift, max_shift]`` (negative: earlier).
+
+    Raises:
+        ValueError: if ``max_shift`` is outside [0, 1].
+    """
+
+    max_shift: float = 0.1
+    domain = "wave"
+
+    def __post_init__(self) -> None:
+        _check_fraction("max_shift", self.max_shift)
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        batch, time = x.shape
+        limit = int(self.max_shift * time)
+        shift = _randint(-limit, limit, (batch, 1), generator, x)  # (batch, 1)
+        src = torch.arange(time, device=x.device)[None, :] - shift  # (batch, time)
+        valid = (src >= 0) & (src < time)
+        return torch.gather(x, 1, src.clamp(0, time - 1)) * valid
+
+
+@dataclass
+class AddNoise(Augmentation):
+    """Add white Gaussian noise at a random signal-to-noise ratio, uniform in dB.
+
+    The noise is scaled with its own sampled power, so the SNR of each example is exactly the
+    drawn value: ``10 * log10(mean(x**2) / mean(noise**2))``. Silent examples stay silent.
+
+    Args:
+        min_snr_db: lowest SNR (most noise).
+        max_snr_db: highest SNR.
+
+    Raises:
+        ValueError: if ``min_snr_db > max_snr_db`` or either is not finite.
+    """
+
+    min_snr_db: float = 5.0
+    max_snr_db: float = 40.0
+    domain = "wave"
+
+    def __post_init__(self) -> None:
+        _check_range("min_snr_db", self.min_snr_db, "max_snr_db", self.max_snr_db)
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        snr_db = _uniform(self.min_snr_db, self.max_snr_db, x.shape[0], generator, x)
+        device = generator.device if generator is not None else x.device
+        noise = torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
+        signal_power = x.pow(2).mean(dim=1)  # (batch,)
+        noise_power = noise.pow(2).mean(dim=1).clamp_min(torch.finfo(x.dtype).tiny)
+        scale = torch.sqrt(signal_power / (noise_power * 10.0 ** (snr_db / 10.0)))
+        return x + noise * scale[:, None]
+
+
+@dataclass
+class Fade(Augmentation):
+    """Linear fade-in and fade-out of random lengths.
+
+    Args:
+        max_fade_in: longest fade-in, a fraction of the length in [0, 1].
+        max_fade_out: longest fade-out, a fraction of the length in [0, 1].
+
+    Raises:
+        ValueError: if a fraction is outside [0, 1].
+    """
+
+    max_fade_in: float = 0.1
+    max_fade_out: float = 0.1
+    domain = "wave"
+
+    def __post_init__(self) -> None:
+        _check_fraction("max_fade_in", self.max_fade_in)
+        _check_fraction("max_fade_out", self.max_fade_out)
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        batch, time = x.shape
+        fade_in = _randint(0, int(self.max_fade_in * time), (batch, 1), generator, x)
+        fade_out = _randint(0, int(self.max_fade_out * time), (batch, 1), generator, x)
+        t = torch.arange(time, device=x.device)[None, :]  # (1, time)
+        ramp_in = (t / fade_in.clamp_min(1)).clamp(max=1.0)
+        ramp_out = ((time - 1 - t) / fade_out.clamp_min(1)).clamp(max=1.0)
+        return x * (ramp_in * ramp_out).to(x.dtype)
+
+
+def _band_mask(
+    batch: int, size: int, min_width: float, max_width: float, num_masks: int, generator, x
+) -> torch.Tensor:
+    """``(batch, size)`` boolean mask with ``num_masks`` random bands per example."""
+    low, high = int(round(min_width * size)), int(round(max_width * size))
+    idx = torch.arange(size, device=x.device)[None, :]
+    mask = torch.zeros(batch, size, dtype=torch.bool, device=x.device)
+    for _ in range(num_masks):
+        width = _randint(low, high, (batch, 1), generator, x)
+        u = _uniform(0.0, 1.0, batch, generator, x, torch.float64)[:, None]
+        start = torch.floor(u * (size - width + 1)).long().clamp(max=size - width)
+        mask |= (idx >= start) & (idx < start + width)
+    return mask
+
+
+def _fill(x: torch.Tensor, mask: torch.Tensor, fill: str) -> torch.Tensor:
+    if fill == "zero":
+        return x.masked_fill(mask, 0.0)
+    reduce_dims = tuple(range(1, x.ndim))
+    mean = x.mean(dim=reduce_dims, keepdim=True)
+    return torch.where(mask, mean, x)
+
+
+_FILLS = ("zero", "mean")
+
+
+@dataclass
+class TimeMask(Augmentation):
+    """Mask random spans along the last axis (time samples or spectrogram frames).
+
+    SpecAugment's time masking (https://arxiv.org/abs/1904.08779) on ``(batch, n_mels,
+    frames)``, and time masking of raw audio on ``(batch, time)``. Each of the ``num_masks``
+    spans has a width uniform in ``[min_width, max_width]`` times the length, rounded.
+
+    Args:
+        max_width: widest span, a fraction of the length in [0, 1].
+        min_width: narrowest span, a fraction in [0, max_width].
+        num_masks: spans per example (they may overlap).
+        fill: ``"zero"`` (silence for waveforms) or ``"mean"`` (the example's mean, better
+            for log-mel spectrograms whose silence is not 0).
+
+    Raises:
+        ValueError: on a fraction outside [0, 1], ``min_width > max_width``, ``num_masks < 1``
+            or an unknown ``fill``.
+    """
+
+    max_width: float = 0.1
+    min_width: float = 0.0
+    num_masks: int = 1
+    fill: str = "zero"
+    domain = "any"
+
+    def __post_init__(self) -> None:
+        _check_fraction("max_width", self.max_width)
+        _check_fraction("min_width", self.min_width)
+        _check_range("min_width", self.min_width, "max_width", self.max_width)
+        if not isinstance(self.num_masks, int) or self.num_masks < 1:
+            raise ValueError(f"num_masks must be an integer >= 1, got {self.num_masks!r}")
+        if self.fill not in _FILLS:
+            raise ValueError(f"fill must be one of {_FILLS}, got {self.fill!r}")
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        mask = _band_mask(
+            x.shape[0], x.shape[-1], self.min_width, self.max_width, self.num_masks, generator, x
+        )  # (batch, time)
+        if x.ndim == 3:
+            mask = mask[:, None, :]  # (batch, 1, frames)
+        return _fill(x, mask, self.fill)
+
+
+@dataclass
+class FrequencyMask(Augmentation):
+    """SpecAugment frequency masking on ``(batch, n_mels, frames)`` (https://arxiv.org/abs/1904.08779).
+
+    Args:
+        max_width: widest band, a fraction of ``n_mels`` in [0, 1].
+        min_width: narrowest band, a fraction in [0, max_width].
+        num_masks: bands per example (they may overlap).
+        fill: ``"zero"`` or ``"mean"`` (the example's mean).
+
+    Raises:
+        ValueError: as :class:`TimeMask`.
+    """
+
+    max_width: float = 0.15
+    min_width: float = 0.0
+    num_masks: int = 1
+    fill: str = "mean"
+    domain = "mel"
+
+    def __post_init__(self) -> None:
+        TimeMask.__post_init__(self)  # same parameters, same checks
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        mask = _band_mask(
+            x.shape[0], x.shape[1], self.min_width, self.max_width, self.num_masks, generator, x
+        )  # (batch, n_mels)
+        return _fill(x, mask[:, :, None], self.fill)
+
+
+@dataclass
+class SpeedPerturb(Augmentation):
+    """Play each example faster or slower by a random rate (changes tempo and pitch together).
+
+    Like ``sox speed``: the output at sample ``t`` is the input at ``t * rate``, by linear
+    interpolation; the length is kept (zeros after the end when ``rate > 1``, the end cut
+    when ``rate < 1``). Kaldi's 0.9/1.0/1.1 speed perturbation
+    (Ko et al., 2015) is ``SpeedPerturb(0.9, 1.1)``. There is no anti-aliasing filter, which
+    is harmless for rates near 1.
+
+    Args:
+        min_rate: slowest rate (> 0).
+        max_rate: fastest rate.
+
+    Raises:
+        ValueError: if ``min_rate <= 0`` or ``min_rate > max_rate``.
+    """
+
+    min_rate: float = 0.9
+    max_rate: float = 1.1
+    domain = "wave"
+
+    def __post_init__(self) -> None:
+        _check_range("min_rate", self.min_rate, "max_rate", self.max_rate)
+        if self.min_rate <= 0:
+            raise ValueError(f"min_rate must be > 0, got {self.min_rate}")
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        batch, time = x.shape
+        rate = _uniform(
+            self.min_rate, self.max_rate, batch, generator, x, torch.float64
+        )  # (batch,)
+        pos = torch.arange(time, device=x.device, dtype=torch.float64)[None, :] * rate[:, None]
+        i0 = pos.floor().long()
+        frac = (pos - i0).to(x.dtype)
+        i1 = (i0 + 1).clamp(max=time - 1)
+        inside = pos <= time - 1
+        i0 = i0.clamp(max=time - 1)
+        out = torch.gather(x, 1, i0) * (1 - frac) + torch.gather(x, 1, i1) * frac
+        return out * inside
+
+
+@dataclass
+class Compose(Augmentation):
+    """Apply augmentations in order, passing the same generator along.
+
+    Raises:
+        ValueError: if an element is not callable.
+    """
+
+    augmentations: Sequence[Callable] = field(default_factory=tuple)
+    domain = "any"
+
+    def __post_init__(self) -> None:
+        self.augmentations = tuple(self.augmentations)
+        for i, aug in enumerate(self.augmentations):
+            if not callable(aug):
+                raise ValueError(f"augmentations[{i}] is not callable: {aug!r}")
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        for aug in self.augmentations:
+            x = aug(x, generator=generator)
+        return x
+
+
+@dataclass
+class RandomApply(Augmentation):
+    """Apply ``aug`` to each example independently with probability ``p``.
+
+    Raises:
+        ValueError: if ``p`` is outside [0, 1] or ``aug`` is not callable.
+    """
+
+    aug: Callable = field(default_factory=Identity)
+    p: float = 0.5
+    domain = "any"
+
+    def __post_init__(self) -> None:
+        if not callable(self.aug):
+            raise ValueError(f"aug must be callable, got {self.aug!r}")
+        _finite("p", self.p)
+        if not 0.0 <= self.p <= 1.0:
+            raise ValueError(f"p must be a probability in [0, 1], got {self.p}")
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        chosen = _uniform(0.0, 1.0, x.shape[0], generator, x, torch.float64) < self.p  # (batch,)
+        if not bool(chosen.any()):
+            return x.clone()
+        augmented = self.aug(x, generator=generator)
+        return torch.where(chosen.view(-1, *([1] * (x.ndim - 1))), augmented, x)
+
+
+def _check_strength(strength: float) -> float:
+    _finite("strength", strength)
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+    return float(strength)
+
+
+def _scaled(make: Callable[[float], Augmentation]) -> Callable[[float], Augmentation]:
+    def factory(strength: float = 1.0) -> Augmentation:
+        s = _check_strength(strength)
+        return Identity() if s == 0 else make(s)
+
+    factory.__doc__ = "Build the augmentation at ``strength`` in [0, 1]; 0 gives :class:`Identity`."
+    return factory
+
+
+#: name -> factory(strength in [0, 1]); strength 0 is the identity, 1 the strongest setting
+#: used for SSL views. The augmentation's ``domain`` says whether it takes waves or mels.
+AUGMENTATIONS: dict[str, Callable[[float], Augmentation]] = {
+    "gain": _scaled(lambda s: Gain(-12.0 * s, 12.0 * s)),
+    "time_shift": _scaled(lambda s: TimeShift(0.2 * s)),
+    "noise": _scaled(lambda s: AddNoise(40.0 - 35.0 * s, 40.0 - 20.0 * s)),
+    "fade": _scaled(lambda s: Fade(0.3 * s, 0.3 * s)),
+    "time_mask": _scaled(lambda s: TimeMask(max_width=0.25 * s)),
+    "speed": _scaled(lambda s: SpeedPerturb(1.0 - 0.2 * s, 1.0 + 0.2 * s)),
+    "frequency_mask": _scaled(lambda s: FrequencyMask(max_width=0.3 * s)),
+    "mel_time_mask": _scaled(lambda s: TimeMask(max_width=0.25 * s, fill="mean")),
+}
+
+
+def default_wave_augment(strength: float = 1.0) -> Compose:
+    """The waveform augmentation used to make SSL views: random gain, shift, speed, noise, fade, mask.
+
+    Each step is applied to an example with its own probability, so two views of a clip
+    differ in which augmentations they got as well as in their parameters.
+
+    Args:
+        strength: scales every augmentation's range, in [0, 1]; 0 gives an identity.
+
+    Raises:
+        ValueError: if ``strength`` is outside [0, 1].
+    """
+    s = _check_strength(strength)
+    make = {name: factory(s) for name, factory in AUGMENTATIONS.items()}
+    return Compose(
+        [
+            RandomApply(make["gain"], p=0.8),
+            RandomApply(make["time_shift"], p=0.5),
+            RandomApply(make["speed"], p=0.5),
+            RandomApply(make["noise"], p=0.8),
+            RandomApply(make["fade"], p=0.5),
+            RandomApply(make["time_mask"], p=0.5),
+        ]
+    )
