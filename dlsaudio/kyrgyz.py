@@ -1,0 +1,193 @@
+"""Kyrgyz numbers in words: cardinals, ordinals and digits inside a text.
+
+ASR transcripts mix digits ("Мен 25 жаштамын.") and words ("Мен жыйырма беш жаштамын."),
+while a speaker always says the words. Normalising both sides with :func:`verbalize_numbers`
+before WER/CER keeps the metric about recognition, not about spelling conventions; the bundled
+Kyrgyz sample (:mod:`dlsaudio.data.generate`) is synthesised from the same words.
+
+Conventions (one choice, used everywhere):
+
+* The multiplier "бир" is dropped before "жүз" and kept before "миң", "миллион" and
+  "миллиард": 100 -> "жүз", 1100 -> "бир миң жүз", 1999 -> "бир миң тогуз жүз токсон тогуз",
+  1000000 -> "бир миллион". Both "жүз" and "бир жүз" occur in Kyrgyz; the bare "жүз" is the
+  everyday form, while dates and amounts are usually read with "бир миң".
+* Negative numbers start with "минус"; 0 is "нөл".
+* Ordinals take -ынчы/-инчи/-унчу/-үнчү by vowel harmony on the last word
+  (1 -> "биринчи", 20 -> "жыйырманчы", 1000 -> "бир миңинчи").
+
+Example:
+    >>> number_to_words(1999)
+    'бир миң тогуз жүз токсон тогуз'
+    >>> verbalize_numbers("1-май, 2025-жыл")
+    'биринчи май, эки миң жыйырма бешинчи жыл'
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+
+__all__ = [
+    "MAX_NUMBER",
+    "number_to_words",
+    "ordinal_to_words",
+    "verbalize_numbers",
+]
+
+ONES = ("нөл", "бир", "эки", "үч", "төрт", "беш", "алты", "жети", "сегиз", "тогуз")
+TENS = ("", "он", "жыйырма", "отуз", "кырк", "элүү", "алтымыш", "жетимиш", "сексен", "токсон")
+HUNDRED = "жүз"
+SCALES = ((10**9, "миллиард"), (10**6, "миллион"), (10**3, "миң"))
+MINUS = "минус"
+MAX_NUMBER = 10**12 - 1
+"""The largest magnitude :func:`number_to_words` reads (999 миллиард ... тогуз)."""
+
+# The ordinal suffix's vowel follows the last vowel of the word (four-way harmony).
+_HARMONY = {
+    "а": "ы", "ы": "ы", "я": "ы",
+    "е": "и", "э": "и", "и": "и",
+    "о": "у", "у": "у", "ю": "у", "ё": "у",
+    "ө": "ү", "ү": "ү",
+}  # fmt: skip
+
+
+def _as_int(n: object, name: str = "n") -> int:
+    if isinstance(n, bool) or isinstance(n, float) or isinstance(n, str):
+        raise ValueError(f"{name} must be an integer, got {n!r} ({type(n).__name__})")
+    try:
+        return operator.index(n)
+    except TypeError:
+        raise ValueError(f"{name} must be an integer, got {n!r} ({type(n).__name__})") from None
+
+
+def _below_thousand(n: int) -> list[str]:
+    words = []
+    hundreds, rest = divmod(n, 100)
+    if hundreds:
+        words += [HUNDRED] if hundreds == 1 else [ONES[hundreds], HUNDRED]
+    tens, ones = divmod(rest, 10)
+    if tens:
+        words.append(TENS[tens])
+    if ones:
+        words.append(ONES[ones])
+    return words
+
+
+def number_to_words(n: int) -> str:
+    """Read an integer in Kyrgyz words.
+
+    Args:
+        n: an integer with ``abs(n) <= MAX_NUMBER`` (999 999 999 999).
+
+    Returns:
+        Lower-case words separated by single spaces, e.g. ``25 -> "жыйырма беш"``,
+        ``-7 -> "минус жети"``, ``100 -> "жүз"``, ``1999 -> "бир миң тогуз жүз токсон тогуз"``.
+
+    Raises:
+        ValueError: ``n`` is not an integer (floats, strings and bools are refused) or is out
+            of range.
+    """
+    n = _as_int(n)
+    if abs(n) > MAX_NUMBER:
+        raise ValueError(f"n must be between -{MAX_NUMBER} and {MAX_NUMBER}, got {n}")
+    if n < 0:
+        return f"{MINUS} {number_to_words(-n)}"
+    if n == 0:
+        return ONES[0]
+    words: list[str] = []
+    for scale, name in SCALES:
+        count, n = divmod(n, scale)
+        if count:
+            words += _below_thousand(count) + [name]
+    words += _below_thousand(n)
+    return " ".join(words)
+
+
+def _ordinal_suffix(word: str) -> str:
+    vowel = next((_HARMONY[c] for c in reversed(word) if c in _HARMONY), "ы")
+    buffer = "" if word[-1] in _HARMONY else vowel
+    return f"{buffer}нч{vowel}"
+
+
+def ordinal_to_words(n: int) -> str:
+    """Read a non-negative integer as a Kyrgyz ordinal ("first", "twentieth", ...).
+
+    Args:
+        n: an integer with ``0 <= n <= MAX_NUMBER``.
+
+    Returns:
+        The cardinal words with the ordinal suffix on the last word, e.g. ``1 -> "биринчи"``,
+        ``3 -> "үчүнчү"``, ``20 -> "жыйырманчы"``, ``125 -> "жүз жыйырма бешинчи"``.
+
+    Raises:
+        ValueError: ``n`` is not an integer, is negative or is out of range.
+    """
+    n = _as_int(n)
+    if n < 0:
+        raise ValueError(f"ordinals are defined for n >= 0, got {n}")
+    words = number_to_words(n)
+    return words + _ordinal_suffix(words.rsplit(" ", 1)[-1])
+
+
+def _spell_digits(digits: str) -> str:
+    return " ".join(ONES[int(d)] for d in digits)
+
+
+def _read_run(digits: str) -> str:
+    """Read a run of ASCII digits: leading zeros one by one, over-long runs digit by digit."""
+    if len(digits) > len(str(MAX_NUMBER)):
+        return _spell_digits(digits)
+    stripped = digits.lstrip("0")
+    if not stripped:
+        return _spell_digits(digits)
+    head = _spell_digits(digits[: len(digits) - len(stripped)])
+    body = number_to_words(int(stripped))
+    return f"{head} {body}" if head else body
+
+
+# 12 000: groups of three digits after a space, a no-break or a narrow no-break space.
+_GROUPED = r"(?<![0-9])[0-9]{1,3}(?:[ \u00a0\u202f][0-9]{3})+(?![0-9])"
+_NUMBER = re.compile(
+    rf"(?P<minus>(?<![\w-])[-\u2212](?=[0-9]))?"
+    rf"(?P<digits>{_GROUPED}|[0-9]+)"
+    rf"(?P<ordinal>-(?=[^\W\d_]))?"
+)
+
+
+def verbalize_numbers(text: str) -> str:
+    """Replace the numbers written with digits in a Kyrgyz text by words.
+
+    Rules:
+        * A run of digits is read as one cardinal: ``"Мен 25 жаштамын."`` ->
+          ``"Мен жыйырма беш жаштамын."``.
+        * Digits followed by a hyphen and a letter are an ordinal, as Kyrgyz writes them:
+          ``"1-май"`` -> ``"биринчи май"``, ``"5-класста"`` -> ``"бешинчи класста"``.
+        * A minus sign (``-`` or ``−``) right before digits and not after a word or a digit
+          reads as "минус": ``"-5"`` -> ``"минус беш"``; ``"2-3"`` stays a range: ``"эки-үч"``.
+        * Thousands may be grouped with a space or a no-break space: ``"12 000"`` ->
+          ``"он эки миң"``; so ``"2 100"`` is one number, two thousand one hundred.
+        * Leading zeros and runs longer than 12 digits (codes, phone numbers) are read digit
+          by digit: ``"007"`` -> ``"нөл нөл жети"``.
+        * Decimal marks are left as they are: ``"3,5"`` -> ``"үч,беш"``.
+
+    Args:
+        text: any text.
+
+    Returns:
+        The text with every digit run replaced; the rest is unchanged.
+
+    Raises:
+        ValueError: ``text`` is not a string.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a str, got {type(text).__name__}")
+
+    def replace(match: re.Match) -> str:
+        digits = re.sub(r"[ \u00a0\u202f]", "", match["digits"])
+        if match["ordinal"] and not digits.startswith("0") and len(digits) <= 12:
+            words = ordinal_to_words(int(digits)) + " "
+        else:
+            words = _read_run(digits) + ("-" if match["ordinal"] else "")
+        return f"{MINUS} {words}" if match["minus"] else words
+
+    return _NUMBER.sub(replace, text)
