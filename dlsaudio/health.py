@@ -1,0 +1,252 @@
+"""Health monitors for self-supervised embeddings: is the representation collapsing?
+
+Non-contrastive methods (BYOL, SimSiam) have a trivial solution: map every input to the same
+vector. These numbers, computed on a batch of projections ``z`` of shape ``(batch, dim)``,
+show it while training:
+
+- :func:`embedding_std`: std of the l2-normalised embeddings along the batch, averaged over
+  dimensions (SimSiam, https://arxiv.org/abs/2011.10566, Fig. 2). 0 when collapsed, about
+  ``1 / sqrt(dim)`` when the embeddings spread over the sphere.
+- :func:`effective_rank`: how many dimensions are really used (Roy & Vetterli, EUSIPCO 2007;
+  RankMe, https://arxiv.org/abs/2210.02885, uses it to rank SSL runs). 1 when collapsed.
+- :func:`alignment` and :func:`uniformity` (Wang & Isola, https://arxiv.org/abs/2005.10242):
+  positives close together, embeddings spread out.
+
+:class:`CollapseMonitor` watches the std and warns once when it drops.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "CollapseMonitor",
+    "alignment",
+    "effective_rank",
+    "embedding_std",
+    "health_metrics",
+    "uniformity",
+]
+
+
+def _check_z(name: str, z: torch.Tensor, min_batch: int = 2) -> None:
+    if not isinstance(z, torch.Tensor):
+        raise ValueError(
+            f"{name} must be a torch.Tensor of shape (batch, dim), got {type(z).__name__}"
+        )
+    if z.ndim != 2 or z.shape[1] < 1:
+        raise ValueError(
+            f"{name} must have shape (batch, dim) with dim >= 1, got shape {tuple(z.shape)}"
+        )
+    if z.shape[0] < min_batch:
+        raise ValueError(f"{name} has batch size {z.shape[0]}, expected at least {min_batch}")
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
+@torch.no_grad()
+def embedding_std(z: torch.Tensor) -> float:
+    """Std of the l2-normalised embeddings along the batch, averaged over dimensions.
+
+    Args:
+        z: ``(batch, dim)`` embeddings.
+
+    Returns:
+        0 for a collapsed embedding; about ``1 / sqrt(dim)`` for embeddings spread uniformly
+        over the unit sphere (each coordinate of a random unit vector has variance ``1 / dim``).
+
+    Raises:
+        ValueError: if ``z`` is not ``(batch, dim)`` with batch >= 2.
+    """
+    _check_z("z", z)
+    zn = F.normalize(z.detach().float(), dim=1)
+    return float(zn.std(dim=0).mean())
+
+
+@torch.no_grad()
+def effective_rank(z: torch.Tensor, eps: float = 1e-12) -> float:
+    """Effective rank: ``exp`` of the entropy of the normalised singular values.
+
+    Roy & Vetterli, "The effective rank: a measure of effective dimensionality" (EUSIPCO
+    2007); RankMe (https://arxiv.org/abs/2210.02885) shows it tracks the downstream quality
+    of SSL embeddings and drops under dimensional collapse. With singular values ``s_k`` of ``z`` and
+    ``p_k = s_k / sum(s)``, ``erank = exp(-sum p_k log p_k)``. The matrix is not centred, as
+    in the definition, so a collapsed embedding (all rows equal) has effective rank 1.
+
+    Args:
+        z: ``(batch, dim)`` embeddings.
+        eps: singular values are clamped from below by this before the logarithm.
+
+    Returns:
+        A number in ``[1, min(batch, dim)]``; 0 for an all-zero matrix.
+
+    Raises:
+        ValueError: if ``z`` is not ``(batch, dim)``.
+    """
+    _check_z("z", z, min_batch=1)
+    s = torch.linalg.svdvals(z.detach().double())
+    total = s.sum()
+    if total <= 0:
+        return 0.0
+    p = s / total
+    entropy = -(p * torch.log(p.clamp_min(eps))).sum()
+    return float(torch.exp(entropy))
+
+
+def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
+    """Alignment of positive pairs: ``mean ||f(x) - f(y)||^alpha`` on l2-normalised embeddings.
+
+    Wang & Isola, https://arxiv.org/abs/2005.10242 (lower is better; 0 when the two views
+    map to the same point, at most ``2^alpha``). Differentiable, so it can also be a loss.
+
+    Args:
+        z1: ``(batch, dim)`` embeddings of the first views.
+        z2: ``(batch, dim)`` embeddings of the second views.
+        alpha: the exponent (the paper uses 2).
+
+    Returns:
+        A scalar tensor.
+
+    Raises:
+        ValueError: on mismatched shapes or ``alpha <= 0``.
+    """
+    _check_z("z1", z1, min_batch=1)
+    _check_z("z2", z2, min_batch=1)
+    if z1.shape != z2.shape:
+        raise ValueError(
+            f"z1 and z2 must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}"
+        )
+    _check_positive("alpha", alpha)
+    d = F.normalize(z1, dim=1) - F.normalize(z2, dim=1)
+    return d.norm(dim=1).pow(alpha).mean()
+
+
+def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
+    """Uniformity: ``log mean_{i<j} exp(-t ||f(x_i) - f(x_j)||^2)`` on l2-normalised embeddings.
+
+    Wang & Isola, https://arxiv.org/abs/2005.10242 (lower is better; 0 when collapsed, about
+    -4 for ``t = 2`` and many points spread over a high-dimensional sphere).
+
+    Args:
+        z: ``(batch, dim)`` embeddings.
+        t: the Gaussian kernel's scale (the paper uses 2).
+
+    Returns:
+        A scalar tensor.
+
+    Raises:
+        ValueError: if ``z`` is not ``(batch, dim)`` with batch >= 2, or ``t <= 0``.
+    """
+    _check_z("z", z)
+    _check_positive("t", t)
+    sq_dist = torch.pdist(F.normalize(z, dim=1), p=2).pow(2)  # (batch * (batch - 1) / 2,)
+    return torch.logsumexp(-t * sq_dist, dim=0) - math.log(sq_dist.numel())
+
+
+@torch.no_grad()
+def health_metrics(z1: torch.Tensor, z2: torch.Tensor) -> dict[str, float]:
+    """All health numbers for a batch of paired embeddings.
+
+    Args:
+        z1: ``(batch, dim)`` embeddings of the first views.
+        z2: ``(batch, dim)`` embeddings of the second views.
+
+    Returns:
+        ``{"std", "std_healthy", "effective_rank", "alignment", "uniformity"}``: ``std`` and
+        ``effective_rank`` of ``z1``, ``std_healthy = 1 / sqrt(dim)`` for reference,
+        ``alignment`` of the pairs, ``uniformity`` averaged over both views (as in Wang &
+        Isola's code).
+
+    Raises:
+        ValueError: on mismatched shapes or batch < 2.
+    """
+    z1, z2 = z1.detach().float(), z2.detach().float()
+    a = float(alignment(z1, z2))
+    return {
+        "std": embedding_std(z1),
+        "std_healthy": 1.0 / math.sqrt(z1.shape[1]),
+        "effective_rank": effective_rank(z1),
+        "alignment": a,
+        "uniformity": float((uniformity(z1) + uniformity(z2)) / 2),
+    }
+
+
+class CollapseMonitor:
+    """Warns once when the embedding std falls below ``threshold / sqrt(dim)``.
+
+    Call it on each batch of projections (or on the std you already computed). The first
+    time collapse is seen it issues a ``UserWarning`` and returns True; later calls return
+    whether the current batch looks collapsed, without warning again.
+
+    Example:
+        >>> monitor = CollapseMonitor(dim=128)
+        >>> collapsed = monitor(z)          # inside the training loop
+
+    Args:
+        dim: embedding dimension (sets the healthy level ``1 / sqrt(dim)``).
+        threshold: fraction of the healthy level below which embeddings count as collapsed.
+        patience: consecutive collapsed batches needed before warning (noise guard).
+
+    Raises:
+        ValueError: if ``dim < 1``, ``threshold`` is not in (0, 1] or ``patience < 1``.
+    """
+
+    def __init__(self, dim: int, threshold: float = 0.1, patience: int = 1) -> None:
+        if not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        if not (isinstance(threshold, (int, float)) and 0 < threshold <= 1):
+            raise ValueError(
+                f"threshold must be in (0, 1] (a fraction of 1/sqrt(dim)), got {threshold!r}"
+            )
+        if not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be a positive integer, got {patience!r}")
+        self.dim = dim
+        self.threshold = float(threshold)
+        self.patience = patience
+        self.warned = False
+        self.streak = 0
+        self.last_std: float | None = None
+
+    @property
+    def limit(self) -> float:
+        """The std below which a batch counts as collapsed."""
+        return self.threshold / math.sqrt(self.dim)
+
+    def __call__(self, z: torch.Tensor | float) -> bool:
+        """Check a ``(batch, dim)`` batch of embeddings, or an already computed std.
+
+        Returns:
+            True when this batch is collapsed (and patience is exhausted).
+
+        Raises:
+            ValueError: if ``z`` is a tensor whose dim differs from the monitor's.
+        """
+        if isinstance(z, torch.Tensor):
+            _check_z("z", z)
+            if z.shape[1] != self.dim:
+                raise ValueError(
+                    f"z has dim {z.shape[1]}, but the monitor was built with dim={self.dim}"
+                )
+            std = embedding_std(z)
+        else:
+            std = float(z)
+        self.last_std = std
+        self.streak = self.streak + 1 if std < self.limit else 0
+        collapsed = self.streak >= self.patience
+        if collapsed and not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"embeddings are collapsing: std of the normalised embeddings is {std:.2e}, "
+                f"below {self.limit:.2e} ({self.threshold} x the healthy 1/sqrt({self.dim})). "
+                "Check the stop-gradient, the predictor, the learning rate and the EMA momentum.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return collapsed
