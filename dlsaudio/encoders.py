@@ -1,0 +1,344 @@
+"""Audio encoders and the heads used by self-supervised methods.
+
+Both encoders take raw waves ``(batch, time)`` and return one vector per clip ``(batch, dim)``
+after global average pooling:
+
+- :class:`WaveEncoder` runs 1D convolutions over the waveform itself;
+- :class:`MelEncoder` computes a log-mel spectrogram inside the module
+  (:class:`dlsaudio.audio.LogMel`) and runs 2D convolutions over it.
+
+Each comes in two sizes. ``config="small"`` (the default) trains in minutes on a laptop CPU;
+``config="resnet18"`` is the ResNet-18 layout (four stages of two residual blocks, 64 to 512
+channels; He et al., https://arxiv.org/abs/1512.03385) used by the original seminar on a GPU.
+
+:class:`ProjectionHead` maps encoder features to the space where the loss lives (``z``);
+:class:`PredictionHead` is the extra MLP of BYOL and SimSiam (``p``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from dlsaudio.audio import LogMel
+
+CONFIGS = ("small", "resnet18")
+
+# (channels per stage, blocks per stage) for each configuration.
+_STAGES = {
+    "small": ((16, 32, 64, 128), (1, 1, 1, 1)),
+    "resnet18": ((64, 128, 256, 512), (2, 2, 2, 2)),
+}
+
+
+def _check_config(config: str) -> None:
+    if config not in _STAGES:
+        raise ValueError(f"config={config!r} is unknown; choose one of {CONFIGS}")
+
+
+def _check_positive_ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
+    values = tuple(values)
+    if len(values) == 0 or any(not isinstance(v, int) or v <= 0 for v in values):
+        raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {values}")
+    return values
+
+
+def _check_wave(name: str, wave: torch.Tensor, min_time: int) -> None:
+    if wave.ndim != 2:
+        raise ValueError(f"{name} expects wave of shape (batch, time), got {tuple(wave.shape)}")
+    if wave.shape[1] < min_time:
+        raise ValueError(
+            f"{name} needs at least {min_time} samples per clip, got wave of shape "
+            f"{tuple(wave.shape)}; pad the clips (dlsaudio.audio.pad_crop)"
+        )
+
+
+class ResidualBlock(nn.Module):
+    """Two convolutions with batch norm and a skip connection (ResNet's basic block).
+
+    Args:
+        dims: 1 for ``(batch, channels, time)`` inputs, 2 for ``(batch, channels, h, w)``.
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        stride: stride of the first convolution (downsampling).
+        kernel_size: kernel size of both convolutions.
+
+    Raises:
+        ValueError: ``dims`` is not 1 or 2, or a size is not positive.
+    """
+
+    def __init__(
+        self, dims: int, in_channels: int, out_channels: int, stride: int = 1, kernel_size: int = 3
+    ) -> None:
+        super().__init__()
+        if dims not in (1, 2):
+            raise ValueError(f"dims must be 1 or 2, got {dims}")
+        _check_positive_ints(
+            "in_channels, out_channels, stride, kernel_size",
+            (in_channels, out_channels, stride, kernel_size),
+        )
+        conv = nn.Conv1d if dims == 1 else nn.Conv2d
+        norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+        pad = kernel_size // 2
+        self.conv1 = conv(in_channels, out_channels, kernel_size, stride, pad, bias=False)
+        self.bn1 = norm(out_channels)
+        self.conv2 = conv(out_channels, out_channels, kernel_size, 1, pad, bias=False)
+        self.bn2 = norm(out_channels)
+        self.skip: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.skip = nn.Sequential(
+                conv(in_channels, out_channels, 1, stride, bias=False), norm(out_channels)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.skip(x))
+
+
+def _stages(dims: int, stem: int, channels: Sequence[int], blocks: Sequence[int], kernel: int):
+    layers: list[nn.Module] = []
+    in_ch = stem
+    for i, (ch, n) in enumerate(zip(channels, blocks, strict=True)):
+        for j in range(n):
+            stride = 2 if (j == 0 and i > 0) else 1
+            layers.append(ResidualBlock(dims, in_ch, ch, stride=stride, kernel_size=kernel))
+            in_ch = ch
+    return nn.Sequential(*layers)
+
+
+def _masked_mean(h: torch.Tensor, lengths: torch.Tensor | None, time: int) -> torch.Tensor:
+    """Mean over the last axis of ``(batch, channels, frames)``, only over frames of real audio."""
+    if lengths is None:
+        return h.mean(dim=-1)
+    frames = h.shape[-1]
+    valid = torch.ceil(lengths.to(h.device).float() * frames / time).clamp(1, frames)
+    mask = torch.arange(frames, device=h.device)[None, :] < valid[:, None]  # (batch, frames)
+    return (h * mask[:, None, :]).sum(-1) / valid[:, None]
+
+
+class WaveEncoder(nn.Module):
+    """1D convolutional encoder over raw waveforms: ``(batch, time)`` -> ``(batch, dim)``.
+
+    A strided convolution (a learnable filterbank, as in wav2vec, https://arxiv.org/abs/1904.05862)
+    turns the waveform into frames, then residual stages downsample further; global average
+    pooling gives one vector per clip.
+
+    Args:
+        config: ``"small"`` (CPU, default) or ``"resnet18"`` (the seminar's GPU model).
+        channels: channels per stage; overrides the configuration.
+        blocks: residual blocks per stage; overrides the configuration.
+        stem_stride: stride of the first convolution, in samples.
+
+    Raises:
+        ValueError: unknown ``config``, or non-positive sizes, or ``channels`` and ``blocks``
+            of different lengths.
+    """
+
+    def __init__(
+        self,
+        config: str = "small",
+        *,
+        channels: Sequence[int] | None = None,
+        blocks: Sequence[int] | None = None,
+        stem_stride: int = 5,
+    ) -> None:
+        super().__init__()
+        _check_config(config)
+        channels = _check_positive_ints("channels", channels or _STAGES[config][0])
+        blocks = _check_positive_ints("blocks", blocks or _STAGES[config][1])
+        if len(channels) != len(blocks):
+            raise ValueError(f"channels {channels} and blocks {blocks} must have the same length")
+        _check_positive_ints("stem_stride", (stem_stride,))
+        self.config = config
+        self.dim = channels[-1]
+        stem = channels[0]
+        self.stem = nn.Sequential(
+            nn.Conv1d(1, stem, kernel_size=2 * stem_stride, stride=stem_stride, bias=False),
+            nn.BatchNorm1d(stem),
+            nn.ReLU(),
+            nn.MaxPool1d(4),  # 16 kHz / 5 / 4 = 800 frames per second
+        )
+        self.body = _stages(1, stem, channels, blocks, kernel=9)
+        self.min_time = 8 * stem_stride * 2 ** len(channels)
+
+    @classmethod
+    def resnet18(cls) -> WaveEncoder:
+        """The seminar-scale encoder (about 4 M parameters), for a GPU."""
+        return cls(config="resnet18")
+
+    def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Encode clips.
+
+        Args:
+            wave: ``(batch, time)`` waveforms.
+            lengths: ``(batch,)`` number of real samples per clip; pooling ignores the padding.
+
+        Returns:
+            ``(batch, dim)`` features.
+        """
+        _check_wave("WaveEncoder", wave, self.min_time)
+        h = self.body(self.stem(wave[:, None, :]))  # (batch, channels, frames)
+        return _masked_mean(h, lengths, wave.shape[1])
+
+
+class MelEncoder(nn.Module):
+    """2D convolutional encoder over log-mel spectrograms: ``(batch, time)`` -> ``(batch, dim)``.
+
+    The log-mel front end lives inside the module, so both encoders take the same waves.
+    A batch norm over mel bins standardises the log energies (as in PANNs,
+    https://arxiv.org/abs/1912.10211) before the residual stages.
+
+    Args:
+        config: ``"small"`` (CPU, default) or ``"resnet18"`` (the seminar's GPU model).
+        channels: channels per stage; overrides the configuration.
+        blocks: residual blocks per stage; overrides the configuration.
+        sample_rate: sample rate of the input waves, in Hz.
+        n_mels: mel bins of the front end.
+
+    Raises:
+        ValueError: unknown ``config``, non-positive sizes, or ``channels`` and ``blocks``
+            of different lengths.
+    """
+
+    def __init__(
+        self,
+        config: str = "small",
+        *,
+        channels: Sequence[int] | None = None,
+        blocks: Sequence[int] | None = None,
+        sample_rate: int = 16000,
+        n_mels: int = 64,
+    ) -> None:
+        super().__init__()
+        _check_config(config)
+        channels = _check_positive_ints("channels", channels or _STAGES[config][0])
+        blocks = _check_positive_ints("blocks", blocks or _STAGES[config][1])
+        if len(channels) != len(blocks):
+            raise ValueError(f"channels {channels} and blocks {blocks} must have the same length")
+        _check_positive_ints("sample_rate, n_mels", (sample_rate, n_mels))
+        self.config = config
+        self.dim = channels[-1]
+        self.front = LogMel(sample_rate=sample_rate, n_mels=n_mels)
+        self.norm = nn.BatchNorm1d(n_mels)
+        stem = channels[0]
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, stem, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(stem),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (n_mels / 2, frames / 2)
+        )
+        self.body = _stages(2, stem, channels, blocks, kernel=3)
+        self.min_time = self.front.mel.n_fft
+
+    @classmethod
+    def resnet18(cls) -> MelEncoder:
+        """The seminar-scale encoder (about 11 M parameters), for a GPU."""
+        return cls(config="resnet18")
+
+    def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Encode clips.
+
+        Args:
+            wave: ``(batch, time)`` waveforms.
+            lengths: ``(batch,)`` number of real samples per clip; pooling ignores the padding.
+
+        Returns:
+            ``(batch, dim)`` features.
+        """
+        _check_wave("MelEncoder", wave, self.min_time)
+        with torch.autocast(device_type=wave.device.type, enabled=False):
+            mel = self.norm(self.front(wave.float()))  # (batch, n_mels, frames)
+        h = self.body(self.stem(mel[:, None]))  # (batch, channels, n_mels', frames')
+        return _masked_mean(h.mean(dim=2), lengths, wave.shape[1])
+
+
+ENCODERS = {"wave": WaveEncoder, "mel": MelEncoder}
+
+
+def make_encoder(kind: str = "mel", config: str = "small") -> nn.Module:
+    """Build an encoder by name: ``kind`` in ``{"wave", "mel"}``, ``config`` in ``CONFIGS``.
+
+    Raises:
+        ValueError: unknown ``kind`` or ``config``.
+    """
+    if kind not in ENCODERS:
+        raise ValueError(f"kind={kind!r} is unknown; choose one of {sorted(ENCODERS)}")
+    return ENCODERS[kind](config=config)
+
+
+def _mlp(
+    in_dim: int, hidden_dim: int, out_dim: int, num_layers: int, last_bn: bool
+) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    dim = in_dim
+    for _ in range(num_layers - 1):
+        layers += [nn.Linear(dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU()]
+        dim = hidden_dim
+    layers.append(nn.Linear(dim, out_dim, bias=not last_bn))
+    if last_bn:
+        layers.append(nn.BatchNorm1d(out_dim, affine=False))
+    return nn.Sequential(*layers)
+
+
+class _Head(nn.Module):
+    def __init__(self, in_dim, hidden_dim, out_dim, num_layers, last_bn) -> None:
+        super().__init__()
+        _check_positive_ints(
+            "in_dim, hidden_dim, out_dim, num_layers", (in_dim, hidden_dim, out_dim, num_layers)
+        )
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.net = _mlp(in_dim, hidden_dim, out_dim, num_layers, last_bn)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if h.ndim != 2 or h.shape[1] != self.in_dim:
+            raise ValueError(
+                f"{type(self).__name__} expects (batch, {self.in_dim}), got {tuple(h.shape)}"
+            )
+        return self.net(h)
+
+
+class ProjectionHead(_Head):
+    """MLP projection ``(batch, in_dim)`` -> ``(batch, out_dim)``: the ``z`` the loss sees.
+
+    SimCLR (https://arxiv.org/abs/2002.05709) showed that the loss is better applied after a
+    small MLP and the features are better taken before it.
+
+    Args:
+        in_dim: encoder feature size.
+        hidden_dim: hidden layer width.
+        out_dim: projection size.
+        num_layers: linear layers (2 in SimCLR and BYOL, 3 in SimSiam and Barlow Twins).
+        last_bn: end with a batch norm without affine parameters (SimSiam's projector).
+
+    Raises:
+        ValueError: a size is not positive; in ``forward``, the input is not ``(batch, in_dim)``.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden_dim: int = 512,
+        out_dim: int = 128,
+        num_layers: int = 2,
+        last_bn: bool = False,
+    ) -> None:
+        super().__init__(in_dim, hidden_dim, out_dim, num_layers, last_bn)
+
+
+class PredictionHead(_Head):
+    """The predictor of BYOL (https://arxiv.org/abs/2006.07733) and SimSiam
+    (https://arxiv.org/abs/2011.10566): ``(batch, dim)`` -> ``(batch, dim)``, the ``p``.
+
+    Args:
+        dim: projection size (input and output).
+        hidden_dim: hidden width (BYOL uses 4096 for dim 256; SimSiam a bottleneck of dim / 4).
+
+    Raises:
+        ValueError: a size is not positive; in ``forward``, the input is not ``(batch, dim)``.
+    """
+
+    def __init__(self, dim: int = 128, hidden_dim: int = 512) -> None:
+        super().__init__(dim, hidden_dim, dim, 2, False)

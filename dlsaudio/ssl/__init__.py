@@ -1,0 +1,64 @@
+"""Self-supervised learning for audio: methods, the training loop, evaluation, plots, widgets.
+
+Typical use (see ``week_03_ssl/seminar.ipynb``)::
+
+    from dlsaudio.ssl import make_method, fit, evaluate
+    method = make_method("infonce")                 # multi-format contrastive, small encoders
+    history = fit(method, train_set, max_minutes=5)
+    results = evaluate(method, train_set, test_set)  # probe accuracy at k = 1, 2, 5, 10, all
+
+Command line: ``python -m dlsaudio.ssl --method infonce --data sample --minutes 2 --out DIR``.
+"""
+
+from dlsaudio.ssl.evaluation import (
+    Embeddings,
+    evaluate,
+    extract_embeddings,
+    knn_accuracy,
+    label_efficiency,
+    linear_probe,
+    sample_per_class,
+)
+from dlsaudio.ssl.methods import (
+    BYOL,
+    METHODS,
+    BarlowTwins,
+    MultiFormatContrastive,
+    SimCLR,
+    SimSiam,
+    SSLMethod,
+    StepOutput,
+    Supervised,
+    VICReg,
+    byol_momentum,
+    ema_update,
+    make_method,
+)
+from dlsaudio.ssl.train import History, WaveCache, fit, save_checkpoint
+
+__all__ = [
+    "BYOL",
+    "METHODS",
+    "BarlowTwins",
+    "Embeddings",
+    "History",
+    "MultiFormatContrastive",
+    "SSLMethod",
+    "SimCLR",
+    "SimSiam",
+    "StepOutput",
+    "Supervised",
+    "VICReg",
+    "WaveCache",
+    "byol_momentum",
+    "ema_update",
+    "evaluate",
+    "extract_embeddings",
+    "fit",
+    "knn_accuracy",
+    "label_efficiency",
+    "linear_probe",
+    "make_method",
+    "sample_per_class",
+    "save_checkpoint",
+]

@@ -1,0 +1,202 @@
+"""Evaluation of frozen embeddings: linear probe, label efficiency, kNN.
+
+The protocol of linear evaluation (SimCLR, https://arxiv.org/abs/2002.05709): freeze the
+encoder, extract one vector per clip, fit a logistic regression on standardised features
+of the training clips and report accuracy on held-out clips (other speakers). With only k
+labelled clips per class the probe shows how label-efficient a representation is; that
+curve is where self-supervised pre-training shows its worth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from dlsaudio.ssl.train import as_cache
+
+DEFAULT_KS = (1, 2, 5, 10, None)  # None: all labels
+
+
+@dataclass
+class Embeddings:
+    """Frozen features of a dataset: ``x`` ``(clips, dim)``, ``labels`` ``(clips,)``, ``speakers``."""
+
+    x: np.ndarray
+    labels: np.ndarray
+    speakers: list[str]
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def subset(self, index) -> Embeddings:
+        index = np.asarray(index)
+        return Embeddings(self.x[index], self.labels[index], [self.speakers[i] for i in index])
+
+
+@torch.no_grad()
+def extract_embeddings(
+    model: torch.nn.Module,
+    dataset,
+    *,
+    batch_size: int = 128,
+    clip_samples: int = 16000,
+    device: str | torch.device | None = None,
+) -> Embeddings:
+    """Encode every clip of ``dataset`` with a frozen model, in eval mode.
+
+    Args:
+        model: an SSL method (its ``embed`` is used: encoder features, not projections) or a
+            bare encoder ``(batch, time) -> (batch, dim)``.
+        dataset: items with ``"wave"``, ``"label"`` and ``"speaker"``, or a
+            :class:`~dlsaudio.ssl.train.WaveCache`.
+        batch_size: clips per forward pass.
+        clip_samples: every clip is padded or cropped to this many samples.
+        device: where to run; the model's device by default.
+
+    Returns:
+        :class:`Embeddings` (labels are -1 where an item has none).
+
+    Raises:
+        ValueError: ``batch_size`` not positive or an empty dataset.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    cache = as_cache(dataset, clip_samples)
+    if device is None:
+        device = next(model.parameters()).device
+    embed = getattr(model, "embed", model)
+    was_training = model.training
+    model.eval()
+    chunks = [
+        embed(cache.waves[i : i + batch_size].to(device)).float().cpu()
+        for i in range(0, len(cache), batch_size)
+    ]
+    model.train(was_training)
+    labels = cache.labels if cache.labels is not None else torch.full((len(cache),), -1)
+    return Embeddings(torch.cat(chunks).numpy(), labels.numpy(), list(cache.speakers))
+
+
+def _check_pair(train: Embeddings, test: Embeddings) -> None:
+    if train.x.ndim != 2 or test.x.ndim != 2 or train.x.shape[1] != test.x.shape[1]:
+        raise ValueError(
+            f"train and test embeddings must be (clips, dim) with the same dim, got "
+            f"{train.x.shape} and {test.x.shape}"
+        )
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(f"empty embeddings: {len(train)} train and {len(test)} test clips")
+
+
+def linear_probe(
+    train: Embeddings, test: Embeddings, *, C: float = 1.0, max_iter: int = 2000
+) -> float:
+    """Accuracy on ``test`` of a logistic regression fitted on standardised ``train`` features.
+
+    Args:
+        train: embeddings with labels to fit on.
+        test: embeddings to score.
+        C: inverse L2 regularisation strength.
+        max_iter: iterations of the solver.
+
+    Raises:
+        ValueError: shapes disagree, a set is empty, or ``train`` has a single class.
+    """
+    _check_pair(train, test)
+    if len(np.unique(train.labels)) < 2:
+        raise ValueError(f"train has a single class ({np.unique(train.labels)}); a probe needs two")
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
+    probe.fit(train.x, train.labels)
+    return float(probe.score(test.x, test.labels))
+
+
+def sample_per_class(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``k`` random examples of every class (all of a class if it has fewer).
+
+    Raises:
+        ValueError: ``k`` not a positive int.
+    """
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive int (labels per class), got {k!r}")
+    rng = np.random.default_rng(seed)
+    picked = [
+        rng.choice(
+            np.flatnonzero(labels == c), size=min(k, int((labels == c).sum())), replace=False
+        )
+        for c in np.unique(labels)
+    ]
+    return np.sort(np.concatenate(picked))
+
+
+def label_efficiency(
+    train: Embeddings,
+    test: Embeddings,
+    ks=DEFAULT_KS,
+    *,
+    draws: int = 5,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """The label-efficiency curve: probe accuracy with ``k`` labels per class.
+
+    Args:
+        train: embeddings the labelled subsets are drawn from.
+        test: embeddings to score.
+        ks: labels per class; ``None`` means all labels (one fit).
+        draws: seeded draws of the labelled subset per ``k``, averaged.
+        seed: seed of the first draw.
+
+    Returns:
+        ``{"1": {"mean", "std", "labels"}, ..., "all": {...}}`` where ``labels`` is the number
+        of labelled clips used.
+
+    Raises:
+        ValueError: ``draws`` < 1 or an invalid ``k``.
+    """
+    if not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws must be a positive int, got {draws!r}")
+    _check_pair(train, test)
+    curve = {}
+    for k in ks:
+        if k is None:
+            accs, n = [linear_probe(train, test)], len(train)
+        else:
+            idx = [sample_per_class(train.labels, k, seed + d) for d in range(draws)]
+            accs = [linear_probe(train.subset(i), test) for i in idx]
+            n = len(idx[0])
+        curve["all" if k is None else str(k)] = {
+            "mean": float(np.mean(accs)),
+            "std": float(np.std(accs)),
+            "labels": int(n),
+        }
+    return curve
+
+
+def knn_accuracy(train: Embeddings, test: Embeddings, k: int = 5) -> float:
+    """Accuracy of a k-nearest-neighbour vote with cosine distance on frozen embeddings.
+
+    Raises:
+        ValueError: ``k`` not a positive int or larger than the training set.
+    """
+    _check_pair(train, test)
+    if not isinstance(k, int) or not 1 <= k <= len(train):
+        raise ValueError(f"k must be an int in [1, {len(train)}], got {k!r}")
+    knn = KNeighborsClassifier(n_neighbors=k, metric="cosine").fit(train.x, train.labels)
+    return float(knn.score(test.x, test.labels))
+
+
+def evaluate(
+    model: torch.nn.Module, train_set, test_set, *, ks=DEFAULT_KS, draws: int = 5, knn_k: int = 5
+) -> dict:
+    """Extract embeddings of both sets and return ``{"probe": curve, "knn": accuracy}``.
+
+    ``curve`` is :func:`label_efficiency`'s output.
+    """
+    train, test = extract_embeddings(model, train_set), extract_embeddings(model, test_set)
+    return {
+        "probe": label_efficiency(train, test, ks, draws=draws),
+        "knn": knn_accuracy(train, test, k=min(knn_k, len(train))),
+    }
