@@ -1,0 +1,36 @@
+"""Whisper for Kyrgyz: models, text normalisation, metrics, features and batching.
+
+Exact gradient-accumulation training lives in :mod:`dlsaudio.asr.train`.
+"""
+
+from dlsaudio.asr.collator import IGNORE_INDEX, DataCollatorSpeechSeq2SeqWithPadding
+from dlsaudio.asr.features import prepare_dataset, prepare_example
+from dlsaudio.asr.metrics import cer, error_report, frequent_errors, utterance_errors, wer
+from dlsaudio.asr.text import normalize_kyrgyz
+from dlsaudio.asr.whisper import (
+    DEFAULT_LANGUAGE,
+    build_tiny_whisper,
+    build_whisper_tokenizer,
+    configure_language,
+    language_code,
+    load_whisper,
+)
+
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "IGNORE_INDEX",
+    "DataCollatorSpeechSeq2SeqWithPadding",
+    "build_tiny_whisper",
+    "build_whisper_tokenizer",
+    "cer",
+    "configure_language",
+    "error_report",
+    "frequent_errors",
+    "language_code",
+    "load_whisper",
+    "normalize_kyrgyz",
+    "prepare_dataset",
+    "prepare_example",
+    "utterance_errors",
+    "wer",
+]

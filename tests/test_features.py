@@ -1,0 +1,97 @@
+"""Whisper examples from ASR items: feature shape, labels with prefix, filters and their counts."""
+
+import pytest
+import torch
+from transformers import WhisperFeatureExtractor, WhisperProcessor
+
+pytest.importorskip("whisper")
+
+from dlsaudio.asr import prepare_dataset, prepare_example  # noqa: E402
+from dlsaudio.asr.whisper import build_whisper_tokenizer  # noqa: E402
+
+
+def processor_for(n_mels):
+    tok = build_whisper_tokenizer(num_languages=100 if n_mels == 128 else 99)
+    return WhisperProcessor(
+        feature_extractor=WhisperFeatureExtractor(feature_size=n_mels), tokenizer=tok
+    )
+
+
+def item(seconds, text="салам", source="ky_tts", sample_rate=16000):
+    g = torch.Generator().manual_seed(int(seconds * 1000))
+    wave = 0.1 * torch.randn(int(seconds * sample_rate), generator=g)
+    return {
+        "wave": wave,
+        "sample_rate": sample_rate,
+        "text": text,
+        "source": source,
+        "label": None,
+        "speaker": "s",
+        "path": f"{source}/{seconds}.wav",
+    }
+
+
+@pytest.mark.parametrize("n_mels", [80, 128])
+def test_feature_shape_and_labels(n_mels):
+    proc = processor_for(n_mels)
+    ex = prepare_example(item(1.0, sample_rate=8000), proc)
+    assert ex["input_features"].shape == (n_mels, 3000)
+    assert ex["seconds"] == pytest.approx(1.0)
+    prefix = ["<|startoftranscript|>", "<|kk|>", "<|transcribe|>", "<|notimestamps|>"]
+    assert ex["labels"][:4] == proc.tokenizer.convert_tokens_to_ids(prefix)
+    assert ex["labels"][-1] == 50257
+    assert ex["source"] == "ky_tts"
+
+
+def test_resampling_matches_a_native_rate_item():
+    proc = processor_for(80)
+    t = torch.arange(16000) / 16000
+    tone16 = {"wave": torch.sin(2 * torch.pi * 440 * t), "sample_rate": 16000, "text": "а"}
+    t8 = torch.arange(8000) / 8000
+    tone8 = {"wave": torch.sin(2 * torch.pi * 440 * t8), "sample_rate": 8000, "text": "а"}
+    a = prepare_example(tone16, proc)["input_features"][:, :90]
+    b = prepare_example(tone8, proc)["input_features"][:, :90]
+    assert (a - b).abs().mean() < 0.05
+
+
+def test_filters_are_counted(capsys):
+    proc = processor_for(80)
+    items = [
+        item(1.0),
+        item(2.0, source="kk_tts"),  # kept
+        item(31.0),  # too long
+        item(0.05),  # too short
+        item(1.5, text="  "),  # empty text
+        item(1.2, text="сөз " * 300),  # label too long
+    ]
+    kept, report = prepare_dataset(items, proc, progress=False)
+    assert [e["source"] for e in kept] == ["ky_tts", "kk_tts"]
+    assert report == {
+        "total": 6,
+        "kept": 2,
+        "too_long_audio": 1,
+        "too_short_audio": 1,
+        "empty_text": 1,
+        "too_long_labels": 1,
+        "kept_hours": pytest.approx(3.0 / 3600),
+        "kept_per_source": {"kk_tts": 1, "ky_tts": 1},
+    }
+    assert "kept 2/6" in capsys.readouterr().out
+    kept, report = prepare_dataset(
+        items[:2], proc, max_seconds=1.5, max_label_tokens=8, progress=False
+    )
+    assert report["too_long_audio"] == 1 and report["kept"] == 1 and report["too_long_labels"] == 0
+
+
+def test_bad_arguments_raise():
+    proc = processor_for(80)
+    with pytest.raises(ValueError, match="max_seconds=40"):
+        prepare_dataset([], proc, max_seconds=40)
+    with pytest.raises(ValueError, match="min_seconds=5"):
+        prepare_dataset([], proc, max_seconds=2, min_seconds=5)
+    with pytest.raises(ValueError, match="max_label_tokens=500"):
+        prepare_dataset([], proc, max_label_tokens=500)
+    with pytest.raises(ValueError, match="wave has shape"):
+        prepare_example({"wave": torch.zeros(2, 100), "sample_rate": 16000, "text": "а"}, proc)
+    with pytest.raises(ValueError, match="has no 'text'"):
+        prepare_example({"wave": torch.zeros(100), "sample_rate": 16000}, proc)

@@ -1,0 +1,170 @@
+"""The tiny offline Whisper: real vocabulary and special-token ids, language handling, shapes."""
+
+import os
+
+import pytest
+import torch
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+whisper_tokenizer = pytest.importorskip("whisper.tokenizer")
+
+from dlsaudio.asr import (  # noqa: E402
+    build_tiny_whisper,
+    build_whisper_tokenizer,
+    configure_language,
+    language_code,
+    load_whisper,
+)
+
+TEXTS = [
+    "Бүгүн аба ырайы жакшы, көңүлүм өсүп турат!",
+    "Ңөү ҢӨҮ: өң, үң, жаңы жылыңыз менен!",
+    "Сегодня хорошая погода.",
+    " Hello, world's 2024 test ... ",
+]
+
+
+@pytest.fixture(scope="module")
+def openai_tokenizer():
+    return whisper_tokenizer.get_tokenizer(multilingual=True, num_languages=99)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return build_tiny_whisper(language="kk", d_model=32, layers=1, heads=2, seed=0)
+
+
+def test_special_token_ids_match_openai_whisper(openai_tokenizer):
+    tok = build_whisper_tokenizer()
+    enc = openai_tokenizer.encoding
+    assert len(tok) == enc.n_vocab == 51865
+    specials = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|kk|>", "<|tt|>", "<|ru|>"]
+    specials += ["<|translate|>", "<|transcribe|>", "<|startofprev|>", "<|nospeech|>"]
+    specials += ["<|notimestamps|>", "<|0.00|>", "<|30.00|>"]
+    for token in specials:
+        assert tok.convert_tokens_to_ids(token) == enc.encode_single_token(token), token
+    for code in whisper_tokenizer.LANGUAGES:
+        token = f"<|{code}|>"
+        if code != "yue":
+            assert tok.convert_tokens_to_ids(token) == enc.encode_single_token(token), token
+    assert tok.convert_tokens_to_ids("<|kk|>") == 50316
+    assert tok.convert_tokens_to_ids("<|transcribe|>") == 50359
+
+
+def test_v3_vocabulary_has_cantonese():
+    tok = build_whisper_tokenizer(num_languages=100)
+    enc = whisper_tokenizer.get_tokenizer(multilingual=True, num_languages=100).encoding
+    assert len(tok) == enc.n_vocab == 51866
+    for token in ["<|yue|>", "<|transcribe|>", "<|notimestamps|>", "<|30.00|>"]:
+        assert tok.convert_tokens_to_ids(token) == enc.encode_single_token(token)
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_encoding_matches_openai_whisper_and_round_trips(openai_tokenizer, text):
+    tok = build_whisper_tokenizer()
+    ids = tok.encode(text, add_special_tokens=False)
+    assert ids == openai_tokenizer.encode(text)
+    assert tok.decode(ids) == text
+
+
+def test_labels_carry_the_kazakh_prefix(openai_tokenizer):
+    tok = build_whisper_tokenizer(language="kk")
+    ids = tok("жаңы").input_ids
+    sot, kk, transcribe, nots = (
+        tok.convert_tokens_to_ids(t)
+        for t in ["<|startoftranscript|>", "<|kk|>", "<|transcribe|>", "<|notimestamps|>"]
+    )
+    assert ids[:4] == [sot, kk, transcribe, nots]
+    assert ids[4:-1] == openai_tokenizer.encode("жаңы")
+    assert ids[-1] == tok.eos_token_id == 50257
+    assert tok.decode(ids, skip_special_tokens=True) == "жаңы"
+
+
+def test_language_none_has_no_language_token():
+    tok = build_whisper_tokenizer(language=None)
+    assert tok("а").input_ids[:3] == [50258, 50359, 50363]
+
+
+def test_language_validation_lists_close_choices():
+    assert language_code("kk") == "kk"
+    assert language_code("Kazakh") == "kk"
+    assert language_code("tatar") == "tt"
+    with pytest.raises(ValueError, match=r"language='ky'.*kk \(kazakh\).*tt \(tatar\).*ba.*uz.*tk"):
+        language_code("ky")
+    with pytest.raises(ValueError, match="language='kyrgyz'"):
+        build_tiny_whisper(language="kyrgyz")
+    with pytest.raises(ValueError, match="language='yue'"):
+        language_code("yue", num_languages=99)
+
+
+def test_bad_sizes_and_task_raise():
+    with pytest.raises(ValueError, match="n_mels=64"):
+        build_tiny_whisper(n_mels=64)
+    with pytest.raises(ValueError, match="d_model=30 is not divisible by heads=4"):
+        build_tiny_whisper(d_model=30, heads=4)
+    with pytest.raises(ValueError, match="layers=0"):
+        build_tiny_whisper(layers=0)
+    with pytest.raises(ValueError, match="task='translit'"):
+        build_whisper_tokenizer(task="translit")
+    with pytest.raises(ValueError, match="num_languages=98"):
+        build_whisper_tokenizer(num_languages=98)
+
+
+def test_tiny_model_config_and_generation_config(tiny):
+    model, processor = tiny
+    assert model.config.vocab_size == len(processor.tokenizer) == 51865
+    assert model.config.num_mel_bins == processor.feature_extractor.feature_size == 80
+    assert model.config.decoder_start_token_id == 50258
+    gen = model.generation_config
+    assert gen.language == "kk" and gen.task == "transcribe" and gen.forced_decoder_ids is None
+    assert gen.lang_to_id["<|kk|>"] == 50316 and len(gen.lang_to_id) == 99
+    assert gen.no_timestamps_token_id == 50363
+
+
+def test_same_seed_same_weights():
+    a, _ = build_tiny_whisper(d_model=32, layers=1, seed=3)
+    b, _ = build_tiny_whisper(d_model=32, layers=1, seed=3)
+    c, _ = build_tiny_whisper(d_model=32, layers=1, seed=4)
+    pa, pb, pc = (m.model.encoder.conv1.weight for m in (a, b, c))
+    assert torch.equal(pa, pb) and not torch.equal(pa, pc)
+
+
+def test_forward_and_generate_shapes_with_language_prefix(tiny):
+    model, processor = tiny
+    model.eval()
+    g = torch.Generator().manual_seed(0)
+    waves = [torch.randn(8000, generator=g).numpy() * 0.1 for _ in range(2)]
+    feats = processor.feature_extractor(
+        waves, sampling_rate=16000, return_tensors="pt"
+    ).input_features
+    assert feats.shape == (2, 80, 3000)
+    labels = torch.tensor([[50316, 50359, 50363, 400, 50257]] * 2)
+    out = model(input_features=feats, labels=labels)
+    assert out.logits.shape == (2, 5, 51865)
+    assert torch.isfinite(out.loss)
+
+    gen = model.generate(feats, max_new_tokens=3, return_dict_in_generate=True)
+    assert gen.sequences.shape[0] == 2
+    assert gen.sequences[:, :4].tolist() == [[50258, 50316, 50359, 50363]] * 2
+
+    configure_language(model, processor, "uz")
+    gen = model.generate(feats[:1], max_new_tokens=2, return_dict_in_generate=True)
+    assert gen.sequences[0, 1].item() == processor.tokenizer.convert_tokens_to_ids("<|uz|>")
+    assert processor.tokenizer("a").input_ids[1] == processor.tokenizer.convert_tokens_to_ids(
+        "<|uz|>"
+    )
+    configure_language(model, processor, "kk")
+
+
+def test_v3_sized_tiny_model():
+    model, processor = build_tiny_whisper(n_mels=128, d_model=32, layers=1)
+    assert model.config.num_mel_bins == 128 and model.config.vocab_size == 51866
+    assert processor.feature_extractor.feature_size == 128
+
+
+def test_load_whisper_tiny_local_and_offline_error():
+    model, processor = load_whisper("tiny-local", language="tt")
+    assert model.generation_config.language == "tt"
+    with pytest.raises(OSError, match="tiny-local"):
+        load_whisper("openai/whisper-does-not-exist")
