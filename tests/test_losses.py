@@ -346,3 +346,36 @@ def test_bad_coefficients() -> None:
 def test_public_names() -> None:
     for name in losses.__all__:
         assert hasattr(losses, name)
+
+
+# --------------------------------------------------------------------------- benchmark versions
+
+
+def test_benchmark_versions_compute_what_they_claim(capsys) -> None:
+    import json
+
+    from dlsaudio.bench import ssl as bench
+
+    z1, z2 = randn(6, 5, seed=51), randn(6, 5, seed=52)
+    torch.testing.assert_close(bench.reference_info_nce(z1, z2, 0.3), info_nce(z1, z2, 0.3))
+    torch.testing.assert_close(
+        bench.seminar_info_nce(z1, z2, 0.3), info_nce_shared_denominator(z1, z2, 0.3)
+    )
+    assert (
+        bench.main(
+            [
+                "--skip-seminar",
+                "--skip-training",
+                "--sizes",
+                "8",
+                "--repeats",
+                "1",
+                "--seminar-n",
+                "8",
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["info_nce"]["N=8"]) == {"dlsaudio", "reference", "ratio"}
+    assert out["info_nce"]["seminar_original"]["N"] == 8

@@ -1,0 +1,201 @@
+"""SSL benchmark: ``python -m dlsaudio.bench ssl`` prints one JSON object.
+
+- ``info_nce``: forward + backward time of :func:`dlsaudio.losses.info_nce` at N = 256 and
+  1024 (dim 128), next to a straightforward reference written here (one cross-entropy over
+  the masked ``(2N, 2N)`` logits) and, at N = 256 only, the original course seminar's
+  version (cosine similarity by broadcasting to ``(2N, 2N, dim)``, whole-matrix denominator:
+  slow and wrong). Times are medians in milliseconds.
+- ``training``: encoder training throughput in clips per second on CPU for the default
+  configuration (:func:`dlsaudio.ssl.methods.make_method` with ``config="small"``, the
+  default augmentations, batch 64, 1-s clips at 16 kHz), measured on the epoch after a
+  warm-up epoch.
+- ``seminar``: wall time of ``week_03_ssl/seminar.ipynb`` executed in smoke mode
+  (``--skip-seminar`` leaves it out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from dlsaudio import losses
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SEMINAR = REPO_ROOT / "week_03_ssl" / "seminar.ipynb"
+
+
+def reference_info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
+    """Straightforward NT-Xent: one cross-entropy over the masked ``(2N, 2N)`` logits."""
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    logits = (z @ z.T / tau).fill_diagonal_(float("-inf"))
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    return F.cross_entropy(logits, targets)
+
+
+def seminar_info_nce(
+    z_i: torch.Tensor, z_j: torch.Tensor, temperature: float = 0.1
+) -> torch.Tensor:
+    """The original seminar's loss: broadcast cosine similarity, whole-matrix denominator.
+
+    Kept only to measure it. Wrong: every row shares one normaliser (see
+    :func:`dlsaudio.losses.info_nce_shared_denominator`); slow: it materialises a
+    ``(2N, 2N, dim)`` tensor.
+    """
+    batch_size = z_i.shape[0]
+    z = torch.cat([z_i, z_j], dim=0)
+    sim = F.cosine_similarity(z.unsqueeze(1), z.unsqueeze(0), dim=2)  # (2N, 2N) via (2N, 2N, dim)
+    sim_ij = torch.diag(sim, batch_size)
+    sim_ji = torch.diag(sim, -batch_size)
+    positives = torch.cat([sim_ij, sim_ji], dim=0)
+    numerator = torch.exp(positives / temperature)
+    mask = (~torch.eye(2 * batch_size, dtype=torch.bool)).float()
+    denominator = mask * torch.exp(sim / temperature)
+    loss = -torch.log(numerator / torch.sum(denominator))
+    return torch.sum(loss) / (2 * batch_size)
+
+
+def time_loss(fn: Callable, n: int, dim: int = 128, repeats: int = 10, warmup: int = 2) -> float:
+    """Median forward + backward time of ``fn(z1, z2)`` in milliseconds."""
+    g = torch.Generator().manual_seed(n)
+    z1 = torch.randn(n, dim, generator=g).requires_grad_()
+    z2 = torch.randn(n, dim, generator=g).requires_grad_()
+    times = []
+    for i in range(warmup + repeats):
+        z1.grad = z2.grad = None
+        start = time.perf_counter()
+        fn(z1, z2).backward()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return 1000.0 * statistics.median(times)
+
+
+def bench_info_nce(
+    sizes: tuple[int, ...] = (256, 1024), seminar_n: int | None = 256, repeats: int = 10
+) -> dict:
+    """Timings of the package's, the reference and the seminar's NT-Xent."""
+    out: dict = {"dim": 128, "unit": "ms, forward + backward, median"}
+    for n in sizes:
+        ours = time_loss(losses.info_nce, n, repeats=repeats)
+        ref = time_loss(reference_info_nce, n, repeats=repeats)
+        out[f"N={n}"] = {
+            "dlsaudio": round(ours, 2),
+            "reference": round(ref, 2),
+            "ratio": round(ours / ref, 2),
+        }
+    if seminar_n is not None:
+        slow = time_loss(seminar_info_nce, seminar_n, repeats=2, warmup=1)
+        ref = out.get(f"N={seminar_n}", {}).get("reference") or time_loss(
+            reference_info_nce, seminar_n
+        )
+        g = torch.Generator().manual_seed(0)
+        z1, z2 = torch.randn(seminar_n, 128, generator=g), torch.randn(seminar_n, 128, generator=g)
+        out["seminar_original"] = {
+            "N": seminar_n,
+            "ms": round(slow, 1),
+            "times_slower_than_reference": round(slow / ref, 1),
+            "loss_minus_correct_loss": round(
+                float(seminar_info_nce(z1, z2) - losses.info_nce(z1, z2)), 3
+            ),
+            "log_2N": round(float(torch.log(torch.tensor(2.0 * seminar_n))), 3),
+        }
+    return out
+
+
+def bench_training(method: str = "infonce", clips: int = 256, batch_size: int = 64) -> dict:
+    """Clips per second of :func:`dlsaudio.ssl.train.fit` on CPU, measured after a warm-up epoch."""
+    from dlsaudio.ssl.methods import make_method
+    from dlsaudio.ssl.train import fit
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    data = [{"wave": 0.1 * torch.randn(16000, generator=g), "label": i % 10} for i in range(clips)]
+    model = make_method(method)
+    history = fit(model, data, epochs=2, batch_size=batch_size, device="cpu", progress=False)
+    last = history.epochs[-1]
+    return {
+        "method": method,
+        "config": "small",
+        "batch_size": batch_size,
+        "clip_seconds": 1.0,
+        "clips_per_second": round(last["clips_per_second"], 1),
+        "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+
+
+def bench_seminar(path: Path = SEMINAR) -> dict:
+    """Wall time of the seminar notebook executed headless in smoke mode."""
+    from dlsaudio.notebooks import run_notebook
+
+    with tempfile.TemporaryDirectory() as out_dir:
+        start = time.perf_counter()
+        run_notebook(path, out_dir, smoke=True)
+        seconds = time.perf_counter() - start
+    return {
+        "notebook": str(path.relative_to(REPO_ROOT)),
+        "smoke": True,
+        "seconds": round(seconds, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the SSL benchmark and print its JSON; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m dlsaudio.bench ssl", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--skip-seminar", action="store_true", help="do not execute the seminar notebook"
+    )
+    parser.add_argument(
+        "--skip-training", action="store_true", help="do not measure training throughput"
+    )
+    parser.add_argument("--method", default="infonce", help="method for the throughput measurement")
+    parser.add_argument(
+        "--repeats", type=int, default=10, help="timed repetitions per info_nce size"
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[256, 1024],
+        help="batch sizes N for the info_nce timing",
+    )
+    parser.add_argument(
+        "--seminar-n",
+        type=int,
+        default=256,
+        help="N for the original seminar's (slow) loss; 0 skips it",
+    )
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
+
+    result: dict = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "info_nce": bench_info_nce(
+            tuple(args.sizes), seminar_n=args.seminar_n or None, repeats=args.repeats
+        ),
+    }
+    if not args.skip_training:
+        result["training"] = bench_training(args.method)
+    if not args.skip_seminar:
+        result["seminar"] = bench_seminar()
+    json.dump(result, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
