@@ -201,3 +201,104 @@ def test_momentum_mistakes() -> None:
         checks.check_byol_momentum(lambda progress, tau_base: tau_base)
     with pytest.raises(AssertionError, match="must return a float"):
         checks.check_byol_momentum(lambda progress, tau_base: "0.99")
+
+
+# --------------------------------------------------------------------------- training and evaluation
+
+
+def validation_reference(model, waves, labels, batch_size=64):
+    model.eval()
+    total, correct = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(waves), batch_size):
+            logits = model(waves[i : i + batch_size])
+            y = labels[i : i + batch_size]
+            total += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+    return total / len(waves), correct / len(waves)
+
+
+def test_validation_metrics(capsys) -> None:
+    checks.check_validation_metrics(validation_reference)
+    assert capsys.readouterr().out.startswith("OK: ")
+    with pytest.raises(AssertionError, match="not implemented yet"):
+        checks.check_validation_metrics(not_implemented)
+
+    def train_mode(model, waves, labels, batch_size=64):
+        model.train()
+        logits = model(waves)
+        return float(F.cross_entropy(logits, labels)), float(
+            (logits.argmax(1) == labels).float().mean()
+        )
+
+    with pytest.raises(AssertionError, match=r"Did you call model.eval\(\)"):
+        checks.check_validation_metrics(train_mode)
+
+    def mean_of_means(model, waves, labels, batch_size=64):
+        model.eval()
+        means = [
+            float(F.cross_entropy(model(waves[i : i + batch_size]), labels[i : i + batch_size]))
+            for i in range(0, len(waves), batch_size)
+        ]
+        return sum(means) / len(means), validation_reference(model, waves, labels)[1]
+
+    with pytest.raises(AssertionError, match="averages the batch means"):
+        checks.check_validation_metrics(mean_of_means)
+
+    def percent(model, waves, labels, batch_size=64):
+        loss, acc = validation_reference(model, waves, labels, batch_size)
+        return loss, 100 * acc
+
+    with pytest.raises(AssertionError, match="not a percentage"):
+        checks.check_validation_metrics(percent)
+    with pytest.raises(AssertionError, match="must return a pair"):
+        checks.check_validation_metrics(lambda *args: 0.5)
+
+
+def test_training_history(capsys) -> None:
+    from dlsaudio.ssl.train import History
+
+    good = History(steps=[{"loss": v} for v in (3.0, 2.5, 2.0, 1.8)])
+    checks.check_training_history(good)
+    assert capsys.readouterr().out.startswith("OK: 4 steps")
+    with pytest.raises(AssertionError, match="expected the History returned by fit"):
+        checks.check_training_history([1.0, 2.0])
+    with pytest.raises(AssertionError, match="the history is empty"):
+        checks.check_training_history(History())
+    with pytest.raises(AssertionError, match="the loss became nan at step 2"):
+        checks.check_training_history(History(steps=[{"loss": 1.0}, {"loss": float("nan")}]))
+    with pytest.raises(AssertionError, match="the loss did not go down"):
+        checks.check_training_history(History(steps=[{"loss": v} for v in (1.0, 1.1, 1.2, 1.3)]))
+    collapsed = History(steps=good.steps, collapsed=True)
+    with pytest.raises(AssertionError, match="the embeddings collapsed"):
+        checks.check_training_history(collapsed)
+    checks.check_training_history(collapsed, allow_collapse=True)
+
+
+def test_comparison(capsys) -> None:
+    import pandas as pd
+
+    columns = [
+        "probe k=1",
+        "probe k=2",
+        "probe k=5",
+        "probe k=10",
+        "probe all",
+        "knn",
+        "std",
+        "effective_rank",
+    ]
+    methods = ["supervised", "contrastive", "byol", "simsiam"]
+    table = pd.DataFrame([[0.5] * 6 + [0.05, 12.0]] * 4, index=methods, columns=columns)
+    checks.check_comparison(table)
+    assert capsys.readouterr().out.startswith("OK: ")
+    with pytest.raises(AssertionError, match=r"missing rows \['simsiam'\]"):
+        checks.check_comparison(table.drop(index="simsiam"))
+    with pytest.raises(AssertionError, match=r"columns \['knn'\]"):
+        checks.check_comparison(table.drop(columns="knn"))
+    with pytest.raises(AssertionError, match="empty cells"):
+        checks.check_comparison(table.assign(knn=float("nan")))
+    with pytest.raises(AssertionError, match="not percentages"):
+        checks.check_comparison(table.assign(knn=90.0))
+    with pytest.raises(AssertionError, match="expected a pandas DataFrame"):
+        checks.check_comparison({"a": 1})

@@ -26,9 +26,12 @@ __all__ = [
     "check_barlow_twins_loss",
     "check_byol_loss",
     "check_byol_momentum",
+    "check_comparison",
     "check_ema_update",
     "check_info_nce",
     "check_simsiam_loss",
+    "check_training_history",
+    "check_validation_metrics",
     "check_vicreg_loss",
 ]
 
@@ -362,3 +365,143 @@ def check_ema_update(fn: Callable) -> None:
             f"`{_name(fn)}` left an autograd graph in the target; use torch.no_grad()"
         )
     print(f"OK: `{_name(fn)}` moves the target towards the online network by EMA.")
+
+
+# --------------------------------------------------------------------------- training and evaluation
+
+
+class _NoisyClassifier(nn.Module):
+    """A known classifier with dropout: its outputs differ between train and eval mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.drop(wave[:, :3] * 2.0)  # (batch, 3) logits
+
+
+def check_validation_metrics(fn: Callable) -> None:
+    """Check ``fn(model, waves, labels, batch_size) -> (loss, accuracy)`` on a known classifier.
+
+    Expected: the mean cross-entropy over all clips (not the mean of batch means), the
+    fraction of correct argmax predictions, in eval mode and without gradients.
+
+    Raises:
+        AssertionError: with an actionable message when ``fn`` is wrong.
+    """
+    waves = _randn(50, 10, 8)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 0, 1, 2])
+    model = _NoisyClassifier().train()
+    logits = waves[:, :3] * 2.0
+    expected_loss = float(torch.nn.functional.cross_entropy(logits, labels))
+    expected_acc = float((logits.argmax(1) == labels).float().mean())
+    batch_means = [
+        float(torch.nn.functional.cross_entropy(logits[i : i + 4], labels[i : i + 4]))
+        for i in range(0, 10, 4)
+    ]
+    out = _call(fn, model, waves, labels, 4)
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise AssertionError(
+            f"wrong type: `{_name(fn)}` must return a pair (loss, accuracy), got {out!r}"
+        )
+    loss, acc = (float(v) for v in out)
+    if _close(loss, sum(batch_means) / len(batch_means)) and not _close(loss, expected_loss):
+        raise AssertionError(
+            f"wrong value on a known case: `{_name(fn)}` averages the batch means; the last batch "
+            "is smaller, so sum the per-clip losses (reduction='sum') and divide by the number "
+            f"of clips (expected {expected_loss:.6f}, got {loss:.6f})"
+        )
+    if not _close(loss, expected_loss):
+        raise AssertionError(
+            f"wrong value on a known case: validation loss from `{_name(fn)}`: expected "
+            f"{expected_loss:.6f}, got {loss:.6f}. Did you call model.eval()? Dropout and "
+            "batch norm behave differently in training mode"
+        )
+    if not _close(acc, expected_acc):
+        hint = (
+            " (return a fraction in [0, 1], not a percentage)"
+            if _close(acc, 100 * expected_acc)
+            else ""
+        )
+        raise AssertionError(
+            f"wrong value on a known case: accuracy from `{_name(fn)}`: expected {expected_acc:.4f}, "
+            f"got {acc:.4f}{hint}"
+        )
+    print(f"OK: `{_name(fn)}` computes the validation loss and accuracy.")
+
+
+def check_training_history(history, *, allow_collapse: bool = False) -> None:
+    """Check a :class:`dlsaudio.ssl.train.History`: it has steps, finite losses, a falling loss.
+
+    Args:
+        history: what ``fit`` returned.
+        allow_collapse: do not fail when the collapse monitor fired.
+
+    Raises:
+        AssertionError: with an actionable message when training went wrong.
+    """
+    steps = getattr(history, "steps", None)
+    if steps is None:
+        raise AssertionError(
+            f"expected the History returned by fit(...), got {type(history).__name__}; "
+            "assign it: history = fit(method, train_set, ...)"
+        )
+    if not steps:
+        raise AssertionError("the history is empty: training did not run a single step")
+    loss = [row["loss"] for row in steps]
+    if not all(math.isfinite(v) for v in loss):
+        bad = next(i for i, v in enumerate(loss) if not math.isfinite(v))
+        raise AssertionError(
+            f"the loss became {loss[bad]} at step {bad + 1}; lower the learning rate or check the loss"
+        )
+    tail = loss[-max(1, len(loss) // 4) :]
+    if len(loss) >= 4 and not sum(tail) / len(tail) < loss[0]:
+        raise AssertionError(
+            f"the loss did not go down: {loss[0]:.4f} at the first step, {sum(tail) / len(tail):.4f} "
+            "on average over the last quarter; train longer or change the learning rate"
+        )
+    if getattr(history, "collapsed", False) and not allow_collapse:
+        raise AssertionError(
+            "the embeddings collapsed (the std of the normalised projections fell to ~0); "
+            "check the stop-gradient, the predictor and the EMA update"
+        )
+    print(f"OK: {len(loss)} steps, loss {loss[0]:.4f} -> {sum(tail) / len(tail):.4f}.")
+
+
+def check_comparison(table, methods=("supervised", "contrastive", "byol", "simsiam")) -> None:
+    """Check the comparison table: one row per method, probe accuracies at every k, kNN, health.
+
+    Args:
+        table: a pandas DataFrame indexed by method name.
+        methods: the rows that must be present.
+
+    Raises:
+        AssertionError: with an actionable message when the table is incomplete.
+    """
+    columns = [
+        "probe k=1",
+        "probe k=2",
+        "probe k=5",
+        "probe k=10",
+        "probe all",
+        "knn",
+        "std",
+        "effective_rank",
+    ]
+    if not hasattr(table, "loc") or not hasattr(table, "columns"):
+        raise AssertionError(f"expected a pandas DataFrame, got {type(table).__name__}")
+    missing_rows = [m for m in methods if m not in table.index]
+    missing_cols = [c for c in columns if c not in table.columns]
+    if missing_rows or missing_cols:
+        raise AssertionError(
+            f"the table is incomplete: missing rows {missing_rows} and columns {missing_cols}; "
+            f"index it by method and include the columns {columns}"
+        )
+    values = table.loc[list(methods), columns].astype(float)
+    if values.isna().any().any():
+        raise AssertionError("the table has empty cells (NaN); fill every method and column")
+    accuracy = values[[c for c in columns if c.startswith("probe") or c == "knn"]]
+    if ((accuracy < 0) | (accuracy > 1)).any().any():
+        raise AssertionError("accuracies must be fractions in [0, 1], not percentages")
+    print(f"OK: the table compares {len(methods)} methods on {len(columns)} numbers.")
