@@ -315,3 +315,18 @@ def test_other_value_errors():
             progress=False,
         )
     assert History().train == []
+
+
+def test_step_cost_activation_memory_follows_the_micro_batch():
+    from dlsaudio.bench.asr import step_cost
+
+    torch.manual_seed(0)
+    model = ToySeq2Seq(dim=64)
+    items = toy_items(8, seed=4, frames=4)
+    for item in items:
+        item["labels"] = item["labels"][:1].repeat(8)
+    one = step_cost(model, [toy_collate(items)])
+    four = step_cost(model, [toy_collate(items[i : i + 2]) for i in range(0, 8, 2)])
+    assert one["examples"] == four["examples"] == 8
+    assert 3.0 < one["activation_mb"] / four["activation_mb"] <= 4.0 + 1e-6
+    assert all(p.grad is None for p in model.parameters())

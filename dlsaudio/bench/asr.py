@@ -96,6 +96,77 @@ def _run_worker(micro_batch: int, accum_steps: int, steps: int, label_len: int) 
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def compare_accumulation(
+    micro_batch: int = 2, accum_steps: int = 4, steps: int = 3, label_len: int = 40
+) -> dict:
+    """Step time and peak-RSS growth of ``accum_steps x micro_batch`` against ``1 x (accum_steps * micro_batch)``.
+
+    Each configuration runs in a fresh process (see the module docstring for the method).
+    """
+    return {
+        f"{accum_steps} x {micro_batch}": _run_worker(micro_batch, accum_steps, steps, label_len),
+        f"1 x {accum_steps * micro_batch}": _run_worker(
+            accum_steps * micro_batch, 1, steps, label_len
+        ),
+    }
+
+
+def step_cost(model: torch.nn.Module, window: list[dict], logits_fn=None) -> dict[str, float]:
+    """Time one accumulation window and the activation memory it keeps for backward, in process.
+
+    The activation memory is what grows with the batch: the tensors autograd saves during a
+    forward pass until its backward, parameters excluded (counted once per storage through
+    ``torch.autograd.graph.saved_tensors_hooks``). Accumulation frees them after every
+    micro-batch, so the peak is that of the largest micro-batch. On CUDA the allocator's peak
+    (``torch.cuda.max_memory_allocated``) is reported as well.
+
+    Args:
+        model: the model (gradients are accumulated into it and then cleared).
+        window: micro-batches, e.g. ``[batch]`` for one big batch.
+        logits_fn: as in :func:`dlsaudio.asr.train.accumulate_gradients` (Whisper by default).
+
+    Returns:
+        ``{"seconds", "activation_mb", "examples"}`` (plus ``"cuda_peak_mb"`` on CUDA).
+    """
+    from dlsaudio.asr.train import accumulate_gradients, whisper_logits
+
+    logits_fn = whisper_logits if logits_fn is None else logits_fn
+    peaks = []
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+
+    def counted(model, batch):
+        storages = {}
+
+        def pack(tensor):
+            storage = tensor.untyped_storage()
+            if storage.data_ptr() not in weights:  # weights are kept anyway
+                storages[storage.data_ptr()] = storage.nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            logits = logits_fn(model, batch)
+        peaks.append(sum(storages.values()) / 2**20)
+        return logits
+
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    started = time.perf_counter()
+    accumulate_gradients(model, window, logits_fn=counted)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    result = {
+        "examples": sum(len(batch["labels"]) for batch in window),
+        "seconds": time.perf_counter() - started,
+        "activation_mb": max(peaks),
+    }
+    if device.type == "cuda":
+        result["cuda_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    model.zero_grad(set_to_none=True)
+    return result
+
+
 def sampler_speed(num_samples: int = 1_000_000) -> float:
     """Indices per second drawn by ``SourceWeightedSampler`` over 100,000 examples."""
     from dlsaudio.sampling import SourceWeightedSampler
@@ -146,14 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(args.micro_batch, args.accum_steps, args.steps, args.label_len)))
         return 0
     b, k = args.micro_batch, args.accum_steps
-    accumulated = _run_worker(b, k, args.steps, args.label_len)
-    one_batch = _run_worker(b * k, 1, args.steps, args.label_len)
+    configurations = compare_accumulation(b, k, args.steps, args.label_len)
+    accumulated, one_batch = configurations.values()
     result = {
         "device": "cpu",
         "torch_threads": torch.get_num_threads(),
         "model": "build_tiny_whisper() (d_model 64, 2 encoder + 2 decoder layers, 80 mel bins)",
         "memory_method": "ru_maxrss growth during training, fresh process per configuration",
-        "accumulation": {f"{k} x {b}": accumulated, f"1 x {b * k}": one_batch},
+        "accumulation": configurations,
         "memory_ratio_accumulated_vs_one_batch": round(
             accumulated["peak_rss_increase_mb"] / max(one_batch["peak_rss_increase_mb"], 1e-9), 3
         ),
