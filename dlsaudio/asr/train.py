@@ -262,7 +262,7 @@ def wrap_model(model: nn.Module, env: DistEnv) -> nn.Module:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> bf16 on CUDA that supports it, else fp16 on CUDA, fp32 on CPU.
+    """``auto`` -> bf16 on CUDA with native bf16 (Ampere and newer), else fp16 on CUDA, fp32 on CPU.
 
     Raises:
         ValueError: unknown ``precision``, or fp16 without CUDA.
@@ -272,7 +272,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "auto":
         if device.type != "cuda":
             return "fp32"
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        try:  # a T4 (Colab's free GPU) only emulates bf16: use fp16 with a GradScaler there
+            native_bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # torch < 2.3
+            native_bf16 = torch.cuda.is_bf16_supported()
+        return "bf16" if native_bf16 else "fp16"
     if precision == "fp16" and device.type != "cuda":
         raise ValueError(
             f"precision='fp16' needs a CUDA device, got {device}; use 'fp32' or 'bf16'"
