@@ -1,0 +1,341 @@
+"""Spoken digits: the bundled sample, the Free Spoken Digit Dataset and AudioMNIST.
+
+All three name files ``<digit>_<speaker>_<take>.<ext>``; :func:`load_digits` reads any of them
+into a :class:`DigitsDataset` of items in the package's one format (see :mod:`dlsaudio.data`).
+
+Sources (the string a notebook's parameter cell holds):
+
+* ``"sample"``: the bundled synthetic digits (14 espeak-ng speakers, 3 takes, 16 kHz).
+* ``"fsdd:PATH"``: a checkout of https://github.com/Jakobovski/free-spoken-digit-dataset
+  (``PATH`` or ``PATH/recordings`` holds ``<digit>_<speaker>_<take>.wav`` at 8 kHz).
+* ``"audiomnist:PATH"``: a checkout of https://github.com/soerenab/AudioMNIST
+  (``PATH/data/<speaker>/<digit>_<speaker>_<take>.wav`` at 48 kHz).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from dlsaudio.audio import load_audio
+from dlsaudio.data.generate import SAMPLE_DIR
+from dlsaudio.smoke import is_smoke, on_colab
+
+__all__ = [
+    "DIGIT_SOURCES",
+    "FSDD_URL",
+    "DigitsDataset",
+    "digits_source",
+    "fetch_fsdd",
+    "fsdd_official_split",
+    "load_digits",
+    "speaker_split",
+]
+
+DIGIT_SOURCES = ("sample", "fsdd:PATH", "audiomnist:PATH")
+FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset"
+AUDIOMNIST_URL = "https://github.com/soerenab/AudioMNIST"
+DIGITS_ENV_VAR = "DLSAUDIO_DIGITS"
+_NAME = re.compile(r"^(\d)_([A-Za-z0-9]+)_(\d+)\.(wav|flac)$")
+
+
+class DigitsDataset(Dataset):
+    """Spoken digits as items ``{"wave", "sample_rate", "label", "text", "speaker", "source", "path"}``.
+
+    ``wave`` is a ``(time,)`` float32 tensor at ``sample_rate``; ``label`` the digit; ``text``
+    is None. Waves are decoded on first access and kept in memory when ``cache`` is True
+    (the bundled sample takes about 13 MB as float32); subsets share the cache.
+
+    Attributes:
+        paths: file of each item.
+        labels: digit of each item.
+        speakers: speaker id of each item.
+        takes: take number of each item.
+        source: ``"sample"``, ``"fsdd"`` or ``"audiomnist"``.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        labels: Sequence[int],
+        speakers: Sequence[str],
+        takes: Sequence[int],
+        *,
+        source: str,
+        sample_rate: int = 16000,
+        cache: bool = True,
+        _cache_store: dict | None = None,
+    ) -> None:
+        if not len(paths) == len(labels) == len(speakers) == len(takes):
+            raise ValueError(
+                f"paths, labels, speakers and takes must have one entry per item, got lengths "
+                f"{len(paths)}, {len(labels)}, {len(speakers)}, {len(takes)}"
+            )
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
+        self.paths = [Path(p) for p in paths]
+        self.labels = [int(x) for x in labels]
+        self.speakers = [str(s) for s in speakers]
+        self.takes = [int(t) for t in takes]
+        self.source = source
+        self.sample_rate = sample_rate
+        self._cache = (_cache_store if _cache_store is not None else {}) if cache else None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load_wave(self, index: int) -> torch.Tensor:
+        """The ``(time,)`` waveform of item ``index``, from the cache when possible."""
+        key = str(self.paths[index])
+        if self._cache is not None and key in self._cache:
+            return self._cache[key]
+        wave = load_audio(self.paths[index], self.sample_rate)
+        if self._cache is not None:
+            self._cache[key] = wave
+        return wave
+
+    def __getitem__(self, index: int) -> dict:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range for {len(self)} items")
+        return {
+            "wave": self.load_wave(index),
+            "sample_rate": self.sample_rate,
+            "label": self.labels[index],
+            "text": None,
+            "speaker": self.speakers[index],
+            "source": self.source,
+            "path": str(self.paths[index]),
+        }
+
+    def preload(self, progress: bool = True) -> DigitsDataset:
+        """Decode every file now (with a progress bar) and return ``self``."""
+        for i in tqdm(range(len(self)), desc="loading digits", disable=not progress):
+            self.load_wave(i)
+        return self
+
+    def subset(self, indices: Sequence[int]) -> DigitsDataset:
+        """A dataset of the given items, sharing this one's cache."""
+        indices = [int(i) for i in indices]
+        return DigitsDataset(
+            [self.paths[i] for i in indices],
+            [self.labels[i] for i in indices],
+            [self.speakers[i] for i in indices],
+            [self.takes[i] for i in indices],
+            source=self.source,
+            sample_rate=self.sample_rate,
+            cache=self._cache is not None,
+            _cache_store=self._cache,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"DigitsDataset(source={self.source!r}, items={len(self)}, "
+            f"speakers={len(set(self.speakers))}, sample_rate={self.sample_rate})"
+        )
+
+
+def _parse_source(source: str) -> tuple[str, Path | None]:
+    if not isinstance(source, str):
+        raise ValueError(f"source must be a string such as {DIGIT_SOURCES}, got {source!r}")
+    kind, _, path = source.partition(":")
+    if kind == "sample" and not path:
+        return kind, None
+    if kind in ("fsdd", "audiomnist") and path:
+        return kind, Path(path).expanduser()
+    raise ValueError(f"unknown digits source {source!r}; valid sources: {', '.join(DIGIT_SOURCES)}")
+
+
+def _scan(files: list[Path]) -> tuple[list[Path], list[int], list[str], list[int]]:
+    rows = []
+    for f in files:
+        m = _NAME.match(f.name)
+        if m:
+            rows.append((f, int(m[1]), m[2], int(m[3])))
+    rows.sort(key=lambda r: (r[2], r[1], r[3]))
+    return tuple(map(list, zip(*rows, strict=True))) if rows else ([], [], [], [])
+
+
+def load_digits(
+    source: str = "sample", sample_rate: int = 16000, cache: bool = True
+) -> DigitsDataset:
+    """Load a spoken-digit data set.
+
+    Args:
+        source: ``"sample"``, ``"fsdd:PATH"`` or ``"audiomnist:PATH"`` (see the module doc);
+            :func:`digits_source` picks one for the current machine.
+        sample_rate: the rate waves are resampled to.
+        cache: keep decoded waves in memory.
+
+    Returns:
+        A :class:`DigitsDataset`, items sorted by speaker, digit and take.
+
+    Raises:
+        ValueError: unknown source, or a folder with no ``<digit>_<speaker>_<take>.wav`` file.
+        FileNotFoundError: the folder does not exist (the message says where to get the data).
+    """
+    kind, path = _parse_source(source)
+    if kind == "sample":
+        folder = SAMPLE_DIR / "digits"
+        with open(folder / "manifest.csv", encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        return DigitsDataset(
+            [folder / r["path"] for r in rows],
+            [int(r["label"]) for r in rows],
+            [r["speaker"] for r in rows],
+            [int(r["take"]) for r in rows],
+            source="sample",
+            sample_rate=sample_rate,
+            cache=cache,
+        )
+    if kind == "fsdd":
+        url, layout = FSDD_URL, "PATH/recordings/<digit>_<speaker>_<take>.wav"
+        fetch = f"git clone --depth 1 {FSDD_URL}"
+        if (path / "recordings").is_dir():
+            path = path / "recordings"
+    else:
+        url, layout = AUDIOMNIST_URL, "PATH/data/<speaker>/<digit>_<speaker>_<take>.wav"
+        fetch = f"git clone --depth 1 {AUDIOMNIST_URL} (about 1 GB)"
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"{kind} folder not found: {path}. Get the data with `{fetch}` and pass "
+            f"'{kind}:/path/to/checkout'; expected layout: {layout}"
+        )
+    files = sorted(path.glob("*.wav")) if kind == "fsdd" else sorted(path.rglob("*.wav"))
+    paths, labels, speakers, takes = _scan(files)
+    if not paths:
+        raise ValueError(
+            f"{path} holds no <digit>_<speaker>_<take>.wav files; expected layout: {layout} "
+            f"(from {url})"
+        )
+    return DigitsDataset(
+        paths, labels, speakers, takes, source=kind, sample_rate=sample_rate, cache=cache
+    )
+
+
+def speaker_split(
+    dataset: DigitsDataset, n_test_speakers: int | None = None, seed: int = 0
+) -> tuple[DigitsDataset, DigitsDataset]:
+    """Split by speaker: no speaker is in both parts (as AudioMNIST's 48/12 split).
+
+    Args:
+        dataset: the data set to split.
+        n_test_speakers: speakers held out for test; default 20 % of them (at least 1).
+        seed: which speakers are held out.
+
+    Returns:
+        ``(train, test)`` subsets sharing the cache.
+
+    Raises:
+        ValueError: ``n_test_speakers`` is not between 1 and the number of speakers minus 1.
+    """
+    speakers = sorted(set(dataset.speakers))
+    if n_test_speakers is None:
+        n_test_speakers = max(1, round(0.2 * len(speakers)))
+    if not 1 <= n_test_speakers <= len(speakers) - 1:
+        raise ValueError(
+            f"n_test_speakers must be between 1 and {len(speakers) - 1} (the data set has "
+            f"{len(speakers)} speakers), got {n_test_speakers}"
+        )
+    order = np.random.default_rng(seed).permutation(len(speakers))
+    test_speakers = {speakers[i] for i in order[:n_test_speakers]}
+    test = [i for i, s in enumerate(dataset.speakers) if s in test_speakers]
+    train = [i for i, s in enumerate(dataset.speakers) if s not in test_speakers]
+    return dataset.subset(train), dataset.subset(test)
+
+
+def fsdd_official_split(dataset: DigitsDataset) -> tuple[DigitsDataset, DigitsDataset]:
+    """The Free Spoken Digit Dataset's split: takes 0-4 are test, the rest train.
+
+    Returns:
+        ``(train, test)`` subsets sharing the cache (the same speakers are in both).
+
+    Raises:
+        ValueError: one side would be empty (the bundled sample has only takes 0-2; use
+            :func:`speaker_split` there).
+    """
+    test = [i for i, t in enumerate(dataset.takes) if t <= 4]
+    train = [i for i, t in enumerate(dataset.takes) if t > 4]
+    if not test or not train:
+        raise ValueError(
+            f"the FSDD split needs takes 0-4 for test and takes >= 5 for train; this data set "
+            f"has takes {min(dataset.takes)}..{max(dataset.takes)}; use speaker_split instead"
+        )
+    return dataset.subset(train), dataset.subset(test)
+
+
+def fetch_fsdd(cache_dir: str | Path | None = None, timeout: float = 600) -> Path:
+    """Clone the Free Spoken Digit Dataset (about 20 MB of audio) unless already there.
+
+    Args:
+        cache_dir: where to clone; default ``~/.cache/dlsaudio/free-spoken-digit-dataset``.
+        timeout: seconds before giving up.
+
+    Returns:
+        The checkout folder (``load_digits(f"fsdd:{path}")`` reads it).
+
+    Raises:
+        RuntimeError: git is missing or the clone failed (no network, GitHub down).
+    """
+    path = Path(cache_dir or Path.home() / ".cache" / "dlsaudio" / "free-spoken-digit-dataset")
+    if any((path / "recordings").glob("*.wav")):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(
+            ["git", "clone", "--depth", "1", "--quiet", FSDD_URL, str(path)],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.SubprocessError) as err:
+        detail = getattr(err, "stderr", b"") or b""
+        raise RuntimeError(
+            f"cannot clone {FSDD_URL} into {path}: {err} {detail.decode(errors='replace').strip()}"
+        ) from None
+    return path
+
+
+def digits_source(default: str | None = None) -> str:
+    """The digits source a notebook should use here, announced in one printed line.
+
+    * Smoke mode (``DLSAUDIO_SMOKE=1``): always ``"sample"``.
+    * Otherwise ``default`` when given, else the ``DLSAUDIO_DIGITS`` environment variable.
+    * Otherwise on Colab: the Free Spoken Digit Dataset, cloned by :func:`fetch_fsdd`;
+      when that fails, ``"sample"``.
+    * Elsewhere: ``"sample"`` (pass ``"fsdd:PATH"`` or ``"audiomnist:PATH"`` for real data).
+
+    Raises:
+        ValueError: ``default`` or the environment variable is not a valid source.
+    """
+    if is_smoke():
+        print("digits: using the bundled sample (smoke mode, DLSAUDIO_SMOKE=1)")
+        return "sample"
+    choice = default or os.environ.get(DIGITS_ENV_VAR)
+    if choice:
+        _parse_source(choice)
+        print(f"digits: using {choice}")
+        return choice
+    if on_colab():
+        try:
+            path = fetch_fsdd()
+        except RuntimeError as err:
+            print(
+                f"digits: using the bundled sample, the Free Spoken Digit Dataset is unreachable ({err})"
+            )
+            return "sample"
+        print(f"digits: using the Free Spoken Digit Dataset in {path}")
+        return f"fsdd:{path}"
+    print(
+        "digits: using the bundled sample (not on Colab; pass 'fsdd:PATH' or 'audiomnist:PATH' "
+        f"or set {DIGITS_ENV_VAR} for real recordings)"
+    )
+    return "sample"
