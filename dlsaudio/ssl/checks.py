@@ -431,12 +431,15 @@ def check_validation_metrics(fn: Callable) -> None:
     print(f"OK: `{_name(fn)}` computes the validation loss and accuracy.")
 
 
-def check_training_history(history, *, allow_collapse: bool = False) -> None:
+def check_training_history(history, *, allow_collapse: bool = False, min_steps: int = 20) -> None:
     """Check a :class:`dlsaudio.ssl.train.History`: it has steps, finite losses, a falling loss.
 
     Args:
         history: what ``fit`` returned.
         allow_collapse: do not fail when the collapse monitor fired.
+        min_steps: the loss must fall (mean of the last quarter of the steps below the mean of
+            the first quarter) once training ran at least this many steps; shorter runs
+            (smoke mode) are too noisy to judge.
 
     Raises:
         AssertionError: with an actionable message when training went wrong.
@@ -455,18 +458,26 @@ def check_training_history(history, *, allow_collapse: bool = False) -> None:
         raise AssertionError(
             f"the loss became {loss[bad]} at step {bad + 1}; lower the learning rate or check the loss"
         )
-    tail = loss[-max(1, len(loss) // 4) :]
-    if len(loss) >= 4 and not sum(tail) / len(tail) < loss[0]:
+    quarter = max(1, len(loss) // 4)
+    first, last = sum(loss[:quarter]) / quarter, sum(loss[-quarter:]) / quarter
+    if len(loss) >= min_steps and not last < first:
         raise AssertionError(
-            f"the loss did not go down: {loss[0]:.4f} at the first step, {sum(tail) / len(tail):.4f} "
-            "on average over the last quarter; train longer or change the learning rate"
+            f"the loss did not go down: {first:.4f} on average over the first quarter of the "
+            f"steps, {last:.4f} over the last; train longer or change the learning rate"
         )
     if getattr(history, "collapsed", False) and not allow_collapse:
         raise AssertionError(
             "the embeddings collapsed (the std of the normalised projections fell to ~0); "
             "check the stop-gradient, the predictor and the EMA update"
         )
-    print(f"OK: {len(loss)} steps, loss {loss[0]:.4f} -> {sum(tail) / len(tail):.4f}.")
+    verdict = (
+        ""
+        if len(loss) >= min_steps
+        else f" (fewer than {min_steps} steps: too short to judge the trend)"
+    )
+    print(
+        f"OK: {len(loss)} steps, mean loss {first:.4f} (first quarter) -> {last:.4f} (last quarter){verdict}."
+    )
 
 
 def check_comparison(table, methods=("supervised", "contrastive", "byol", "simsiam")) -> None:
