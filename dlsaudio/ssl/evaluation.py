@@ -35,7 +35,7 @@ class Embeddings:
         return self.x.shape[0]
 
     def subset(self, index) -> Embeddings:
-        index = np.asarray(index)
+        index = np.asarray(index, dtype=np.int64)
         return Embeddings(self.x[index], self.labels[index], [self.speakers[i] for i in index])
 
 

@@ -1,0 +1,154 @@
+"""Plots for SSL runs: training curves, label-efficiency curves, 2D maps of embeddings.
+
+Every function returns a matplotlib Figure (a notebook displays it; a script saves it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from dlsaudio.ssl.evaluation import Embeddings
+from dlsaudio.ssl.train import History
+
+PROJECTIONS = ("tsne", "umap")
+
+
+def _smooth(values: list[float], window: int) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    if window <= 1 or len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def _as_runs(histories: History | Mapping[str, History]) -> dict[str, History]:
+    if isinstance(histories, History):
+        return {"run": histories}
+    if not histories:
+        raise ValueError("histories is empty; pass a History or {name: History}")
+    return dict(histories)
+
+
+def plot_history(histories: History | Mapping[str, History], *, smooth: int = 5) -> Figure:
+    """Loss, learning rate and embedding health (std, effective rank) against the step.
+
+    Args:
+        histories: one :class:`~dlsaudio.ssl.train.History` or ``{name: History}`` to compare.
+            Losses of different methods live on different scales; each gets its own curve.
+        smooth: moving-average window for the loss.
+
+    Raises:
+        ValueError: an empty mapping.
+    """
+    runs = _as_runs(histories)
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.2))
+    for name, h in runs.items():
+        steps = np.asarray(h.column("step"))
+        loss = _smooth(h.column("loss"), smooth)
+        axes[0].plot(steps[len(steps) - len(loss) :], loss, label=name)
+        axes[1].plot(steps, h.column("lr"), label=name)
+        axes[2].plot(steps, h.column("std"), label=name)
+        axes[3].plot(steps, h.column("effective_rank"), label=name)
+    first = next(iter(runs.values()))
+    if first.steps and "std_healthy" in first.steps[0]:
+        axes[2].axhline(first.steps[0]["std_healthy"], ls="--", c="gray", label="1/sqrt(dim)")
+    titles = ("loss", "learning rate", "std of normalised z", "effective rank of z")
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_title(title)
+        ax.set_xlabel("step")
+    axes[0].legend(fontsize="small")
+    axes[2].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_label_efficiency(curves: Mapping[str, Mapping[str, Mapping[str, float]]]) -> Figure:
+    """Probe accuracy against labels per class, one line per method.
+
+    Args:
+        curves: ``{method: curve}`` where ``curve`` is the output of
+            :func:`~dlsaudio.ssl.evaluation.label_efficiency` (keys ``"1", "2", ..., "all"``).
+
+    Raises:
+        ValueError: an empty mapping.
+    """
+    if not curves:
+        raise ValueError("curves is empty; pass {method name: label_efficiency(...)}")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    keys = list(next(iter(curves.values())))
+    positions = np.arange(len(keys))
+    for name, curve in curves.items():
+        mean = [curve[k]["mean"] for k in keys]
+        std = [curve[k]["std"] for k in keys]
+        ax.errorbar(positions, mean, yerr=std, marker="o", capsize=3, label=name)
+    ax.set_xticks(positions, keys)
+    ax.set_xlabel("labels per class")
+    ax.set_ylabel("linear-probe accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def project_2d(x: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:
+    """Map ``(clips, dim)`` features to ``(clips, 2)`` with t-SNE (scikit-learn) or UMAP.
+
+    Raises:
+        ValueError: unknown ``method`` or fewer than 5 clips.
+    """
+    if method not in PROJECTIONS:
+        raise ValueError(f"method={method!r} is unknown; choose one of {PROJECTIONS}")
+    if x.ndim != 2 or x.shape[0] < 5:
+        raise ValueError(f"need (clips >= 5, dim) features, got shape {x.shape}")
+    x = (x - x.mean(0)) / (x.std(0) + 1e-8)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = min(30.0, (x.shape[0] - 1) / 3)
+        return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
+    import umap
+
+    n_neighbors = min(15, x.shape[0] - 1)
+    return umap.UMAP(n_neighbors=n_neighbors, random_state=seed).fit_transform(x)
+
+
+def plot_embeddings(
+    emb: Embeddings, *, method: str = "tsne", seed: int = 0, title: str = ""
+) -> Figure:
+    """2D map of embeddings, coloured by digit (left) and by speaker (right).
+
+    A good representation for digit recognition groups clips by digit and mixes speakers;
+    clusters by speaker mean the encoder learned who speaks, not what is said.
+
+    Args:
+        emb: :class:`~dlsaudio.ssl.evaluation.Embeddings`.
+        method: ``"tsne"`` or ``"umap"``.
+        seed: seed of the projection.
+        title: figure title.
+
+    Raises:
+        ValueError: unknown ``method`` or fewer than 5 clips.
+    """
+    xy = project_2d(emb.x, method, seed)
+    speakers = sorted(set(emb.speakers))
+    speaker_id = np.array([speakers.index(s) for s in emb.speakers])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    for ax, values, name, cmap in (
+        (axes[0], emb.labels, "digit", "tab10"),
+        (axes[1], speaker_id, "speaker", "tab20"),
+    ):
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, cmap=cmap, s=9)
+        ax.set_title(f"{method.upper()} coloured by {name}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if name == "digit":
+            ax.legend(*sc.legend_elements(), fontsize="x-small", loc="best", ncol=2)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,138 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from dlsaudio.augment import Gain  # noqa: E402
+from dlsaudio.ssl.evaluation import Embeddings  # noqa: E402
+from dlsaudio.ssl.plots import (  # noqa: E402
+    plot_embeddings,
+    plot_history,
+    plot_label_efficiency,
+    project_2d,
+)
+from dlsaudio.ssl.train import History  # noqa: E402
+from dlsaudio.ssl.widgets import AugmentationExplorer, EmbeddingExplorer  # noqa: E402
+
+
+def history(n=12, scale=1.0):
+    rows = [
+        {
+            "step": i + 1,
+            "loss": scale / (i + 1),
+            "lr": 1e-3,
+            "std": 0.08,
+            "std_healthy": 0.088,
+            "effective_rank": 10.0,
+        }
+        for i in range(n)
+    ]
+    return History(rows, [])
+
+
+def embeddings(n=30):
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % 3
+    x = np.eye(3)[labels] * 5 + 0.1 * rng.normal(size=(n, 3))
+    return Embeddings(x.astype(np.float32), labels, [f"s{i % 2}" for i in range(n)])
+
+
+def test_plot_history_draws_loss_lr_and_health_for_each_run():
+    fig = plot_history({"a": history(), "b": history(scale=2.0)}, smooth=3)
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    loss_lines = fig.axes[0].get_lines()
+    assert len(loss_lines) == 2 and len(loss_lines[0].get_xdata()) == 10  # smoothed by 3
+    assert isinstance(plot_history(history()), Figure)
+
+
+def test_plot_label_efficiency_has_one_line_per_method():
+    curve = {k: {"mean": 0.5, "std": 0.1, "labels": 1} for k in ("1", "10", "all")}
+    fig = plot_label_efficiency({"random": curve, "byol": curve})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "10", "all"]
+    assert len(ax.get_legend().get_texts()) == 2
+
+
+def test_tsne_keeps_classes_apart_and_embedding_plot_has_two_panels():
+    emb = embeddings()
+    xy = project_2d(emb.x, "tsne")
+    assert xy.shape == (30, 2)
+    centres = np.stack([xy[emb.labels == c].mean(0) for c in range(3)])
+    spread = max(np.linalg.norm(xy[emb.labels == c] - centres[c], axis=1).mean() for c in range(3))
+    assert min(np.linalg.norm(centres[i] - centres[j]) for i in range(3) for j in range(i)) > spread
+    fig = plot_embeddings(emb, method="tsne", title="t")
+    assert [ax.get_title() for ax in fig.axes] == [
+        "TSNE coloured by digit",
+        "TSNE coloured by speaker",
+    ]
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: project_2d(np.zeros((10, 2)), "pca"), "method='pca' is unknown"),
+        (lambda: project_2d(np.zeros((3, 2))), "need"),
+        (lambda: plot_label_efficiency({}), "curves is empty"),
+        (lambda: plot_history({}), "histories is empty"),
+    ],
+)
+def test_plot_invalid_arguments_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_augmentation_explorer_applies_the_chosen_augmentation():
+    waves = torch.randn(3, 1600, generator=torch.Generator().manual_seed(0)) * 0.1
+    aug = {"loud": lambda s: Gain(6.0 * s, 6.0 * s), "quiet": lambda s: Gain(-6.0 * s, -6.0 * s)}
+    explorer = AugmentationExplorer(waves, augmentations=aug)
+    gain = 10 ** (6.0 / 20)
+    torch.testing.assert_close(explorer.augmented, waves[0] * gain)
+    explorer.name.value = "quiet"  # the observer redraws
+    torch.testing.assert_close(explorer.augmented, waves[0] / gain)
+    explorer.clip.value = 2
+    torch.testing.assert_close(explorer.augmented, waves[2] / gain)
+    explorer.strength.value = 0.0
+    torch.testing.assert_close(explorer.augmented, waves[2])
+
+
+def test_augmentation_explorer_runs_every_registered_augmentation():
+    from dlsaudio.augment import AUGMENTATIONS
+
+    explorer = AugmentationExplorer(torch.randn(1, 4000) * 0.1)
+    for name in AUGMENTATIONS:
+        explorer.name.value = name
+        assert explorer.augmented.ndim in (1, 2) and torch.isfinite(explorer.augmented).all()
+    explorer.name.value = "noise"
+    first = explorer.augmented.clone()
+    explorer.resample.click()
+    assert not torch.equal(first, explorer.augmented) and explorer.seed == 1
+
+
+def test_embedding_explorer_finds_cosine_neighbours():
+    emb = embeddings(12)
+    explorer = EmbeddingExplorer(emb, torch.randn(12, 800), k=3)
+    assert all(emb.labels[j] == emb.labels[0] for j in explorer.shown)
+    explorer.clip.value = 4
+    assert 4 not in explorer.shown and all(emb.labels[j] == emb.labels[4] for j in explorer.shown)
+    assert explorer.neighbours(4) == explorer.shown
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: AugmentationExplorer(torch.randn(10)), "waves must be"),
+        (
+            lambda: AugmentationExplorer(torch.randn(1, 10), augmentations={}),
+            "augmentations is empty",
+        ),
+        (lambda: EmbeddingExplorer(embeddings(12), torch.randn(5, 10)), "emb has 12 clips"),
+        (lambda: EmbeddingExplorer(embeddings(12), torch.randn(12, 10), k=12), "k must be an int"),
+    ],
+)
+def test_widget_invalid_arguments_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
