@@ -431,9 +431,9 @@ def train(
         checkpoint_dir: where ``last.pt`` is written (main process only, atomically).
         checkpoint_every: checkpoint period in optimizer steps (None: only at the end).
         resume: continue from ``checkpoint_dir/last.pt`` when it exists: model, optimizer,
-            scheduler, scaler, step, RNG state, history and the loader position (epoch and
-            batches consumed; the loader is replayed to that position, so a seeded sampler
-            gives the same batches).
+            scheduler, scaler, step, RNG state (of the main process; every rank restores it),
+            history and the loader position (epoch and batches consumed; the loader is
+            replayed to that position, so a seeded sampler gives the same batches).
         log_every: print a line every ``log_every`` steps (0: never).
         device: where batches go; defaults to the model's device.
         progress: show a tqdm progress bar on the main process.
