@@ -81,6 +81,8 @@ def test_common_voice_release(common_voice):
     assert len(load_asr(f"common_voice:{common_voice}", split="validated")) == 4
     assert len(load_asr(f"common_voice:{common_voice}", split="test")) == 1
     assert len(load_asr(f"common_voice:{common_voice}", split="validated", limit=2)) == 2
+    assert train[0]["wave"] is not train[0]["wave"]  # real data is not kept in memory by default
+    assert load_asr(f"common_voice:{common_voice}", cache=True)._cache is not None
     # the release's parent folder works when it holds one language
     assert len(load_asr(f"common_voice:{common_voice.parent}", split="validated")) == 4
 
@@ -232,3 +234,22 @@ def test_asr_source_on_colab_looks_in_default_places(monkeypatch, capsys, common
     assert asr_source() == f"common_voice:{common_voice}"
     monkeypatch.setattr(asr_module, "COMMON_VOICE_DEFAULT_PATHS", ("/nonexistent",))
     assert asr_source() == "sample"
+
+
+def test_hf_hub_arguments_are_forwarded(monkeypatch, tmp_path):
+    calls = []
+    saved = _hf_dataset(tmp_path)
+
+    def fake_load_dataset(name, config, split, revision):
+        calls.append((name, config, split, revision))
+        return saved
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    ds = load_asr(
+        "hf:google/fleurs:ky_kg",
+        split="test",
+        revision="refs/convert/parquet",
+        text_column="transcription",
+    )
+    assert calls == [("google/fleurs", "ky_kg", "test", "refs/convert/parquet")]
+    assert ds.sources == ["fleurs"] * 3 and ds[0]["wave"].numel() == 4000

@@ -166,3 +166,17 @@ def test_generate_kyrgyz_rejects_duplicate_paths(tmp_path):
     u = asr_utterances()[0]
     with pytest.raises(ValueError, match="utterance paths must be unique"):
         generate_kyrgyz(tmp_path, [u, u])
+
+
+def test_noisy_copies_have_the_stated_snr():
+    rows = _rows(SAMPLE_DIR / "asr" / "manifest.csv")
+    clean = {(r["text"], r["speaker"]): r["path"] for r in rows if r["source"] == "ky_tts"}
+    noisy = [r for r in rows if r["source"] == "ky_tts_noisy"][:5]
+    for r in noisy:
+        x, _ = sf.read(str(SAMPLE_DIR / "asr" / clean[(r["text"], r["speaker"])]), dtype="float64")
+        y, _ = sf.read(str(SAMPLE_DIR / "asr" / r["path"]), dtype="float64")
+        assert x.shape == y.shape
+        gain = (x @ y) / (x @ x)  # the noisy copy may be scaled down to avoid clipping
+        residual = y - gain * x
+        snr = 10 * np.log10(((gain * x) ** 2).sum() / (residual**2).sum())
+        assert abs(snr - generate.NOISY_SNR_DB) < 0.5

@@ -352,6 +352,7 @@ def _from_hf(
     text_column: str,
     source_column: str | None,
     limit: int | None,
+    revision: str | None = None,
 ) -> AsrDataset:
     import datasets
 
@@ -367,7 +368,10 @@ def _from_hf(
                 data = data[split]
         else:
             data = datasets.load_dataset(
-                str(local) if local.exists() else name, config or None, split=split
+                str(local) if local.exists() else name,
+                config or None,
+                split=split,
+                revision=revision,
             )
     except (KeyError, ValueError) as err:
         raise ValueError(f"cannot load split {split!r} of {name!r}: {err}") from None
@@ -408,8 +412,9 @@ def load_asr(
     sample_rate: int = 16000,
     *,
     split: str | None = None,
-    cache: bool = True,
+    cache: bool | None = None,
     limit: int | None = None,
+    revision: str | None = None,
     audio_column: str = "audio",
     text_column: str = "sentence",
     source_column: str | None = None,
@@ -423,13 +428,16 @@ def load_asr(
         split: Common Voice: ``train``, ``dev`` (alias ``validation``), ``test`` or
             ``validated``; default ``train`` when the release has it, else ``validated``.
             Hugging Face: the split name, default ``train``. Ignored for sample and manifest.
-        cache: keep decoded waves in memory (turn off for large data sets).
+        cache: keep decoded waves in memory; default: only for the bundled sample (Common
+            Voice ky, decoded, would not fit in a free Colab session).
         limit: keep only the first ``limit`` rows (Common Voice and Hugging Face).
         audio_column: Hugging Face only: the audio column.
         text_column: Hugging Face only: the transcript column (FLEURS calls it
             ``transcription``).
         source_column: Hugging Face only: a column with source names; default: the data set
             name for every row.
+        revision: Hugging Face only: the Hub revision, e.g. ``"refs/convert/parquet"`` for
+            data sets whose loading script ``datasets`` >= 4 no longer runs (FLEURS).
 
     Returns:
         An :class:`AsrDataset`.
@@ -446,6 +454,7 @@ def load_asr(
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be a positive number of rows or None, got {limit}")
     kind, _, rest = source.partition(":")
+    cache = kind == "sample" if cache is None else cache
     if kind == "sample" and not rest:
         return _from_manifest(SAMPLE_DIR / "asr" / "manifest.csv", sample_rate, cache, "sample")
     if kind == "manifest" and rest:
@@ -455,7 +464,15 @@ def load_asr(
         return _from_common_voice(Path(rest).expanduser(), split, sample_rate, cache, limit)
     if kind == "hf" and rest:
         return _from_hf(
-            rest, split, sample_rate, cache, audio_column, text_column, source_column, limit
+            rest,
+            split,
+            sample_rate,
+            cache,
+            audio_column,
+            text_column,
+            source_column,
+            limit,
+            revision,
         )
     raise ValueError(f"unknown ASR source {source!r}; valid sources: {', '.join(ASR_SOURCES)}")
 
