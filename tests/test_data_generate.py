@@ -12,6 +12,7 @@ from dlsaudio.data.generate import (
     DIGIT_SPEAKERS,
     SAMPLE_DIR,
     EspeakNotFoundError,
+    Utterance,
     Voice,
     asr_utterances,
     generate_digits,
@@ -180,3 +181,24 @@ def test_noisy_copies_have_the_stated_snr():
         residual = y - gain * x
         snr = 10 * np.log10(((gain * x) ** 2).sum() / (residual**2).sum())
         assert abs(snr - generate.NOISY_SNR_DB) < 0.5
+
+
+def test_utterance_defaults_and_validation():
+    voice = generate.KYRGYZ_SPEAKERS[0]
+    assert Utterance("x/0.flac", "1-май", "mine", voice).spoken == "биринчи май"
+    assert Utterance("x/0.flac", "Мен 5", "kk", voice, spoken="Мен бес").spoken == "Мен бес"
+    with pytest.raises(ValueError, match="path must be a relative .flac path"):
+        Utterance("/abs/0.flac", "бир", "mine", voice)
+    with pytest.raises(ValueError, match="path must be a relative .flac path"):
+        Utterance("../0.flac", "бир", "mine", voice)
+    with pytest.raises(ValueError, match="text must not be empty"):
+        Utterance("x/0.flac", " ", "mine", voice)
+
+
+def test_regeneration_removes_files_listed_before(tmp_path):
+    (tmp_path / "old_speaker.flac").write_bytes(b"x")
+    (tmp_path / "kept.txt").write_text("not listed")
+    (tmp_path / "manifest.csv").write_text("path,label\nold_speaker.flac,1\n")
+    generate._remove_listed(tmp_path / "manifest.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
+    generate._remove_listed(tmp_path / "manifest.csv")  # nothing listed: nothing happens

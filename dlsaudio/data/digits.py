@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from dlsaudio.audio import load_audio
-from dlsaudio.data.generate import SAMPLE_DIR
+from dlsaudio.data.paths import SAMPLE_DIR
 from dlsaudio.smoke import is_smoke, on_colab
 
 __all__ = [

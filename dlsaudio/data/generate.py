@@ -47,6 +47,7 @@ import torch
 import torchaudio
 
 from dlsaudio.audio import trim_silence
+from dlsaudio.data.paths import SAMPLE_DIR
 from dlsaudio.kyrgyz import verbalize_numbers
 
 __all__ = [
@@ -73,7 +74,6 @@ __all__ = [
     "synthesize",
 ]
 
-SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 SAMPLE_RATE = 16000
 NOISY_SNR_DB = 10.0
 BITS = 12
@@ -264,21 +264,43 @@ NOISY_COUNT = 20
 class Utterance:
     """One sentence of the ASR sample.
 
+    Example:
+        >>> Utterance("mine/0.flac", "Мен 25 жаштамын.", "mine", KYRGYZ_SPEAKERS[0]).spoken
+        'Мен жыйырма беш жаштамын.'
+
     Attributes:
-        path: the file path relative to the ASR folder, e.g. ``"ky_tts/ky_tts_000.flac"``.
+        path: the file path relative to the output folder, e.g. ``"ky_tts/ky_tts_000.flac"``.
         text: the transcript as a person would write it.
-        spoken: the text given to the synthesiser (numbers in words).
-        source: ``"ky_tts"``, ``"ky_tts_noisy"`` or ``"kk_tts"``.
+        source: ``"ky_tts"``, ``"ky_tts_noisy"``, ``"kk_tts"`` or a name of your own.
         voice: the speaker.
+        spoken: the text given to the synthesiser; default: ``text`` with numbers in Kyrgyz
+            words (:func:`dlsaudio.kyrgyz.verbalize_numbers`). Give it for other languages.
         snr_db: white noise is added at this SNR when set.
+
+    Raises:
+        ValueError: ``path`` is not a relative ``.flac`` path or ``text`` is empty.
     """
 
     path: str
     text: str
-    spoken: str
     source: str
     voice: Voice
+    spoken: str | None = None
     snr_db: float | None = None
+
+    def __post_init__(self) -> None:
+        if (
+            not self.path.endswith(".flac")
+            or Path(self.path).is_absolute()
+            or ".." in Path(self.path).parts
+        ):
+            raise ValueError(
+                f"path must be a relative .flac path inside the output folder, got {self.path!r}"
+            )
+        if not self.text.strip():
+            raise ValueError(f"text must not be empty ({self.path})")
+        if self.spoken is None:
+            object.__setattr__(self, "spoken", verbalize_numbers(self.text))
 
 
 def _rng(*keys: object) -> np.random.Generator:
@@ -419,9 +441,7 @@ def asr_utterances() -> list[Utterance]:
     for i, text in enumerate(ky_texts):
         voice = KYRGYZ_SPEAKERS[i % len(KYRGYZ_SPEAKERS)]
         voice = voice.jittered(_rng("ky_tts", i))
-        utterances.append(
-            Utterance(f"ky_tts/ky_tts_{i:03d}.flac", text, verbalize_numbers(text), "ky_tts", voice)
-        )
+        utterances.append(Utterance(f"ky_tts/ky_tts_{i:03d}.flac", text, "ky_tts", voice))
     picks = _rng("ky_tts_noisy").choice(len(utterances), size=NOISY_COUNT, replace=False)
     for j, i in enumerate(sorted(picks.tolist())):
         clean = utterances[i]
@@ -435,7 +455,9 @@ def asr_utterances() -> list[Utterance]:
         )
     for i, text in enumerate(KAZAKH_SENTENCES):
         voice = KAZAKH_SPEAKERS[i % len(KAZAKH_SPEAKERS)].jittered(_rng("kk_tts", i))
-        utterances.append(Utterance(f"kk_tts/kk_tts_{i:03d}.flac", text, text, "kk_tts", voice))
+        utterances.append(
+            Utterance(f"kk_tts/kk_tts_{i:03d}.flac", text, "kk_tts", voice, spoken=text)
+        )
     return utterances
 
 
@@ -487,11 +509,22 @@ def generate_kyrgyz(
     return manifest
 
 
+def _remove_listed(manifest: Path) -> None:
+    """Delete the files an earlier run listed, so renamed speakers leave no stale files."""
+    if not manifest.is_file():
+        return
+    with open(manifest, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            (manifest.parent / row["path"]).unlink(missing_ok=True)
+    manifest.unlink()
+
+
 def generate_all(out_dir: str | Path = SAMPLE_DIR) -> dict[str, Path]:
     """Write the whole bundled sample: ``digits/`` and ``asr/`` under ``out_dir``.
 
-    Also writes ``generated_with.txt`` with the espeak-ng version: other versions of the
-    synthesiser speak slightly differently.
+    Files listed by earlier manifests in ``out_dir`` are removed first. Also writes
+    ``generated_with.txt`` with the espeak-ng version: other versions of the synthesiser speak
+    slightly differently.
 
     Returns:
         ``{"digits": manifest path, "asr": manifest path}``.
@@ -500,6 +533,8 @@ def generate_all(out_dir: str | Path = SAMPLE_DIR) -> dict[str, Path]:
         EspeakNotFoundError: espeak-ng is not installed.
     """
     out_dir = Path(out_dir)
+    for manifest in (out_dir / "digits" / "manifest.csv", out_dir / "asr" / "manifest.csv"):
+        _remove_listed(manifest)
     manifests = {
         "digits": generate_digits(out_dir / "digits"),
         "asr": generate_kyrgyz(out_dir / "asr"),
