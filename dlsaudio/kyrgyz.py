@@ -39,6 +39,10 @@ TENS = ("", "он", "жыйырма", "отуз", "кырк", "элүү", "ал�
 HUNDRED = "жүз"
 SCALES = ((10**9, "миллиард"), (10**6, "миллион"), (10**3, "миң"))
 MINUS = "минус"
+POINT = "бүтүн"
+PERCENT = "пайыз"
+# 3,5 is "үч бүтүн ондон беш": three wholes, of tenths five.
+FRACTION_DENOMINATORS = {1: "ондон", 2: "жүздөн", 3: "миңден"}
 MAX_NUMBER = 10**12 - 1
 """The largest magnitude :func:`number_to_words` reads (999 миллиард ... тогуз)."""
 
@@ -147,10 +151,15 @@ def _read_run(digits: str) -> str:
 
 # 12 000: groups of three digits after a space, a no-break or a narrow no-break space.
 _GROUPED = r"(?<![0-9])[0-9]{1,3}(?:[ \u00a0\u202f][0-9]{3})+(?![0-9])"
+_MINUS = r"(?P<minus>(?<![\w-])[-\u2212](?=[0-9]))?"
+_PERCENT = r"(?P<percent>[ \u00a0]?%)?"
 _NUMBER = re.compile(
-    rf"(?P<minus>(?<![\w-])[-\u2212](?=[0-9]))?"
-    rf"(?P<digits>{_GROUPED}|[0-9]+)"
-    rf"(?P<ordinal>-(?=[^\W\d_]))?"
+    rf"{_MINUS}(?P<digits>{_GROUPED}|[0-9]+)(?:(?P<ordinal>-(?=[^\W\d_]))|{_PERCENT})"
+)
+# 3,5 or 3.5, but not 1.2.3 (a date, a version) nor 1,2,3 (a list).
+_DECIMAL = re.compile(
+    rf"{_MINUS}(?<![0-9][.,])(?<![0-9])(?P<whole>[0-9]{{1,12}})[.,]"
+    rf"(?P<frac>[0-9]{{1,3}})(?![0-9]|[.,][0-9]){_PERCENT}"
 )
 
 
@@ -168,7 +177,10 @@ def verbalize_numbers(text: str) -> str:
           ``"он эки миң"``; so ``"2 100"`` is one number, two thousand one hundred.
         * Leading zeros and runs longer than 12 digits (codes, phone numbers) are read digit
           by digit: ``"007"`` -> ``"нөл нөл жети"``.
-        * Decimal marks are left as they are: ``"3,5"`` -> ``"үч,беш"``.
+        * A decimal with one to three digits after a comma or a dot: ``"3,5"`` ->
+          ``"үч бүтүн ондон беш"``, ``"0.25"`` -> ``"нөл бүтүн жүздөн жыйырма беш"``; lists
+          and dates such as ``"1,2,3"`` or ``"01.05.2025"`` are read number by number.
+        * A percent sign reads as "пайыз": ``"25%"`` -> ``"жыйырма беш пайыз"``.
 
     Args:
         text: any text.
@@ -182,12 +194,23 @@ def verbalize_numbers(text: str) -> str:
     if not isinstance(text, str):
         raise ValueError(f"text must be a str, got {type(text).__name__}")
 
-    def replace(match: re.Match) -> str:
-        digits = re.sub(r"[ \u00a0\u202f]", "", match["digits"])
-        if match["ordinal"] and not digits.startswith("0") and len(digits) <= 12:
-            words = ordinal_to_words(int(digits)) + " "
-        else:
-            words = _read_run(digits) + ("-" if match["ordinal"] else "")
+    def finish(match: re.Match, words: str) -> str:
+        if match["percent"]:
+            words = f"{words} {PERCENT}"
         return f"{MINUS} {words}" if match["minus"] else words
 
-    return _NUMBER.sub(replace, text)
+    def decimal(match: re.Match) -> str:
+        frac = match["frac"]
+        words = (
+            f"{number_to_words(int(match['whole']))} {POINT} "
+            f"{FRACTION_DENOMINATORS[len(frac)]} {number_to_words(int(frac))}"
+        )
+        return finish(match, words)
+
+    def cardinal(match: re.Match) -> str:
+        digits = re.sub(r"[ \u00a0\u202f]", "", match["digits"])
+        if match["ordinal"] and not digits.startswith("0") and len(digits) <= 12:
+            return finish(match, ordinal_to_words(int(digits)) + " ")
+        return finish(match, _read_run(digits) + ("-" if match["ordinal"] else ""))
+
+    return _NUMBER.sub(cardinal, _DECIMAL.sub(decimal, text))
