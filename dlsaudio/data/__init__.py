@@ -25,8 +25,10 @@ from dlsaudio.data.digits import (
     load_digits,
     speaker_split,
 )
+from dlsaudio.data.paths import SAMPLE_DIR
 
 __all__ = [
+    "SAMPLE_DIR",
     "AsrDataset",
     "DatasetUnavailableError",
     "asr_source",
