@@ -90,6 +90,14 @@ def test_sample_size_under_budget():
     assert total < 10 * 2**20
 
 
+def _assert_same_audio(new: np.ndarray, old: np.ndarray) -> None:
+    """Equal here; elsewhere float rounding in resampling may move a sample by one 12-bit step."""
+    assert new.shape == old.shape
+    step = 2 ** (16 - generate.BITS)
+    np.testing.assert_allclose(new.astype(int), old.astype(int), rtol=0, atol=step)
+    assert (new == old).mean() > 0.999
+
+
 @needs_same_espeak
 def test_regenerated_files_equal_committed(tmp_path):
     generate_digits(tmp_path / "digits", speakers=DIGIT_SPEAKERS[2:3], takes=2, digits=[7])
@@ -97,14 +105,14 @@ def test_regenerated_files_equal_committed(tmp_path):
         name = f"7_{DIGIT_SPEAKERS[2].speaker}_{take}.flac"
         new, _ = sf.read(str(tmp_path / "digits" / name), dtype="int16")
         old, _ = sf.read(str(SAMPLE_DIR / "digits" / name), dtype="int16")
-        np.testing.assert_array_equal(new, old)
+        _assert_same_audio(new, old)
     utterances = asr_utterances()
     picked = [utterances[0], next(u for u in utterances if u.source == "ky_tts_noisy")]
     generate_kyrgyz(tmp_path / "asr", picked)
     for u in picked:
         new, _ = sf.read(str(tmp_path / "asr" / u.path), dtype="int16")
         old, _ = sf.read(str(SAMPLE_DIR / "asr" / u.path), dtype="int16")
-        np.testing.assert_array_equal(new, old)
+        _assert_same_audio(new, old)
 
 
 @pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng is not installed")
