@@ -5,6 +5,7 @@ Exact gradient-accumulation training lives in :mod:`dlsaudio.asr.train`.
 
 from dlsaudio.asr.collator import IGNORE_INDEX, DataCollatorSpeechSeq2SeqWithPadding
 from dlsaudio.asr.features import prepare_dataset, prepare_example
+from dlsaudio.asr.inference import asr_eval_fn, evaluate_examples, transcribe, transcribe_features
 from dlsaudio.asr.metrics import cer, error_report, frequent_errors, utterance_errors, wer
 from dlsaudio.asr.text import normalize_kyrgyz
 from dlsaudio.asr.whisper import (
@@ -20,17 +21,21 @@ __all__ = [
     "DEFAULT_LANGUAGE",
     "IGNORE_INDEX",
     "DataCollatorSpeechSeq2SeqWithPadding",
+    "asr_eval_fn",
     "build_tiny_whisper",
     "build_whisper_tokenizer",
     "cer",
     "configure_language",
     "error_report",
+    "evaluate_examples",
     "frequent_errors",
     "language_code",
     "load_whisper",
     "normalize_kyrgyz",
     "prepare_dataset",
     "prepare_example",
+    "transcribe",
+    "transcribe_features",
     "utterance_errors",
     "wer",
 ]

@@ -55,7 +55,7 @@ def prepare_example(item: Mapping[str, Any], processor: Any) -> dict[str, Any]:
 def prepare_dataset(
     asr_dataset: Iterable[Mapping[str, Any]],
     processor: Any,
-    max_seconds: float = 30.0,
+    max_seconds: float | None = None,
     max_label_tokens: int = 448,
     min_seconds: float = 0.1,
     progress: bool = True,
@@ -74,7 +74,8 @@ def prepare_dataset(
     Args:
         asr_dataset: items ``{"wave", "sample_rate", "text", "source", ...}``.
         processor: the model's ``WhisperProcessor``.
-        max_seconds: longest audio kept (at most 30 for Whisper).
+        max_seconds: longest audio kept; at most, and by default, the feature extractor's
+            window (``chunk_length``: 30 s for Whisper).
         max_label_tokens: longest label sequence kept.
         min_seconds: shortest audio kept.
         progress: show a tqdm bar.
@@ -88,9 +89,11 @@ def prepare_dataset(
     Raises:
         ValueError: for bad limits, or items that are not ASR items.
     """
-    if not 0 < max_seconds <= 30:
+    window = processor.feature_extractor.chunk_length
+    max_seconds = window if max_seconds is None else max_seconds
+    if not 0 < max_seconds <= window:
         raise ValueError(
-            f"max_seconds={max_seconds!r}; expected 0 < max_seconds <= 30 (Whisper's window)"
+            f"max_seconds={max_seconds!r}; expected 0 < max_seconds <= {window} (the model's window in seconds)"
         )
     if not 0 <= min_seconds < max_seconds:
         raise ValueError(

@@ -1,0 +1,161 @@
+"""Transcribing with Whisper and scoring the transcripts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torchaudio
+from tqdm.auto import tqdm
+
+from dlsaudio.asr.metrics import error_report
+
+
+def _check_batching(batch_size: int, max_new_tokens: int) -> None:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r}; expected a positive integer")
+    if not isinstance(max_new_tokens, int) or not 0 < max_new_tokens <= 444:
+        raise ValueError(
+            f"max_new_tokens={max_new_tokens!r}; expected 1..444 (448 decoder positions minus the 4-token prefix)"
+        )
+
+
+@torch.no_grad()
+def transcribe_features(
+    model: Any,
+    processor: Any,
+    features: Sequence[torch.Tensor],
+    batch_size: int = 8,
+    max_new_tokens: int = 128,
+    progress: bool = False,
+) -> list[str]:
+    """Greedy transcripts of log-mel features with the language and task of ``model.generation_config``.
+
+    Args:
+        model: a ``WhisperForConditionalGeneration``.
+        processor: its ``WhisperProcessor`` (the tokenizer decodes).
+        features: ``(n_mels, 3000)`` tensors, for example ``example["input_features"]``.
+        batch_size: utterances per ``generate`` call.
+        max_new_tokens: longest transcript in tokens.
+        progress: show a tqdm bar.
+
+    Returns:
+        One transcript per input, without special tokens, stripped.
+
+    Raises:
+        ValueError: for a bad ``batch_size``/``max_new_tokens`` or features whose number of
+            mel bins differs from the model's.
+    """
+    _check_batching(batch_size, max_new_tokens)
+    n_mels = model.config.num_mel_bins
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    texts: list[str] = []
+    starts = range(0, len(features), batch_size)
+    for start in tqdm(starts, desc="transcribe", disable=not progress):
+        batch = torch.stack([torch.as_tensor(f) for f in features[start : start + batch_size]])
+        if batch.ndim != 3 or batch.shape[1] != n_mels:
+            raise ValueError(
+                f"features have shape {tuple(batch.shape[1:])}, expected ({n_mels}, frames) for this "
+                f"model; compute them with its own feature extractor"
+            )
+        ids = model.generate(
+            batch.to(param.device, param.dtype),
+            attention_mask=torch.ones(
+                batch.shape[0], batch.shape[2], dtype=torch.long, device=param.device
+            ),
+            max_new_tokens=max_new_tokens,
+        )
+        texts += [t.strip() for t in processor.batch_decode(ids, skip_special_tokens=True)]
+    model.train(was_training)
+    return texts
+
+
+def transcribe(
+    model: Any,
+    processor: Any,
+    waves: Sequence[torch.Tensor | np.ndarray],
+    sample_rate: int = 16000,
+    batch_size: int = 8,
+    max_new_tokens: int = 128,
+) -> list[str]:
+    """Transcribe ``(time,)`` waveforms (at most 30 s each; longer ones are cut by the features).
+
+    Args:
+        model: a ``WhisperForConditionalGeneration``.
+        processor: its ``WhisperProcessor``.
+        waves: mono waveforms at ``sample_rate``.
+        sample_rate: their sample rate; resampled to the feature extractor's (16 kHz).
+        batch_size: utterances per ``generate`` call.
+        max_new_tokens: longest transcript in tokens.
+
+    Raises:
+        ValueError: for a wave that is not ``(time,)`` and as :func:`transcribe_features`.
+    """
+    extractor = processor.feature_extractor
+    feats = []
+    for i, wave in enumerate(waves):
+        wave = torch.as_tensor(wave, dtype=torch.float32)
+        if wave.ndim != 1:
+            raise ValueError(f"waves[{i}] has shape {tuple(wave.shape)}, expected (time,)")
+        if sample_rate != extractor.sampling_rate:
+            wave = torchaudio.functional.resample(wave, sample_rate, extractor.sampling_rate)
+        feats.append(
+            extractor(
+                wave.numpy(), sampling_rate=extractor.sampling_rate, return_tensors="pt"
+            ).input_features[0]
+        )
+    return transcribe_features(model, processor, feats, batch_size, max_new_tokens)
+
+
+def evaluate_examples(
+    model: Any,
+    processor: Any,
+    examples: Sequence[Mapping[str, Any]],
+    batch_size: int = 8,
+    max_new_tokens: int = 128,
+    progress: bool = False,
+) -> tuple[dict[str, float], list[str]]:
+    """Transcribe prepared examples and score them against their ``text``.
+
+    Returns:
+        ``(report, hypotheses)`` with the report of :func:`dlsaudio.asr.error_report`
+        (raw and normalised WER and CER).
+
+    Raises:
+        ValueError: as :func:`transcribe_features` and :func:`dlsaudio.asr.wer`.
+    """
+    hyps = transcribe_features(
+        model,
+        processor,
+        [e["input_features"] for e in examples],
+        batch_size,
+        max_new_tokens,
+        progress,
+    )
+    return error_report([e["text"] for e in examples], hyps), hyps
+
+
+def asr_eval_fn(
+    processor: Any,
+    examples: Sequence[Mapping[str, Any]],
+    batch_size: int = 8,
+    max_new_tokens: int = 128,
+) -> Callable[[Any], dict[str, float]]:
+    """An ``eval_fn`` for :func:`dlsaudio.asr.train.train`: ``model -> {"wer", "cer"}`` (normalised).
+
+    Raises:
+        ValueError: for empty ``examples`` or bad batching arguments.
+    """
+    if len(examples) == 0:
+        raise ValueError("examples is empty; expected prepared evaluation examples")
+    _check_batching(batch_size, max_new_tokens)
+
+    def evaluate(model: Any) -> dict[str, float]:
+        report, _ = evaluate_examples(model, processor, examples, batch_size, max_new_tokens)
+        return {"wer": report["wer"], "cer": report["cer"]}
+
+    return evaluate
