@@ -95,3 +95,38 @@ def test_bad_arguments_raise():
         prepare_example({"wave": torch.zeros(2, 100), "sample_rate": 16000, "text": "а"}, proc)
     with pytest.raises(ValueError, match="has no 'text'"):
         prepare_example({"wave": torch.zeros(100), "sample_rate": 16000}, proc)
+
+
+class CountingDataset:
+    """A dataset that knows durations, texts and sources and counts how often audio is decoded."""
+
+    def __init__(self, items):
+        self.items = items
+        self.durations = [len(it["wave"]) / it["sample_rate"] for it in items]
+        self.texts = [it["text"] for it in items]
+        self.sources = [it["source"] for it in items]
+        self.reads = 0
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return self.items[i]
+
+
+def test_lazy_examples_equal_eager_ones_and_known_durations_skip_decoding():
+    proc = processor_for(80)
+    items = [item(1.0), item(31.0), item(2.0, source="kk_tts"), item(1.5, text="")]
+    data = CountingDataset(items)
+    lazy, report = prepare_dataset(data, proc, progress=False, lazy=True)
+    assert data.reads == 0  # filtering used the known durations, texts and sources
+    assert lazy.lazy and len(lazy) == 2 and lazy.sources == ["ky_tts", "kk_tts"]
+    assert lazy.indices == [0, 2] and report["kept"] == 2 and report["too_long_audio"] == 1
+    eager, _ = prepare_dataset(items, proc, progress=False)
+    assert not eager.lazy
+    for a, b in zip(lazy[:], eager[0:2], strict=True):
+        assert torch.equal(a["input_features"], b["input_features"])
+        assert a["labels"] == b["labels"] and a["source"] == b["source"]
+    assert data.reads == 2
+    assert "lazy=True" in repr(lazy)

@@ -1,6 +1,7 @@
 """The tiny offline Whisper: real vocabulary and special-token ids, language handling, shapes."""
 
 import os
+import sys
 
 import pytest
 import torch
@@ -168,3 +169,15 @@ def test_load_whisper_tiny_local_and_offline_error():
     assert model.generation_config.language == "tt" and model.config.d_model == 32
     with pytest.raises(OSError, match="tiny-local"):
         load_whisper("openai/whisper-does-not-exist")
+
+
+def test_missing_openai_whisper_says_what_to_install(monkeypatch):
+    from dlsaudio.asr import whisper as whisper_module
+
+    whisper_module._tiktoken_vocab.cache_clear()
+    monkeypatch.setitem(sys.modules, "whisper", None)  # makes `import whisper` fail
+    try:
+        with pytest.raises(ImportError, match=r'pip install "dlsaudio\[offline\]"'):
+            build_whisper_tokenizer()
+    finally:
+        whisper_module._tiktoken_vocab.cache_clear()

@@ -4,7 +4,7 @@ Exact gradient-accumulation training lives in :mod:`dlsaudio.asr.train`.
 """
 
 from dlsaudio.asr.collator import IGNORE_INDEX, DataCollatorSpeechSeq2SeqWithPadding
-from dlsaudio.asr.features import prepare_dataset, prepare_example
+from dlsaudio.asr.features import WhisperExamples, prepare_dataset, prepare_example
 from dlsaudio.asr.inference import asr_eval_fn, evaluate_examples, transcribe, transcribe_features
 from dlsaudio.asr.metrics import cer, error_report, frequent_errors, utterance_errors, wer
 from dlsaudio.asr.text import normalize_kyrgyz
@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_LANGUAGE",
     "IGNORE_INDEX",
     "DataCollatorSpeechSeq2SeqWithPadding",
+    "WhisperExamples",
     "asr_eval_fn",
     "build_tiny_whisper",
     "build_whisper_tokenizer",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torchaudio
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 
@@ -52,14 +53,73 @@ def prepare_example(item: Mapping[str, Any], processor: Any) -> dict[str, Any]:
     }
 
 
+LAZY_ABOVE = 1000
+"""``prepare_dataset(lazy=None)`` keeps features in memory up to this many examples (about 1 GB
+at 80 x 3000 float32 each) and computes them on access above it."""
+
+
+class WhisperExamples(Dataset):
+    """Prepared Whisper examples: a list-like ``torch`` Dataset (``len``, indexing, slicing).
+
+    Eager: the examples are computed once and kept. Lazy: only the kept item indices are stored
+    and each example is computed from the ASR item when it is read (in ``DataLoader`` workers
+    when there are some), so a corpus of many hours fits in a Colab session.
+
+    Attributes:
+        sources: the ``source`` of each example (for
+            :class:`dlsaudio.sampling.SourceWeightedSampler`).
+        texts: the transcript of each example.
+        indices: position of each example in the ASR dataset it was made from.
+    """
+
+    def __init__(
+        self,
+        asr_dataset: Sequence[Mapping[str, Any]],
+        processor: Any,
+        indices: Sequence[int],
+        texts: Sequence[str],
+        sources: Sequence[str],
+        examples: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        self._data = asr_dataset
+        self._processor = processor
+        self.indices = list(indices)
+        self.texts = list(texts)
+        self.sources = list(sources)
+        self._examples = None if examples is None else list(examples)
+
+    @property
+    def lazy(self) -> bool:
+        """True when features are computed on access."""
+        return self._examples is None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if self._examples is not None:
+            return self._examples[i]
+        return prepare_example(self._data[self.indices[i]], self._processor)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        counts = dict(sorted(Counter(self.sources).items()))
+        return f"WhisperExamples(examples={len(self)}, sources={counts}, lazy={self.lazy})"
+
+
 def prepare_dataset(
-    asr_dataset: Iterable[Mapping[str, Any]],
+    asr_dataset: Sequence[Mapping[str, Any]],
     processor: Any,
     max_seconds: float | None = None,
     max_label_tokens: int = 448,
     min_seconds: float = 0.1,
     progress: bool = True,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    lazy: bool | None = None,
+) -> tuple[WhisperExamples, dict[str, Any]]:
     """Turn ASR items into Whisper examples and drop those Whisper cannot learn from.
 
     Filters, counted separately in the report:
@@ -71,20 +131,26 @@ def prepare_dataset(
     * labels (prefix + text + end token) longer than ``max_label_tokens``: the decoder has
       448 positions.
 
+    Durations come from ``asr_dataset.durations`` when the dataset knows them (manifests, the
+    bundled sample); otherwise each item is decoded once.
+
     Args:
-        asr_dataset: items ``{"wave", "sample_rate", "text", "source", ...}``.
+        asr_dataset: a sequence of items ``{"wave", "sample_rate", "text", "source", ...}``
+            (an :class:`dlsaudio.data.AsrDataset` or a list).
         processor: the model's ``WhisperProcessor``.
         max_seconds: longest audio kept; at most, and by default, the feature extractor's
             window (``chunk_length``: 30 s for Whisper).
         max_label_tokens: longest label sequence kept.
         min_seconds: shortest audio kept.
         progress: show a tqdm bar.
+        lazy: compute features on access instead of now; ``None``: lazy above
+            :data:`LAZY_ABOVE` kept examples.
 
     Returns:
-        ``(examples, report)``: the kept examples (see :func:`prepare_example`, in input
-        order, each with its ``source``) and ``{"total", "kept", "too_long_audio",
-        "too_short_audio", "empty_text", "too_long_labels", "kept_hours",
-        "kept_per_source"}``. One summary line is printed.
+        ``(examples, report)``: a :class:`WhisperExamples` of the kept examples (see
+        :func:`prepare_example`, in input order, each with its ``source``) and ``{"total",
+        "kept", "too_long_audio", "too_short_audio", "empty_text", "too_long_labels",
+        "kept_hours", "kept_per_source"}``. One summary line is printed.
 
     Raises:
         ValueError: for bad limits, or items that are not ASR items.
@@ -104,16 +170,22 @@ def prepare_dataset(
             f"max_label_tokens={max_label_tokens!r}; expected an integer in 1..448 (the decoder's positions)"
         )
 
+    known = getattr(asr_dataset, "durations", None)
+    texts = getattr(asr_dataset, "texts", None)
+    sources = getattr(asr_dataset, "sources", None)
     counts = Counter()
-    kept: list[dict[str, Any]] = []
+    kept, kept_texts, kept_sources = [], [], []
+    examples: list[dict[str, Any]] = []
     seconds_kept = 0.0
-    items = tqdm(asr_dataset, desc="features", disable=not progress)
-    for item in items:
-        counts["total"] += 1
-        if item.get("wave") is None:
-            raise ValueError(f"item {counts['total'] - 1} has no 'wave'; expected an ASR item")
-        seconds = len(item["wave"]) / int(item["sample_rate"])
-        text = item.get("text")
+    for i in tqdm(range(len(asr_dataset)), desc="features", disable=not progress):
+        item = None
+        if known is not None and known[i] is not None and texts is not None:
+            seconds, text = float(known[i]), texts[i]
+        else:
+            item = asr_dataset[i]
+            if item.get("wave") is None:
+                raise ValueError(f"item {i} has no 'wave'; expected an ASR item")
+            seconds, text = len(item["wave"]) / int(item["sample_rate"]), item.get("text")
         if seconds > max_seconds:
             counts["too_long_audio"] += 1
             continue
@@ -123,29 +195,40 @@ def prepare_dataset(
         if not text or not str(text).strip():
             counts["empty_text"] += 1
             continue
-        example = prepare_example(item, processor)
-        if len(example["labels"]) > max_label_tokens:
+        if len(processor.tokenizer(text).input_ids) > max_label_tokens:
             counts["too_long_labels"] += 1
             continue
-        kept.append(example)
-        seconds_kept += example["seconds"]
+        source = sources[i] if sources is not None else None
+        if source is None:
+            item = asr_dataset[i] if item is None else item
+            source = item.get("source", "")
+        kept.append(i)
+        kept_texts.append(text)
+        kept_sources.append(source)
+        seconds_kept += seconds
 
-    per_source = Counter(e["source"] for e in kept)
+    lazy = len(kept) > LAZY_ABOVE if lazy is None else lazy
+    if not lazy:
+        examples = [prepare_example(asr_dataset[i], processor) for i in kept]
+    result = WhisperExamples(
+        asr_dataset, processor, kept, kept_texts, kept_sources, None if lazy else examples
+    )
     report = {
-        "total": counts["total"],
+        "total": len(asr_dataset),
         "kept": len(kept),
         "too_long_audio": counts["too_long_audio"],
         "too_short_audio": counts["too_short_audio"],
         "empty_text": counts["empty_text"],
         "too_long_labels": counts["too_long_labels"],
         "kept_hours": seconds_kept / 3600,
-        "kept_per_source": dict(sorted(per_source.items())),
+        "kept_per_source": dict(sorted(Counter(kept_sources).items())),
     }
     print(
-        f"kept {report['kept']}/{report['total']} examples ({seconds_kept / 60:.1f} min); dropped: "
+        f"kept {report['kept']}/{report['total']} examples ({seconds_kept / 60:.1f} min"
+        f"{', features computed on access' if lazy else ''}); dropped: "
         f"{report['too_long_audio']} longer than {max_seconds:g} s, "
         f"{report['too_short_audio']} shorter than {min_seconds:g} s, "
         f"{report['empty_text']} without text, "
         f"{report['too_long_labels']} with more than {max_label_tokens} label tokens"
     )
-    return kept, report
+    return result, report

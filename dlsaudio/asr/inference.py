@@ -121,6 +121,9 @@ def evaluate_examples(
 ) -> tuple[dict[str, float], list[str]]:
     """Transcribe prepared examples and score them against their ``text``.
 
+    Examples are read one batch at a time, so lazy :class:`dlsaudio.asr.WhisperExamples`
+    never hold more than one batch of features in memory.
+
     Returns:
         ``(report, hypotheses)`` with the report of :func:`dlsaudio.asr.error_report`
         (raw and normalised WER and CER).
@@ -128,15 +131,16 @@ def evaluate_examples(
     Raises:
         ValueError: as :func:`transcribe_features` and :func:`dlsaudio.asr.wer`.
     """
-    hyps = transcribe_features(
-        model,
-        processor,
-        [e["input_features"] for e in examples],
-        batch_size,
-        max_new_tokens,
-        progress,
-    )
-    return error_report([e["text"] for e in examples], hyps), hyps
+    _check_batching(batch_size, max_new_tokens)
+    hyps: list[str] = []
+    refs: list[str] = []
+    for start in tqdm(range(0, len(examples), batch_size), desc="transcribe", disable=not progress):
+        batch = [examples[i] for i in range(start, min(start + batch_size, len(examples)))]
+        refs += [e["text"] for e in batch]
+        hyps += transcribe_features(
+            model, processor, [e["input_features"] for e in batch], batch_size, max_new_tokens
+        )
+    return error_report(refs, hyps), hyps
 
 
 def asr_eval_fn(
