@@ -158,6 +158,17 @@ def test_forward_and_generate_shapes_with_language_prefix(tiny):
     configure_language(model, processor, "kk")
 
 
+def test_configure_language_validates(tiny):
+    model, processor = tiny
+    with pytest.raises(ValueError, match="task='asr'"):
+        configure_language(model, processor, "kk", task="asr")
+    with pytest.raises(ValueError, match="language='kirghiz'"):
+        configure_language(model, processor, "kirghiz")
+    with pytest.raises(ValueError, match="task='asr'"):
+        load_whisper("openai/whisper-tiny", task="asr")
+    assert model.generation_config.language == "kk"  # unchanged after the errors
+
+
 def test_v3_sized_tiny_model():
     model, processor = build_tiny_whisper(n_mels=128, d_model=32, layers=1)
     assert model.config.num_mel_bins == 128 and model.config.vocab_size == 51866
