@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 from dlsaudio.encoders import MelEncoder
 from dlsaudio.ssl.evaluation import (
@@ -12,6 +13,16 @@ from dlsaudio.ssl.evaluation import (
     sample_per_class,
 )
 from dlsaudio.ssl.methods import SimCLR
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread per library avoids contention with other processes."""
+    with threadpool_limits(limits=1):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        yield
+        torch.set_num_threads(threads)
 
 
 def blobs(n_per_class=12, classes=4, dim=8, spread=0.3, seed=0):

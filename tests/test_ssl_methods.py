@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
 
 from dlsaudio.encoders import MelEncoder, WaveEncoder
 from dlsaudio.ssl.methods import (
@@ -19,6 +20,17 @@ from dlsaudio.ssl.methods import (
     ema_update,
     make_method,
 )
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread per library avoids contention with other processes."""
+    with threadpool_limits(limits=1):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        yield
+        torch.set_num_threads(threads)
+
 
 TINY = {"channels": (4, 8), "blocks": (1, 1)}
 TIME = 1600
@@ -161,7 +173,7 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch(name):
     first = None
     for step in range(4):
         loss, z1, z2 = method.training_step(x1, x2, label)
-        first = float(loss) if first is None else first
+        first = float(loss.detach()) if first is None else first
         opt.zero_grad()
         loss.backward()
         opt.step()
