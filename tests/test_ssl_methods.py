@@ -193,7 +193,7 @@ def test_embed_returns_encoder_features_not_projections():
 def test_make_method_builds_every_name():
     expected = {
         "supervised": Supervised,
-        "infonce": MultiFormatContrastive,
+        "infonce": SimCLR,
         "simclr": SimCLR,
         "multiformat": MultiFormatContrastive,
         "byol": BYOL,

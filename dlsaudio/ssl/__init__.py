@@ -3,7 +3,7 @@
 Typical use (see ``week_03_ssl/seminar.ipynb``)::
 
     from dlsaudio.ssl import make_method, fit, evaluate
-    method = make_method("infonce")                 # multi-format contrastive, small encoders
+    method = make_method("infonce")                 # two-view InfoNCE, small log-mel encoder
     history = fit(method, train_set, max_minutes=5)
     results = evaluate(method, train_set, test_set)  # probe accuracy at k = 1, 2, 5, 10, all
 

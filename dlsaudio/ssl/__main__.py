@@ -33,7 +33,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--method",
         choices=METHODS,
         default="infonce",
-        help="infonce = multi-format contrastive (waveform vs log-mel view)",
+        help="infonce = two-view InfoNCE on the log-mel encoder (= simclr); multiformat = the seminar's waveform-vs-log-mel model",
     )
     p.add_argument(
         "--data",
