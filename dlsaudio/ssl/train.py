@@ -151,7 +151,8 @@ def fit(
         seed: seeds the shuffling and the views of each epoch (seed the model's initialisation
             yourself with ``torch.manual_seed`` before building it).
         device: ``"cuda"`` when available, else ``"cpu"``, by default.
-        checkpoint: a file to save to after each epoch; if it exists and ``resume``, training
+        checkpoint: a file to save to after each epoch (and when the time budget ends an
+            epoch early: that epoch then counts as done); if it exists and ``resume``, training
             continues from it.
         resume: continue from ``checkpoint`` when it exists.
         progress: show a tqdm progress bar.
