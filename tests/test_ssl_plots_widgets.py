@@ -147,3 +147,10 @@ def test_embedding_explorer_finds_cosine_neighbours():
 def test_widget_invalid_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.slow  # UMAP compiles its kernels on first use (about 15 s)
+def test_umap_map_has_one_point_per_clip():
+    emb = embeddings()
+    xy = project_2d(emb.x, "umap")
+    assert xy.shape == (30, 2) and np.isfinite(xy).all()

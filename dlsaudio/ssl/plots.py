@@ -114,7 +114,8 @@ def project_2d(x: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray
     import umap
 
     n_neighbors = min(15, x.shape[0] - 1)
-    return umap.UMAP(n_neighbors=n_neighbors, random_state=seed).fit_transform(x)
+    # A seeded UMAP runs on one thread anyway; saying so avoids its warning.
+    return umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1).fit_transform(x)
 
 
 def plot_embeddings(
