@@ -46,7 +46,7 @@ def test_reference_passes(check, capsys) -> None:
 @pytest.mark.parametrize("check", list(REFERENCES), ids=lambda c: c.__name__)
 def test_not_implemented(check) -> None:
     with pytest.raises(
-        AssertionError, match="not implemented yet: fill the cell marked # YOUR CODE HERE"
+        NotImplementedError, match="not implemented yet: fill the cell marked # YOUR CODE HERE"
     ):
         check(not_implemented)
 
@@ -221,7 +221,7 @@ def validation_reference(model, waves, labels, batch_size=64):
 def test_validation_metrics(capsys) -> None:
     checks.check_validation_metrics(validation_reference)
     assert capsys.readouterr().out.startswith("OK: ")
-    with pytest.raises(AssertionError, match="not implemented yet"):
+    with pytest.raises(NotImplementedError, match="not implemented yet"):
         checks.check_validation_metrics(not_implemented)
 
     def train_mode(model, waves, labels, batch_size=64):

@@ -1,7 +1,8 @@
 """Self-checks for the module-11 homework, and the tiny model they test on.
 
 Each ``check_*`` runs a student's function on a known case, prints what passed, and raises
-``AssertionError`` with a message that says what to change when something is wrong.
+``AssertionError`` with a message that says what to change when something is wrong, or
+``NotImplementedError`` while the student's cell is still the stub.
 """
 
 from __future__ import annotations
@@ -123,13 +124,14 @@ def check_accumulation(fn: Callable, tolerance: float = 1e-5) -> None:
 
     Raises:
         AssertionError: with a message saying what to change.
+        NotImplementedError: the student's cell is still the stub.
     """
     model, window, full = accumulation_case()
     reference = full_batch_gradients(model, full)
     try:
         fn(model, window, whisper_logits)
     except NotImplementedError:
-        raise AssertionError(NOT_IMPLEMENTED) from None
+        raise NotImplementedError(NOT_IMPLEMENTED) from None
     got = _grads(model)
     model.zero_grad(set_to_none=True)
     if any(g is None for g in got):
@@ -184,6 +186,7 @@ def check_source_probabilities(fn: Callable) -> None:
 
     Raises:
         AssertionError: with a message saying what to change.
+        NotImplementedError: the student's cell is still the stub.
     """
     counts = {"ky": 64, "ky_noisy": 16, "kk": 4}
     cases = [
@@ -200,7 +203,7 @@ def check_source_probabilities(fn: Callable) -> None:
         try:
             got = fn(dict(counts), **kwargs)
         except NotImplementedError:
-            raise AssertionError(NOT_IMPLEMENTED) from None
+            raise NotImplementedError(NOT_IMPLEMENTED) from None
         expected = source_probabilities(counts, **kwargs)
         if not isinstance(got, dict) or set(got) != set(counts):
             raise AssertionError(
@@ -232,7 +235,7 @@ def check_source_probabilities(fn: Callable) -> None:
         except ValueError:
             continue
         except NotImplementedError:
-            raise AssertionError(NOT_IMPLEMENTED) from None
+            raise NotImplementedError(NOT_IMPLEMENTED) from None
         raise AssertionError(
             f"{name} must raise ValueError naming the problem, but nothing was raised"
         )
@@ -249,6 +252,7 @@ def check_sampler(fn: Callable, num_samples: int = 20_000) -> None:
 
     Raises:
         AssertionError: with a message saying what to change.
+        NotImplementedError: the student's cell is still the stub.
     """
     from scipy.stats import chisquare
 
@@ -259,7 +263,7 @@ def check_sampler(fn: Callable, num_samples: int = 20_000) -> None:
         try:
             indices = fn(sources, probabilities, num_samples, torch.Generator().manual_seed(seed))
         except NotImplementedError:
-            raise AssertionError(NOT_IMPLEMENTED) from None
+            raise NotImplementedError(NOT_IMPLEMENTED) from None
         return [int(i) for i in indices]
 
     first = run(0)

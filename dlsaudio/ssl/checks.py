@@ -2,7 +2,8 @@
 
 Each ``check_*`` calls the student's function on known inputs, compares it with the
 reference in :mod:`dlsaudio.losses` (or a closed form), and raises ``AssertionError`` with a
-message that says what to change:
+message that says what to change (``NotImplementedError`` while the cell is still a stub, so an
+unfinished notebook stops where a student expects it to):
 
 - ``not implemented yet: fill the cell marked # YOUR CODE HERE ...``
 - ``wrong shape: expected a scalar, got (...)``
@@ -48,7 +49,7 @@ def _call(fn: Callable, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
-        raise AssertionError(
+        raise NotImplementedError(
             f"not implemented yet: fill the cell marked # YOUR CODE HERE in `{_name(fn)}` "
             "(and run that cell) before this check"
         ) from None
@@ -124,6 +125,7 @@ def check_byol_loss(fn: Callable) -> None:
 
     Raises:
         AssertionError: with an actionable message when ``fn`` is wrong.
+        NotImplementedError: ``fn`` is still the stub.
     """
     p, z = _randn(0, 8, 16), _randn(1, 8, 16)
     out = _scalar(fn, _call(fn, p, z))
@@ -151,6 +153,7 @@ def check_simsiam_loss(fn: Callable) -> None:
 
     Raises:
         AssertionError: with an actionable message when ``fn`` is wrong.
+        NotImplementedError: ``fn`` is still the stub.
     """
     p1, p2, z1, z2 = (_randn(s, 8, 16) for s in (10, 11, 12, 13))
     out = _scalar(fn, _call(fn, p1, p2, z1, z2))
@@ -185,6 +188,7 @@ def check_info_nce(fn: Callable, tau: float = 0.5) -> None:
 
     Raises:
         AssertionError: with an actionable message when ``fn`` is wrong.
+        NotImplementedError: ``fn`` is still the stub.
     """
     z1, z2 = _randn(20, 6, 8), _randn(21, 6, 8)
     out = _scalar(fn, _call(fn, z1, z2, tau))
@@ -233,6 +237,7 @@ def check_barlow_twins_loss(fn: Callable) -> None:
 
     Raises:
         AssertionError: with an actionable message when ``fn`` is wrong.
+        NotImplementedError: ``fn`` is still the stub.
     """
     z1, z2 = _randn(30, 32, 8), _randn(31, 32, 8)
     out = _scalar(fn, _call(fn, z1, z2))
@@ -259,6 +264,7 @@ def check_vicreg_loss(fn: Callable) -> None:
 
     Raises:
         AssertionError: with an actionable message when ``fn`` is wrong.
+        NotImplementedError: ``fn`` is still the stub.
     """
     z1, z2 = 0.3 * _randn(40, 32, 8), 0.3 * _randn(41, 32, 8)
     got = float(_scalar(fn, _call(fn, z1, z2)))
@@ -293,6 +299,7 @@ def check_byol_momentum(fn: Callable) -> None:
 
     Raises:
         AssertionError: with an actionable message when ``fn`` is wrong.
+        NotImplementedError: ``fn`` is still the stub.
     """
     for progress, tau_base in ((0.0, 0.996), (1.0, 0.996), (0.5, 0.99), (0.25, 0.9)):
         out = _call(fn, progress, tau_base)
@@ -321,6 +328,7 @@ def check_ema_update(fn: Callable) -> None:
 
     Raises:
         AssertionError: with an actionable message when ``fn`` is wrong.
+        NotImplementedError: ``fn`` is still the stub.
     """
     torch.manual_seed(0)
     online = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
@@ -389,6 +397,7 @@ def check_validation_metrics(fn: Callable) -> None:
 
     Raises:
         AssertionError: with an actionable message when ``fn`` is wrong.
+        NotImplementedError: ``fn`` is still the stub.
     """
     waves = _randn(50, 10, 8)
     labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 0, 1, 2])
