@@ -209,6 +209,53 @@ def check(root: Path) -> list[Path]:
     ]
 
 
+REPLY_POLL_SECONDS = 1.0
+
+
+def sliced_get_msg(get_msg, slice_seconds: float = REPLY_POLL_SECONDS):
+    """Wrap a channel's async ``get_msg(timeout)`` so that it waits in slices of at most
+    ``slice_seconds`` until the caller's ``timeout`` (None: forever), then raises ``Empty``.
+
+    A headless run waits for each cell's reply with one ``get_msg(timeout=<cell timeout>)`` on
+    the shell channel. After a cell that opens many widget comms, that wait sometimes misses the
+    socket's wake-up and returns only when the whole timeout has passed: 30 minutes per widget
+    cell at the default. Every new slice polls the socket afresh, so a missed wake-up costs at
+    most one slice.
+    """
+    from queue import Empty
+
+    async def get_msg_in_slices(timeout: float | None = None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return await get_msg(
+                    timeout=slice_seconds if left is None else min(slice_seconds, left)
+                )
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    return get_msg_in_slices
+
+
+def notebook_client(nb: nbformat.NotebookNode, **kwargs):
+    """An ``nbclient.NotebookClient`` whose wait for each cell's reply polls in short slices
+    (see :func:`sliced_get_msg`); ``kwargs`` go to ``NotebookClient``."""
+    from jupyter_core.utils import run_sync
+    from nbclient import NotebookClient
+
+    class SlicedReplyClient(NotebookClient):
+        async def async_start_new_kernel_client(self):
+            kc = await super().async_start_new_kernel_client()
+            kc.shell_channel.get_msg = sliced_get_msg(kc.shell_channel.get_msg)
+            return kc
+
+        start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    return SlicedReplyClient(nb, **kwargs)
+
+
 def run_notebook(
     path: str | Path,
     out_dir: str | Path,
@@ -232,8 +279,6 @@ def run_notebook(
     Raises:
         FileNotFoundError: the notebook does not exist.
     """
-    from nbclient import NotebookClient
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"notebook not found: {path}")
@@ -248,7 +293,7 @@ def run_notebook(
     os.environ.update(env)
     start = time.perf_counter()
     try:
-        client = NotebookClient(
+        client = notebook_client(
             nb,
             timeout=timeout,
             kernel_name="python3",

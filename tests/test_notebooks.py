@@ -216,7 +216,6 @@ def test_student_notebook_has_no_solution(solution):
 def test_student_notebook_runs_until_its_first_task(solution, tmp_path, monkeypatch):
     """Executed as a student receives it, the notebook runs cleanly up to the first task and
     stops there with NotImplementedError, not earlier and not with another error."""
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     student = notebooks.student_path(solution)
@@ -227,7 +226,7 @@ def test_student_notebook_runs_until_its_first_task(solution, tmp_path, monkeypa
         if c.cell_type == "code" and "# YOUR CODE HERE" in c.source
     )
     monkeypatch.setenv("DLSAUDIO_SMOKE", "1")
-    client = NotebookClient(
+    client = notebooks.notebook_client(
         nb,
         timeout=600,
         kernel_name="python3",
@@ -271,3 +270,51 @@ def test_run_notebook_saves_the_executed_notebook_and_its_figures(tmp_path):
 def test_run_notebook_names_a_missing_notebook(tmp_path):
     with pytest.raises(FileNotFoundError, match="notebook not found: .*nope.ipynb"):
         notebooks.run_notebook(tmp_path / "nope.ipynb", tmp_path)
+
+
+class _Channel:
+    """A shell channel whose message becomes readable after ``ready_after`` polls."""
+
+    def __init__(self, ready_after: int | None) -> None:
+        self.ready_after, self.timeouts = ready_after, []
+
+    async def get_msg(self, timeout=None):
+        import asyncio
+        from queue import Empty
+
+        self.timeouts.append(timeout)
+        if self.ready_after is not None and len(self.timeouts) > self.ready_after:
+            return {"msg_type": "execute_reply"}
+        await asyncio.sleep(timeout)
+        raise Empty
+
+
+def test_reply_wait_polls_in_slices_until_the_message_is_there():
+    import asyncio
+
+    channel = _Channel(ready_after=3)
+    get_msg = notebooks.sliced_get_msg(channel.get_msg, slice_seconds=0.01)
+    assert asyncio.run(get_msg(timeout=None)) == {"msg_type": "execute_reply"}
+    assert channel.timeouts == [0.01] * 4, "each wait is one short slice, then the socket is polled afresh"
+
+
+def test_reply_wait_still_times_out_at_the_cells_timeout():
+    import asyncio
+    from queue import Empty
+
+    channel = _Channel(ready_after=None)
+    get_msg = notebooks.sliced_get_msg(channel.get_msg, slice_seconds=0.02)
+    with pytest.raises(Empty):
+        asyncio.run(get_msg(timeout=0.1))
+    assert all(0 <= t <= 0.02 for t in channel.timeouts)
+    assert 4 <= len(channel.timeouts) <= 6, channel.timeouts
+    assert sum(channel.timeouts) == pytest.approx(0.1, abs=0.02)
+
+
+def test_headless_client_waits_for_replies_in_slices():
+    nb = _nb([nbformat.v4.new_code_cell("x = 1")])
+    client = notebooks.notebook_client(nb, timeout=60, kernel_name="python3")
+    with client.setup_kernel():
+        assert client.kc.shell_channel.get_msg.__name__ == "get_msg_in_slices"
+        client.execute_cell(nb.cells[0], 0)
+    assert nb.cells[0].execution_count == 1
