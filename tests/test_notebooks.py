@@ -295,7 +295,9 @@ def test_reply_wait_polls_in_slices_until_the_message_is_there():
     channel = _Channel(ready_after=3)
     get_msg = notebooks.sliced_get_msg(channel.get_msg, slice_seconds=0.01)
     assert asyncio.run(get_msg(timeout=None)) == {"msg_type": "execute_reply"}
-    assert channel.timeouts == [0.01] * 4, "each wait is one short slice, then the socket is polled afresh"
+    assert channel.timeouts == [0.01] * 4, (
+        "each wait is one short slice, then the socket is polled afresh"
+    )
 
 
 def test_reply_wait_still_times_out_at_the_cells_timeout():
