@@ -241,9 +241,12 @@ class BYOL(SSLMethod):
         return StepOutput(loss, z1, z2)
 
     def on_step_end(self, progress: float) -> None:
+        # The momentum is a function of the step alone (tau_base at the first step, 1 at the
+        # end), so a run resumed from a checkpoint updates the target exactly as an
+        # uninterrupted one.
+        self.momentum = byol_momentum(progress, self.tau_base)
         ema_update(self.target_encoder, self.encoder, self.momentum)
         ema_update(self.target_projector, self.projector, self.momentum)
-        self.momentum = byol_momentum(progress, self.tau_base)
 
 
 class SimSiam(SSLMethod):
