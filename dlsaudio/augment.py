@@ -233,8 +233,9 @@ class Fade(Augmentation):
         fade_in = _randint(0, int(self.max_fade_in * time), (batch, 1), generator, x)
         fade_out = _randint(0, int(self.max_fade_out * time), (batch, 1), generator, x)
         t = torch.arange(time, device=x.device)[None, :]  # (1, time)
-        ramp_in = (t / fade_in.clamp_min(1)).clamp(max=1.0)
-        ramp_out = ((time - 1 - t) / fade_out.clamp_min(1)).clamp(max=1.0)
+        # A fade over L samples scales them by 1/(L+1), ..., L/(L+1); L = 0 leaves x unchanged.
+        ramp_in = ((t + 1) / (fade_in + 1)).clamp(max=1.0)
+        ramp_out = ((time - t) / (fade_out + 1)).clamp(max=1.0)
         return x * (ramp_in * ramp_out).to(x.dtype)
 
 

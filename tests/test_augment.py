@@ -146,7 +146,16 @@ def test_fade_ramps_and_keeps_the_middle() -> None:
     assert (out[:, 0] <= 1).all() and (out[:, -1] <= 1).all()
     assert (out.diff(dim=1)[:, :20] >= 0).all() and (out.diff(dim=1)[:, 80:] <= 0).all()
     full = Fade(1.0, 0.0)(torch.ones(64, 10), generator=torch.Generator().manual_seed(1))
-    assert (full[:, 0] == 0).any()
+    for row in full:  # a fade-in over L samples: gains 1/(L+1), ..., L/(L+1), then 1
+        length = int((row < 1).sum())
+        expected = torch.cat([torch.arange(1, length + 1) / (length + 1), torch.ones(10 - length)])
+        assert torch.allclose(row, expected)
+    assert len({int((row < 1).sum()) for row in full}) > 5  # lengths 0..10 are drawn
+
+
+def test_fade_of_zero_length_changes_nothing() -> None:
+    x = torch.randn(4, 50, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(Fade(0.0, 0.0)(x, generator=torch.Generator().manual_seed(0)), x)
 
 
 def test_speed_perturb_changes_frequency() -> None:

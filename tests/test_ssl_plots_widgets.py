@@ -154,3 +154,12 @@ def test_umap_map_has_one_point_per_clip():
     emb = embeddings()
     xy = project_2d(emb.x, "umap")
     assert xy.shape == (30, 2) and np.isfinite(xy).all()
+
+
+def test_explorer_plays_augmented_audio_at_its_own_loudness():
+    from dlsaudio.ssl.widgets import playable
+
+    wave = torch.sin(torch.linspace(0, 200, 800)) * 0.1
+    quiet, loud = playable(wave, 8000), playable(4 * wave, 8000)
+    assert quiet.data != loud.data, "a normalising player would make every gain sound the same"
+    assert playable(20 * wave, 8000).data == playable((20 * wave).clamp(-1, 1), 8000).data

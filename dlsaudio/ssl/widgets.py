@@ -108,8 +108,14 @@ class AugmentationExplorer:
             display(fig)
             if on_mel:
                 print("This augmentation acts on the log-mel spectrogram; the audio is unchanged.")
-            display(Audio(out_wave[0].numpy(), rate=self.sample_rate))
+            display(playable(out_wave[0], self.sample_rate))
         plt.close(fig)
+
+
+def playable(wave: torch.Tensor, sample_rate: int) -> Audio:
+    """An audio player for a ``(time,)`` wave at its own loudness: not normalised, so a gain
+    change is heard, and clipped to [-1, 1] as a sound card would."""
+    return Audio(wave.clamp(-1.0, 1.0).numpy(), rate=sample_rate, normalize=False)
 
 
 class EmbeddingExplorer:
