@@ -11,6 +11,7 @@ Contrastive: :func:`info_nce` (NT-Xent, SimCLR). Non-contrastive: :func:`byol_lo
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -55,13 +56,18 @@ def _check_pair(name1: str, a: torch.Tensor, name2: str, b: torch.Tensor, min_ba
         raise ValueError(f"{name1} has dim {a.shape[1]}, expected at least 1")
 
 
+def _is_number(value) -> bool:
+    """A real number (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+    if not (_is_number(value) and math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
 
 
 def _check_non_negative(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+    if not (_is_number(value) and math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
 
 

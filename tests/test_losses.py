@@ -319,7 +319,7 @@ def test_simsiam_shape_errors() -> None:
         simsiam_loss(a, a, b, a)
 
 
-@pytest.mark.parametrize("tau", [0, -0.1, float("nan"), float("inf"), "0.1"])
+@pytest.mark.parametrize("tau", [0, -0.1, float("nan"), float("inf"), "0.1", True])
 def test_bad_tau(tau) -> None:
     z = torch.zeros(3, 2)
     with pytest.raises(ValueError, match="tau must be a positive finite number"):
@@ -328,6 +328,13 @@ def test_bad_tau(tau) -> None:
         info_nce_shared_denominator(z, z, tau)
     with pytest.raises(ValueError, match="tau must be a positive finite number"):
         InfoNCE(tau)
+
+
+def test_tau_may_be_a_numpy_number() -> None:
+    import numpy as np
+
+    z1, z2 = randn(4, 3, seed=61), randn(4, 3, seed=62)
+    torch.testing.assert_close(info_nce(z1, z2, np.float32(0.5)), info_nce(z1, z2, 0.5))
 
 
 def test_bad_coefficients() -> None:

@@ -219,6 +219,8 @@ def test_make_method_builds_every_name():
         (lambda: BYOL(tiny(), tau_base=-0.1), "tau_base must be in"),
         (lambda: SimCLR(tiny(), tau=0.0), "tau must be a positive"),
         (lambda: BarlowTwins(tiny(), lambd=-1.0), "lambd must be non-negative"),
+        (lambda: VICReg(tiny(), std_coeff=-1.0), "std_coeff must be a non-negative"),
+        (lambda: VICReg(tiny(), cov_coeff=float("nan")), "cov_coeff must be a non-negative"),
         (lambda: Supervised(tiny(), num_classes=1), "num_classes must be"),
         (lambda: SimCLR(torch.nn.Linear(3, 3)), r"encoder must expose its output size as \.dim"),
         (

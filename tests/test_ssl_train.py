@@ -157,6 +157,8 @@ def test_history_round_trips_through_a_dict():
         ({"lr": 0.0}, "lr must be positive"),
         ({"max_minutes": 0}, "max_minutes must be positive"),
         ({"batch_size": 64}, "fewer than batch_size=64"),
+        ({"weight_decay": -0.1}, "weight_decay must be non-negative"),
+        ({"clip_samples": 0}, "clip_samples must be a positive number of samples"),
     ],
 )
 def test_invalid_arguments_raise(kw, match):

@@ -328,7 +328,7 @@ class VICReg(SSLMethod):
         sim_coeff, std_coeff, cov_coeff: the paper's weights (25, 25, 1).
 
     Raises:
-        ValueError: a size is not positive (coefficients are checked by the loss).
+        ValueError: a coefficient negative or not finite, or a size not positive.
     """
 
     def __init__(
@@ -342,6 +342,8 @@ class VICReg(SSLMethod):
     ) -> None:
         super().__init__(encoder)
         self.coeffs = {"sim_coeff": sim_coeff, "std_coeff": std_coeff, "cov_coeff": cov_coeff}
+        for name, value in self.coeffs.items():
+            losses._check_non_negative(name, value)
         self.projector = ProjectionHead(encoder.dim, hidden_dim, dim, num_layers=3)
 
     def training_step(self, x1, x2, label=None) -> StepOutput:

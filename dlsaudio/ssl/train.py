@@ -178,6 +178,13 @@ def fit(
         raise ValueError(f"lr must be positive, got {lr!r}")
     if max_minutes is not None and not max_minutes > 0:
         raise ValueError(f"max_minutes must be positive or None, got {max_minutes!r}")
+    if not weight_decay >= 0:
+        raise ValueError(f"weight_decay must be non-negative, got {weight_decay!r}")
+    if not isinstance(clip_samples, int) or clip_samples < 1:
+        raise ValueError(
+            f"clip_samples must be a positive number of samples (16000 = 1 s at 16 kHz), "
+            f"got {clip_samples!r}"
+        )
     cache = as_cache(dataset, clip_samples)
     if len(cache) < batch_size:
         raise ValueError(
