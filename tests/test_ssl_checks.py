@@ -245,6 +245,19 @@ def test_validation_metrics(capsys) -> None:
     with pytest.raises(AssertionError, match="averages the batch means"):
         checks.check_validation_metrics(mean_of_means)
 
+    def with_gradients(model, waves, labels, batch_size=64):
+        model.eval()
+        total, correct = 0.0, 0
+        for i in range(0, len(waves), batch_size):
+            logits = model(waves[i : i + batch_size])
+            y = labels[i : i + batch_size]
+            total += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+        return total / len(waves), correct / len(waves)
+
+    with pytest.raises(AssertionError, match="with gradients on: wrap the loop in"):
+        checks.check_validation_metrics(with_gradients)
+
     def percent(model, waves, labels, batch_size=64):
         loss, acc = validation_reference(model, waves, labels, batch_size)
         return loss, 100 * acc

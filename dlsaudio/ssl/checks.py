@@ -384,9 +384,12 @@ class _NoisyClassifier(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.drop = nn.Dropout(0.5)
+        self.scale = nn.Parameter(torch.tensor(2.0))
+        self.called_with_grad = False
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        return self.drop(wave[:, :3] * 2.0)  # (batch, 3) logits
+        self.called_with_grad |= torch.is_grad_enabled()
+        return self.drop(wave[:, :3] * self.scale)  # (batch, 3) logits
 
 
 def check_validation_metrics(fn: Callable) -> None:
@@ -436,6 +439,11 @@ def check_validation_metrics(fn: Callable) -> None:
         raise AssertionError(
             f"wrong value on a known case: accuracy from `{_name(fn)}`: expected {expected_acc:.4f}, "
             f"got {acc:.4f}{hint}"
+        )
+    if model.called_with_grad:
+        raise AssertionError(
+            f"`{_name(fn)}` runs the model with gradients on: wrap the loop in "
+            "`with torch.no_grad():` so evaluation keeps no activations for a backward pass"
         )
     print(f"OK: `{_name(fn)}` computes the validation loss and accuracy.")
 
