@@ -226,7 +226,8 @@ def test_validation_metrics(capsys) -> None:
 
     def train_mode(model, waves, labels, batch_size=64):
         model.train()
-        logits = model(waves)
+        with torch.no_grad():
+            logits = model(waves)
         return float(F.cross_entropy(logits, labels)), float(
             (logits.argmax(1) == labels).float().mean()
         )
