@@ -237,10 +237,11 @@ def test_validation_metrics(capsys) -> None:
 
     def mean_of_means(model, waves, labels, batch_size=64):
         model.eval()
-        means = [
-            float(F.cross_entropy(model(waves[i : i + batch_size]), labels[i : i + batch_size]))
-            for i in range(0, len(waves), batch_size)
-        ]
+        with torch.no_grad():
+            means = [
+                float(F.cross_entropy(model(waves[i : i + batch_size]), labels[i : i + batch_size]))
+                for i in range(0, len(waves), batch_size)
+            ]
         return sum(means) / len(means), validation_reference(model, waves, labels)[1]
 
     with pytest.raises(AssertionError, match="averages the batch means"):
@@ -252,7 +253,7 @@ def test_validation_metrics(capsys) -> None:
         for i in range(0, len(waves), batch_size):
             logits = model(waves[i : i + batch_size])
             y = labels[i : i + batch_size]
-            total += float(F.cross_entropy(logits, y, reduction="sum"))
+            total += float(F.cross_entropy(logits, y, reduction="sum").detach())
             correct += int((logits.argmax(1) == y).sum())
         return total / len(waves), correct / len(waves)
 
