@@ -184,8 +184,8 @@ class SourceWeightedSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         indices = self.draw()
         total = self.shard_size * self.world_size
-        if total > len(indices):  # pad by repeating the start, as DistributedSampler does
-            indices = torch.cat([indices, indices[: total - len(indices)]])
+        if total > len(indices):  # pad cyclically, as DistributedSampler does
+            indices = indices.repeat(math.ceil(total / len(indices)))[:total]
         return iter(indices[self.rank : total : self.world_size].tolist())
 
     def __len__(self) -> int:
