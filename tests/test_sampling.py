@@ -94,7 +94,7 @@ def test_shards_are_disjoint_and_cover_the_draw(num_samples, world_size):
     lists = [list(shard) for shard in shards]
     size = math.ceil(num_samples / world_size)
     # every rank yields exactly len() indices, so DDP ranks run the same number of steps
-    assert all(len(items) == len(shard) == size for items, shard in zip(lists, shards))
+    assert all(len(items) == len(shard) == size for items, shard in zip(lists, shards, strict=True))
     # interleaving the shards (rank r takes positions r, r + W, ...) gives back the draw,
     # then a cyclic repeat of it up to size * W
     interleaved = [lists[p % world_size][p // world_size] for p in range(size * world_size)]
