@@ -158,6 +158,28 @@ def test_forward_and_generate_shapes_with_language_prefix(tiny):
     configure_language(model, processor, "kk")
 
 
+def prefix(model, feats, n):
+    out = model.generate(feats, max_new_tokens=2, return_dict_in_generate=True)
+    return out.sequences[0, :n].tolist()
+
+
+def test_language_none_decodes_with_the_prefix_it_was_trained_on(tiny):
+    model, processor = tiny
+    model.eval()
+    feats = torch.randn(1, 80, 3000, generator=torch.Generator().manual_seed(1))
+    sot, transcribe, no_ts = 50258, 50359, 50363
+    configure_language(model, processor, None)
+    try:
+        assert processor.tokenizer("а").input_ids[:3] == [sot, transcribe, no_ts]
+        assert prefix(model, feats, 3) == [sot, transcribe, no_ts], "no detected language token"
+        configure_language(model, processor, None)  # idempotent
+        assert prefix(model, feats, 3) == [sot, transcribe, no_ts]
+    finally:
+        configure_language(model, processor, "kk")
+    assert model.generation_config.lang_to_id["<|kk|>"] == 50316
+    assert prefix(model, feats, 4) == [sot, 50316, transcribe, no_ts]
+
+
 def test_configure_language_validates(tiny):
     model, processor = tiny
     with pytest.raises(ValueError, match="task='asr'"):

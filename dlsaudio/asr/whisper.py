@@ -9,7 +9,8 @@ special tokens::
 Whisper has no Kyrgyz token. The closest languages it knows are Kazakh (``kk``), Tatar
 (``tt``), Bashkir (``ba``), Uzbek (``uz``) and Turkmen (``tk``); public Kyrgyz fine-tunes
 report that ``<|kk|>`` works best, so it is the default here. ``language=None`` puts no
-language token in the labels and lets the model detect the language when generating.
+language token in the labels and none in the prefix when generating either (no language
+detection), so a model fine-tuned that way decodes with the prefix it was trained on.
 
 Two entry points share the part after the download (:func:`configure_language`):
 
@@ -42,6 +43,9 @@ KYRGYZ_NEIGHBOURS = ("kk", "tt", "ba", "uz", "tk", "tr", "az", "ru")
 """Languages Whisper knows that are close to Kyrgyz: Turkic ones first, then Russian (script, loans)."""
 
 TASKS = ("transcribe", "translate")
+
+HIDDEN_LANG_TO_ID = "lang_to_id_without_language"
+"""Where :func:`configure_language` keeps the language table while ``language=None``."""
 
 OFFLINE_HINT = (
     'the tiny offline Whisper needs the openai-whisper package: pip install "dlsaudio[offline]" '
@@ -91,8 +95,8 @@ def configure_language(
     Args:
         model: a ``WhisperForConditionalGeneration``.
         processor: its ``WhisperProcessor``.
-        language: a Whisper language code or name; ``None`` means no language token in the
-            labels and language detection when generating.
+        language: a Whisper language code or name; ``None`` means no language token, in the
+            labels and in the generated prefix alike.
         task: ``"transcribe"`` or ``"translate"`` (into English).
 
     Raises:
@@ -100,10 +104,21 @@ def configure_language(
     """
     if task not in TASKS:
         raise ValueError(f"task={task!r} is not supported; expected one of {TASKS}")
-    num_languages = len(getattr(model.generation_config, "lang_to_id", None) or LANGUAGES)
+    gen = model.generation_config
+    lang_to_id = getattr(gen, "lang_to_id", None) or getattr(gen, HIDDEN_LANG_TO_ID, None)
+    num_languages = len(lang_to_id or LANGUAGES)
     code = None if language is None else language_code(language, num_languages)
 
-    gen = model.generation_config
+    # generate() detects a language whenever the generation config maps languages to ids
+    # and names none. With no language token in the labels, the table is put aside so the
+    # decoder's prefix stays <|startoftranscript|> <|task|> <|notimestamps|>, as in training.
+    if code is None and getattr(gen, "lang_to_id", None):
+        setattr(gen, HIDDEN_LANG_TO_ID, gen.lang_to_id)
+        del gen.lang_to_id
+    elif code is not None and not getattr(gen, "lang_to_id", None) and lang_to_id:
+        gen.lang_to_id = lang_to_id
+        if hasattr(gen, HIDDEN_LANG_TO_ID):
+            delattr(gen, HIDDEN_LANG_TO_ID)
     gen.language = code
     gen.task = task
     gen.forced_decoder_ids = None
