@@ -1,7 +1,8 @@
 """Train the toy model for a few steps; run under ``torchrun`` or in one process.
 
-``python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT``
-saves the final parameters (rank 0) to ``OUT``. ``tests/test_ddp.py`` compares them with one
+``python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py OUT [CKPT]``
+saves the final parameters (rank 0) to ``OUT`` and, given ``CKPT``, the training checkpoint
+(``CKPT/last.pt``) to that folder. ``tests/test_ddp.py`` compares them with one
 process that sees the same global batches.
 """
 
@@ -21,7 +22,7 @@ GLOBAL_ACCUM = 4  # micro-batches per optimizer step over all processes
 STEPS = 3
 
 
-def run(out: str | None = None) -> dict[str, torch.Tensor]:
+def run(out: str | None = None, checkpoint_dir: str | None = None) -> dict[str, torch.Tensor]:
     env = init_distributed(device="cpu")
     torch.manual_seed(0)
     model = wrap_model(ToySeq2Seq(), env)
@@ -39,6 +40,7 @@ def run(out: str | None = None) -> dict[str, torch.Tensor]:
         max_steps=STEPS,
         accum_steps=GLOBAL_ACCUM // env.world_size,
         grad_clip=None,
+        checkpoint_dir=checkpoint_dir,
         progress=False,
         log_every=0,
     )
@@ -51,4 +53,4 @@ def run(out: str | None = None) -> dict[str, torch.Tensor]:
 
 
 if __name__ == "__main__":
-    run(sys.argv[1])
+    run(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)

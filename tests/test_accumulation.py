@@ -17,6 +17,7 @@ from dlsaudio.asr.checks import (
 from dlsaudio.asr.train import (
     History,
     accumulate_gradients,
+    optimizer_step,
     plot_history,
     resolve_precision,
     save_checkpoint,
@@ -214,6 +215,33 @@ def test_resume_reproduces_the_loss_trajectory(tmp_path):
     assert [r["loss"] for r in resumed.train] == [r["loss"] for r in straight.train]
     assert len(resumed.train) == 8
     assert not list((tmp_path / "b").glob("*.tmp"))
+
+
+def test_an_overflowed_fp16_step_moves_neither_the_weights_nor_the_schedule():
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+    scheduler = warmup_linear_decay(optimizer, warmup=2, total=10)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)  # fp16's scaler, on the CPU
+
+    scaler.scale((weight * torch.tensor([1.0, float("inf"), 1.0])).sum()).backward()
+    assert optimizer_step(optimizer, scaler, scheduler) is False  # overflow: step skipped
+    assert torch.equal(weight.detach(), torch.ones(3)) and scheduler.last_epoch == 0
+    assert scaler.get_scale() == 512.0
+    optimizer.zero_grad()
+
+    scaler.scale(weight.sum()).backward()
+    assert optimizer_step(optimizer, scaler, scheduler) is True
+    assert scheduler.last_epoch == 1
+    assert torch.allclose(weight.detach(), torch.full((3,), 1 - 0.1 * 0.5))  # warmup: lr / 2
+
+
+def test_without_a_scaler_every_step_counts():
+    weight = torch.nn.Parameter(torch.ones(2))
+    optimizer = torch.optim.SGD([weight], lr=1.0)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    weight.sum().backward()
+    assert optimizer_step(optimizer, scaler) is True
+    assert torch.equal(weight.detach(), torch.zeros(2))
 
 
 def test_eval_every_records_metrics_and_plot():

@@ -23,6 +23,7 @@ def test_two_processes_match_one_process_with_the_global_batch(tmp_path):
         "2",
         str(HERE / "ddp_worker.py"),
         str(out),
+        str(tmp_path / "ckpt"),
     ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -33,6 +34,8 @@ def test_two_processes_match_one_process_with_the_global_batch(tmp_path):
         == 1
     )
     two = torch.load(out)
+    saved = torch.load(tmp_path / "ckpt" / "last.pt", weights_only=False)
+    assert saved["step"] == ddp_worker.STEPS and len(saved["rng"]) == 2  # each rank's RNG
     one = ddp_worker.run()
     torch.manual_seed(0)
     start = ddp_worker.ToySeq2Seq()  # the initial parameters of both runs

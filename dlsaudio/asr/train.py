@@ -360,6 +360,36 @@ class _Batches:
         raise ValueError("train_loader yields no batches")
 
 
+def _rank_rng(saved: Any, rank: int, world_size: int) -> dict[str, Any]:
+    """This rank's RNG state from a checkpoint: one state per rank (or one for all, as older
+    checkpoints and runs with a different number of processes have)."""
+    if isinstance(saved, dict):
+        return saved
+    return saved[rank] if len(saved) == world_size else saved[0]
+
+
+def optimizer_step(
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> bool:
+    """Step the optimizer through the GradScaler, then the scheduler, once.
+
+    With fp16 the scaler skips the step when a gradient overflowed (and lowers its scale); the
+    scheduler is then not stepped either, so the warmup and decay follow the steps really taken.
+
+    Returns:
+        Whether the optimizer stepped.
+    """
+    scale = scaler.get_scale() if scaler.is_enabled() else None
+    scaler.step(optimizer)
+    scaler.update()
+    stepped = scale is None or scaler.get_scale() >= scale
+    if scheduler is not None and stepped:
+        scheduler.step()
+    return stepped
+
+
 def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     return {
         k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()
@@ -431,7 +461,7 @@ def train(
         checkpoint_dir: where ``last.pt`` is written (main process only, atomically).
         checkpoint_every: checkpoint period in optimizer steps (None: only at the end).
         resume: continue from ``checkpoint_dir/last.pt`` when it exists: model, optimizer,
-            scheduler, scaler, step, RNG state (of the main process; every rank restores it),
+            scheduler, scaler, step, RNG state (every rank its own),
             history and the loader position (epoch and batches consumed; the loader is
             replayed to that position, so a seeded sampler gives the same batches).
         log_every: print a line every ``log_every`` steps (0: never).
@@ -462,7 +492,8 @@ def train(
     precision = resolve_precision(precision, device)
     distributed = dist.is_available() and dist.is_initialized()
     world_size = dist.get_world_size() if distributed else 1
-    is_main = not distributed or dist.get_rank() == 0
+    rank = dist.get_rank() if distributed else 0
+    is_main = rank == 0
 
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
 
@@ -488,13 +519,17 @@ def train(
     if step > 0:
         # opening a DataLoader draws from the global RNG: open it first, then restore the RNG
         batches.open()
-        _set_rng_state(state["rng"])
+        _set_rng_state(_rank_rng(state["rng"], rank, world_size))
         if is_main:
             print(f"resumed from {path} at step {step}")
 
     def checkpoint() -> None:
         if path is None:
             return
+        rng = [_rng_state()]  # one state per rank, so every rank resumes its own stream
+        if distributed:
+            rng = [None] * world_size
+            dist.all_gather_object(rng, _rng_state())
         if is_main:
             save_checkpoint(
                 path,
@@ -507,7 +542,7 @@ def train(
                     "epoch": batches.epoch,
                     "consumed": batches.consumed,
                     "history": {"train": history.train, "eval": history.eval},
-                    "rng": _rng_state(),
+                    "rng": rng,
                 },
             )
         if distributed:
@@ -559,10 +594,7 @@ def train(
                 torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
             )
         lr = optimizer.param_groups[0]["lr"]
-        scaler.step(optimizer)
-        scaler.update()
-        if scheduler is not None:
-            scheduler.step()
+        stepped = optimizer_step(optimizer, scaler, scheduler)
         optimizer.zero_grad(set_to_none=True)
         step += 1
         history.train.append(
@@ -572,6 +604,7 @@ def train(
                 "tokens": n_tokens,
                 "lr": lr,
                 "grad_norm": grad_norm,
+                "skipped": not stepped,
                 "seconds": time.perf_counter() - started,
             }
         )
