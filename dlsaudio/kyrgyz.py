@@ -42,7 +42,25 @@ MINUS = "минус"
 POINT = "бүтүн"
 PERCENT = "пайыз"
 # 3,5 is "үч бүтүн ондон беш": three wholes, of tenths five.
-FRACTION_DENOMINATORS = {1: "ондон", 2: "жүздөн", 3: "миңден"}
+FRACTION_DENOMINATORS = {
+    1: "ондон",
+    2: "жүздөн",
+    3: "миңден",
+    4: "он миңден",
+    5: "жүз миңден",
+    6: "миллиондон",
+}
+# Case, possessive and plural endings written after a hyphen on a cardinal: "5-ке" is
+# "бешке" (to five), while "5-класс" (a word, not an ending) is an ordinal, "бешинчи класс".
+CASE_ENDINGS = (
+    "ка", "ке", "ко", "кө", "га", "ге", "го", "гө",  # dative
+    "да", "де", "до", "дө", "та", "те", "то", "тө",  # locative
+    "дан", "ден", "дон", "дөн", "тан", "тен", "тон", "төн",  # ablative
+    "ны", "ни", "ну", "нү", "ды", "ди", "ду", "дү", "ты", "ти", "ту", "тү",  # accusative
+    "нын", "нин", "нун", "нүн", "дын", "дин", "дун", "дүн", "тын", "тин", "тун", "түн",  # genitive
+    "сы", "си", "су", "сү",  # possessive
+    "лар", "лер", "лор", "лөр", "дар", "дер", "дор", "дөр", "тар", "тер", "тор", "төр",  # plural
+)  # fmt: skip
 MAX_NUMBER = 10**12 - 1
 """The largest magnitude :func:`number_to_words` reads (999 миллиард ... тогуз)."""
 
@@ -153,13 +171,16 @@ def _read_run(digits: str) -> str:
 _GROUPED = r"(?<![0-9])[0-9]{1,3}(?:[ \u00a0\u202f][0-9]{3})+(?![0-9])"
 _MINUS = r"(?P<minus>(?<![\w-])[-\u2212](?=[0-9]))?"
 _PERCENT = r"(?P<percent>[ \u00a0]?%)?"
+_CASE = "|".join(sorted(CASE_ENDINGS, key=len, reverse=True))
 _NUMBER = re.compile(
-    rf"{_MINUS}(?P<digits>{_GROUPED}|[0-9]+)(?:(?P<ordinal>-(?=[^\W\d_]))|{_PERCENT})"
+    rf"{_MINUS}(?P<digits>{_GROUPED}|[0-9]+)"
+    rf"(?:-(?P<case>{_CASE})(?![^\W\d_])|(?P<ordinal>-(?=[^\W\d_]))|{_PERCENT})",
+    re.IGNORECASE,
 )
 # 3,5 or 3.5, but not 1.2.3 (a date, a version) nor 1,2,3 (a list).
 _DECIMAL = re.compile(
     rf"{_MINUS}(?<![0-9][.,])(?<![0-9])(?P<whole>[0-9]{{1,12}})[.,]"
-    rf"(?P<frac>[0-9]{{1,3}})(?![0-9]|[.,][0-9]){_PERCENT}"
+    rf"(?P<frac>[0-9]{{1,6}})(?![0-9]|[.,][0-9]){_PERCENT}"
 )
 
 
@@ -169,16 +190,19 @@ def verbalize_numbers(text: str) -> str:
     Rules:
         * A run of digits is read as one cardinal: ``"Мен 25 жаштамын."`` ->
           ``"Мен жыйырма беш жаштамын."``.
-        * Digits followed by a hyphen and a letter are an ordinal, as Kyrgyz writes them:
-          ``"1-май"`` -> ``"биринчи май"``, ``"5-класста"`` -> ``"бешинчи класста"``.
+        * Digits followed by a hyphen and a word are an ordinal, as Kyrgyz writes them:
+          ``"1-май"`` -> ``"биринчи май"``, ``"5-класста"`` -> ``"бешинчи класста"``; followed
+          by a hyphen and a case, possessive or plural ending, a cardinal with that ending:
+          ``"5-ке чейин"`` -> ``"бешке чейин"``, ``"10-дон"`` -> ``"ондон"``.
         * A minus sign (``-`` or ``−``) right before digits and not after a word or a digit
           reads as "минус": ``"-5"`` -> ``"минус беш"``; ``"2-3"`` stays a range: ``"эки-үч"``.
         * Thousands may be grouped with a space or a no-break space: ``"12 000"`` ->
           ``"он эки миң"``; so ``"2 100"`` is one number, two thousand one hundred.
         * Leading zeros and runs longer than 12 digits (codes, phone numbers) are read digit
           by digit: ``"007"`` -> ``"нөл нөл жети"``.
-        * A decimal with one to three digits after a comma or a dot: ``"3,5"`` ->
-          ``"үч бүтүн ондон беш"``, ``"0.25"`` -> ``"нөл бүтүн жүздөн жыйырма беш"``; lists
+        * A decimal with one to six digits after a comma or a dot: ``"3,5"`` ->
+          ``"үч бүтүн ондон беш"``, ``"0.25"`` -> ``"нөл бүтүн жүздөн жыйырма беш"``,
+          ``"3.14159"`` -> ``"үч бүтүн жүз миңден он төрт миң жүз элүү тогуз"``; lists
           and dates such as ``"1,2,3"`` or ``"01.05.2025"`` are read number by number.
         * A percent sign reads as "пайыз": ``"25%"`` -> ``"жыйырма беш пайыз"``.
 
@@ -209,6 +233,8 @@ def verbalize_numbers(text: str) -> str:
 
     def cardinal(match: re.Match) -> str:
         digits = re.sub(r"[ \u00a0\u202f]", "", match["digits"])
+        if match["case"]:
+            return finish(match, _read_run(digits) + match["case"])
         if match["ordinal"] and not digits.startswith("0") and len(digits) <= 12:
             return finish(match, ordinal_to_words(int(digits)) + " ")
         return finish(match, _read_run(digits) + ("-" if match["ordinal"] else ""))
