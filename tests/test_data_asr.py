@@ -189,6 +189,22 @@ def test_hf_errors(tmp_path, monkeypatch):
     with pytest.raises(DatasetUnavailableError, match="Check the name and the network"):
         load_asr("hf:someone/speech:ky")
 
+    def script_dataset(*args, **kwargs):
+        raise RuntimeError("Dataset scripts are no longer supported, but found fleurs.py")
+
+    monkeypatch.setattr(datasets, "load_dataset", script_dataset)
+    with pytest.raises(
+        DatasetUnavailableError, match=r"loading script.*revision='refs/convert/parquet'"
+    ):
+        load_asr("hf:google/fleurs:ky_kg", text_column="transcription")
+
+
+def test_a_common_voice_mirror_is_not_refused(monkeypatch, tmp_path):
+    saved = _hf_dataset(tmp_path)
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: saved)
+    ds = load_asr("hf:someone/common_voice_ky_parquet", text_column="transcription")
+    assert len(ds) == 3
+
 
 @pytest.mark.parametrize("source", ["commonvoice:/x", "hf:", "manifest:", "sample:x", "fleurs"])
 def test_unknown_source(source):

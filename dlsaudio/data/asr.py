@@ -357,7 +357,7 @@ def _from_hf(
     import datasets
 
     name, _, config = spec.partition(":")
-    if "common_voice" in name.lower() and not Path(name).exists():
+    if name.lower().startswith("mozilla-foundation/common_voice") and not Path(name).exists():
         raise DatasetUnavailableError(f"cannot load {name!r}: {COMMON_VOICE_HINT}")
     split = split or "train"
     local = Path(name).expanduser()
@@ -376,6 +376,13 @@ def _from_hf(
     except (KeyError, ValueError) as err:
         raise ValueError(f"cannot load split {split!r} of {name!r}: {err}") from None
     except Exception as err:  # Hub errors come in many types; the message says what to do
+        if "script" in str(err).lower() and revision is None:
+            raise DatasetUnavailableError(
+                f"cannot load {name!r}: it is a data set with a loading script, which datasets "
+                ">= 4 no longer runs. Read the Hub's Parquet conversion instead: pass "
+                "revision='refs/convert/parquet' (FLEURS: load_asr('hf:google/fleurs:ky_kg', "
+                "revision='refs/convert/parquet', text_column='transcription'))"
+            ) from None
         raise DatasetUnavailableError(
             f"cannot load {name!r} (config {config or None!r}, split {split!r}): "
             f"{type(err).__name__}: {err}. Check the name and the network, or download the data "
