@@ -74,7 +74,7 @@ def language_code(language: str, num_languages: int = 100) -> str:
     raise ValueError(
         f"language={language!r} is not in Whisper's language table of {num_languages} languages "
         f"(Whisper has no Kyrgyz token). Close choices: {close}; 'kk' is the usual choice for "
-        f"Kyrgyz, or language=None for no language token (auto-detect). "
+        f"Kyrgyz, or language=None for no language token. "
         f"All codes: {', '.join(codes)}"
     )
 
