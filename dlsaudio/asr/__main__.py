@@ -41,12 +41,12 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
         return None
     weights = {}
     for entry in text.split(","):
-        name, sep, value = entry.partition("=")
+        name, _, value = entry.partition("=")
         try:
+            if not name.strip():
+                raise ValueError
             weights[name.strip()] = float(value)
         except ValueError:
-            sep = ""
-        if not sep or not name.strip():
             raise ValueError(
                 f"--weights entry {entry!r} is not source=number; "
                 "write for example --weights ky_tts=2,kk_tts=1"
@@ -221,7 +221,6 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
     )
     if env.is_main:
         print(sampler.describe().round(3).to_string())
-    if env.is_main:
         results["before"] = score(model, processor, test_examples, args)
         print(f"zero-shot: WER {results['before']['wer']:.3f}, CER {results['before']['cer']:.3f}")
     if env.world_size > 1:

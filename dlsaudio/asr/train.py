@@ -526,10 +526,11 @@ def train(
     def checkpoint() -> None:
         if path is None:
             return
-        rng = [_rng_state()]  # one state per rank, so every rank resumes its own stream
+        rng = [None] * world_size  # one state per rank, so every rank resumes its own stream
         if distributed:
-            rng = [None] * world_size
             dist.all_gather_object(rng, _rng_state())
+        else:
+            rng[0] = _rng_state()
         if is_main:
             save_checkpoint(
                 path,

@@ -105,8 +105,8 @@ def configure_language(
     if task not in TASKS:
         raise ValueError(f"task={task!r} is not supported; expected one of {TASKS}")
     gen = model.generation_config
-    lang_to_id = getattr(gen, "lang_to_id", None) or getattr(gen, HIDDEN_LANG_TO_ID, None)
-    num_languages = len(lang_to_id or LANGUAGES)
+    hidden = getattr(gen, HIDDEN_LANG_TO_ID, None)
+    num_languages = len(getattr(gen, "lang_to_id", None) or hidden or LANGUAGES)
     code = None if language is None else language_code(language, num_languages)
 
     # generate() detects a language whenever the generation config maps languages to ids
@@ -115,10 +115,9 @@ def configure_language(
     if code is None and getattr(gen, "lang_to_id", None):
         setattr(gen, HIDDEN_LANG_TO_ID, gen.lang_to_id)
         del gen.lang_to_id
-    elif code is not None and not getattr(gen, "lang_to_id", None) and lang_to_id:
-        gen.lang_to_id = lang_to_id
-        if hasattr(gen, HIDDEN_LANG_TO_ID):
-            delattr(gen, HIDDEN_LANG_TO_ID)
+    elif code is not None and hidden:
+        gen.lang_to_id = hidden
+        delattr(gen, HIDDEN_LANG_TO_ID)
     gen.language = code
     gen.task = task
     gen.forced_decoder_ids = None
