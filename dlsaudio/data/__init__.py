@@ -23,7 +23,9 @@ from dlsaudio.data.digits import (
     fetch_fsdd,
     fsdd_official_split,
     load_digits,
+    parse_takes,
     speaker_split,
+    take_split,
 )
 from dlsaudio.data.paths import SAMPLE_DIR
 
@@ -39,5 +41,7 @@ __all__ = [
     "fetch_fsdd",
     "fsdd_official_split",
     "load_digits",
+    "parse_takes",
     "speaker_split",
+    "take_split",
 ]
