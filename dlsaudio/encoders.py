@@ -258,15 +258,22 @@ class MelEncoder(nn.Module):
 ENCODERS = {"wave": WaveEncoder, "mel": MelEncoder}
 
 
-def make_encoder(kind: str = "mel", config: str = "small") -> nn.Module:
-    """Build an encoder by name: ``kind`` in ``{"wave", "mel"}``, ``config`` in ``CONFIGS``.
+def make_encoder(kind: str = "mel", config: str = "small", **overrides) -> nn.Module:
+    """Build an encoder by name: ``kind`` in :data:`ENCODERS`, ``config`` in :data:`CONFIGS`.
+
+    Args:
+        kind: ``"mel"`` (2D over the log-mel) or ``"wave"`` (1D over the waveform).
+        config: ``"small"`` (CPU) or ``"resnet18"`` (GPU).
+        **overrides: keyword arguments of the encoder (``channels``, ``blocks``, ...); a
+            ``None`` value keeps the configuration's default, so a notebook can pass its
+            smoke-mode widths unconditionally.
 
     Raises:
-        ValueError: unknown ``kind`` or ``config``.
+        ValueError: unknown ``kind`` or ``config``, or invalid overrides.
     """
     if kind not in ENCODERS:
         raise ValueError(f"kind={kind!r} is unknown; choose one of {sorted(ENCODERS)}")
-    return ENCODERS[kind](config=config)
+    return ENCODERS[kind](config=config, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _mlp(

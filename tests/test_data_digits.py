@@ -114,7 +114,9 @@ def test_fsdd_layout_and_official_split(fsdd):
 
 
 def test_fsdd_split_needs_takes_above_four(sample):
-    with pytest.raises(ValueError, match="leaves no training clips: this sample data set has takes 0-2"):
+    with pytest.raises(
+        ValueError, match="leaves no training clips: this sample data set has takes 0-2"
+    ):
         fsdd_official_split(sample)
 
 
@@ -133,7 +135,9 @@ def test_a_folder_of_training_takes_needs_a_chosen_split(fsdd_training_takes, mo
     monkeypatch.delenv("DLSAUDIO_TEST_TAKES", raising=False)
     ds = load_digits(f"fsdd:{fsdd_training_takes}")
     assert sorted(set(ds.takes)) == [5, 6, 7, 8, 9]
-    with pytest.raises(ValueError, match=r"takes 0-4 leaves no test clips.*takes 5-9.*test_takes='5-9'"):
+    with pytest.raises(
+        ValueError, match=r"takes 0-4 leaves no test clips.*takes 5-9.*test_takes='5-9'"
+    ):
         take_split(ds)
     train, test = take_split(ds, "5-6")
     assert set(test.takes) == {5, 6} and set(train.takes) == {7, 8, 9}
@@ -153,7 +157,8 @@ def test_take_split_defaults_to_the_sources_own_split(sample, fsdd, monkeypatch)
 
 
 @pytest.mark.parametrize(
-    "text, takes", [("5-9", (5, 6, 7, 8, 9)), ("0,2", (0, 2)), ("0-1, 7", (0, 1, 7)), ([3, 1], (1, 3))]
+    "text, takes",
+    [("5-9", (5, 6, 7, 8, 9)), ("0,2", (0, 2)), ("0-1, 7", (0, 1, 7)), ([3, 1], (1, 3))],
 )
 def test_parse_takes(text, takes):
     assert parse_takes(text) == takes

@@ -7,7 +7,7 @@ from threadpoolctl import threadpool_limits
 from dlsaudio.augment import AddNoise, Identity
 from dlsaudio.encoders import MelEncoder
 from dlsaudio.ssl.methods import BYOL, SimCLR, SSLMethod, StepOutput, Supervised
-from dlsaudio.ssl.train import History, WaveCache, fit, save_checkpoint
+from dlsaudio.ssl.train import History, fit, save_checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -51,15 +51,6 @@ def run(method, **kw):
     kw = {"epochs": 2, "batch_size": 8, "clip_samples": CLIP, "progress": False, **kw}
     kw.setdefault("augment", AddNoise(min_snr_db=10, max_snr_db=20))
     return fit(method, dataset(), **kw)
-
-
-def test_wave_cache_pads_and_crops_to_a_fixed_length():
-    cache = WaveCache(dataset(6), length=1300)
-    assert cache.waves.shape == (6, 1300)
-    assert cache.lengths.tolist() == [1200, 1300, 1300, 1300, 1300, 1200]
-    assert torch.equal(cache.waves[0, 1200:], torch.zeros(100))  # zero padding at the end
-    assert cache.labels.tolist() == [0, 1, 2, 0, 1, 2] and cache[1]["label"] == 1
-    assert WaveCache(dataset(3, labels=False)).labels is None
 
 
 def test_fit_records_loss_lr_and_health_per_step():
@@ -169,7 +160,3 @@ def test_invalid_arguments_raise(kw, match):
 def test_invalid_data_raise():
     with pytest.raises(ValueError, match="needs an integer 'label'"):
         fit(Supervised(MelEncoder(**TINY), 3), dataset(labels=False), batch_size=8, progress=False)
-    with pytest.raises(ValueError, match="length must be a positive"):
-        WaveCache(dataset(), length=0)
-    with pytest.raises(ValueError, match="dataset is empty"):
-        WaveCache([])

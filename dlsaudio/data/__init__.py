@@ -28,9 +28,12 @@ from dlsaudio.data.digits import (
     take_split,
 )
 from dlsaudio.data.paths import SAMPLE_DIR
+from dlsaudio.data.waves import WaveCache, as_cache
 
 __all__ = [
     "SAMPLE_DIR",
+    "WaveCache",
+    "as_cache",
     "AsrDataset",
     "DatasetUnavailableError",
     "asr_source",

@@ -114,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     matplotlib.use("Agg")
 
+    from dlsaudio.data import WaveCache
     from dlsaudio.ssl.evaluation import (
         DEFAULT_KS,
         extract_embeddings,
@@ -122,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         sample_per_class,
     )
     from dlsaudio.ssl.plots import plot_embeddings, plot_history, plot_label_efficiency
-    from dlsaudio.ssl.train import WaveCache, fit
+    from dlsaudio.ssl.train import fit
 
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

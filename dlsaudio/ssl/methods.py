@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlsaudio import losses
-from dlsaudio.encoders import CONFIGS, MelEncoder, PredictionHead, ProjectionHead, WaveEncoder
+from dlsaudio.encoders import CONFIGS, ENCODERS, PredictionHead, ProjectionHead, make_encoder
 
 
 class StepOutput(NamedTuple):
@@ -70,6 +70,10 @@ class SSLMethod(nn.Module):
     def embed(self, wave: torch.Tensor) -> torch.Tensor:
         """Encoder features ``(batch, dim)`` of waves ``(batch, time)``."""
         return self.encoder(wave)
+
+    def project(self, wave: torch.Tensor) -> torch.Tensor:
+        """Projections ``(batch, dim)`` of waves ``(batch, time)``: the space the loss acts on."""
+        return self.projector(self.encoder(wave))
 
     def on_step_end(self, progress: float) -> None:
         """Hook after each optimizer step; ``progress`` is the fraction of training done."""
@@ -155,6 +159,11 @@ class MultiFormatContrastive(SSLMethod):
         z1 = self.wave_projector(self.wave_encoder(x1))  # (batch, dim) waveform view
         z2 = self.mel_projector(self.encoder(x2))  # (batch, dim) log-mel view
         return StepOutput(losses.info_nce(z1, z2, tau=self.tau), z1, z2)
+
+    def project(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two projections of the same waves ``(batch, time)``: ``(z_wave, z_mel)``, each
+        ``(batch, dim)``, as the loss sees them (without augmentation)."""
+        return self.wave_projector(self.wave_encoder(wave)), self.mel_projector(self.encoder(wave))
 
     def embed(self, wave: torch.Tensor) -> torch.Tensor:
         if self.embed_with == "mel":
@@ -377,6 +386,10 @@ class Supervised(SSLMethod):
         """Class logits ``(batch, num_classes)``."""
         return self.head(self.encoder(wave))
 
+    def project(self, wave: torch.Tensor) -> torch.Tensor:
+        """Encoder features ``(batch, dim)``: the supervised baseline has no projection head."""
+        return self.encoder(wave)
+
     def training_step(self, x1, x2, label=None) -> StepOutput:
         _check_views(x1, x2)
         if label is None or label.shape != (x1.shape[0],):
@@ -413,12 +426,13 @@ def make_method(
         raise ValueError(f"method {name!r} is unknown; choose one of {METHODS}")
     if config not in CONFIGS:
         raise ValueError(f"config={config!r} is unknown; choose one of {CONFIGS}")
-    kinds = {"mel": MelEncoder, "wave": WaveEncoder}
-    if encoder not in kinds:
-        raise ValueError(f"encoder={encoder!r} is unknown; choose one of {sorted(kinds)}")
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder={encoder!r} is unknown; choose one of {sorted(ENCODERS)}")
     if name == "multiformat":
-        return MultiFormatContrastive(WaveEncoder(config), MelEncoder(config), **kwargs)
-    enc = kinds[encoder](config)
+        return MultiFormatContrastive(
+            make_encoder("wave", config), make_encoder("mel", config), **kwargs
+        )
+    enc = make_encoder(encoder, config)
     if name == "supervised":
         return Supervised(enc, num_classes=num_classes, **kwargs)
     cls = {

@@ -15,58 +15,17 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from dlsaudio.audio import collate_waves, pad_crop
+from dlsaudio.audio import collate_waves
+from dlsaudio.data.waves import as_cache
 from dlsaudio.health import CollapseMonitor, health_metrics
 from dlsaudio.ssl.methods import SSLMethod
-
-
-class WaveCache(Dataset):
-    """Fixed-length copies of a dataset's waves, held in memory.
-
-    Every clip is decoded once, then zero-padded or cropped (from the start) to
-    ``length`` samples, so batches need no further padding.
-
-    Args:
-        dataset: a sequence of items ``{"wave": (time,), "label": int | None, "speaker": str, ...}``.
-        length: samples per clip (16000 = 1 s at 16 kHz, enough for spoken digits).
-
-    Raises:
-        ValueError: ``length`` not positive, or the dataset is empty.
-    """
-
-    def __init__(self, dataset: Sequence[dict], length: int = 16000) -> None:
-        if not isinstance(length, int) or length <= 0:
-            raise ValueError(f"length must be a positive number of samples, got {length!r}")
-        if len(dataset) == 0:
-            raise ValueError("dataset is empty; check the data source")
-        items = [dataset[i] for i in range(len(dataset))]
-        self.length = length
-        self.waves = torch.stack([pad_crop(torch.as_tensor(it["wave"]), length) for it in items])
-        self.lengths = torch.tensor([min(len(it["wave"]), length) for it in items])
-        labels = [it.get("label") for it in items]
-        self.labels = torch.tensor(labels) if all(isinstance(v, int) for v in labels) else None
-        self.speakers = [str(it.get("speaker", "")) for it in items]
-
-    def __len__(self) -> int:
-        return self.waves.shape[0]
-
-    def __getitem__(self, i: int) -> dict:
-        item = {"wave": self.waves[i], "index": i}
-        if self.labels is not None:
-            item["label"] = int(self.labels[i])
-        return item
-
-
-def as_cache(dataset, length: int = 16000) -> WaveCache:
-    """Return ``dataset`` itself if it is already a :class:`WaveCache`, else cache it."""
-    return dataset if isinstance(dataset, WaveCache) else WaveCache(dataset, length)
 
 
 @dataclass
@@ -124,7 +83,7 @@ def fit(
     lr: float = 1e-3,
     weight_decay: float = 1e-4,
     augment: Callable | None = None,
-    clip_samples: int = 16000,
+    clip_samples: int | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
     checkpoint: str | Path | None = None,
@@ -147,7 +106,8 @@ def fit(
         augment: ``aug(wave, generator=g)`` applied twice to make the two views; ``None``
             uses :func:`dlsaudio.augment.default_wave_augment`. Pass
             :class:`dlsaudio.augment.Identity` for none.
-        clip_samples: every clip is padded or cropped to this many samples.
+        clip_samples: every clip is padded or cropped to this many samples (default: a
+            cache's own length, 16000 = 1 s for a data set).
         seed: seeds the shuffling and the views of each epoch (seed the model's initialisation
             yourself with ``torch.manual_seed`` before building it).
         device: ``"cuda"`` when available, else ``"cpu"``, by default.
@@ -180,7 +140,7 @@ def fit(
         raise ValueError(f"max_minutes must be positive or None, got {max_minutes!r}")
     if not weight_decay >= 0:
         raise ValueError(f"weight_decay must be non-negative, got {weight_decay!r}")
-    if not isinstance(clip_samples, int) or clip_samples < 1:
+    if clip_samples is not None and (not isinstance(clip_samples, int) or clip_samples < 1):
         raise ValueError(
             f"clip_samples must be a positive number of samples (16000 = 1 s at 16 kHz), "
             f"got {clip_samples!r}"
