@@ -26,6 +26,7 @@ from torch import nn
 
 from dlsaudio import losses
 from dlsaudio.encoders import CONFIGS, ENCODERS, PredictionHead, ProjectionHead, make_encoder
+from dlsaudio.validation import check_non_negative, check_positive
 
 
 class StepOutput(NamedTuple):
@@ -42,11 +43,6 @@ def _check_views(x1: torch.Tensor, x2: torch.Tensor) -> None:
             f"x1 and x2 must be two views of shape (batch, time), got {tuple(x1.shape)} "
             f"and {tuple(x2.shape)}"
         )
-
-
-def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
 class SSLMethod(nn.Module):
@@ -99,7 +95,7 @@ class SimCLR(SSLMethod):
         self, encoder: nn.Module, dim: int = 128, hidden_dim: int = 512, tau: float = 0.1
     ) -> None:
         super().__init__(encoder)
-        _check_positive("tau", tau)
+        check_positive("tau", tau)
         self.tau = tau
         self.projector = ProjectionHead(encoder.dim, hidden_dim, dim)
 
@@ -143,7 +139,7 @@ class MultiFormatContrastive(SSLMethod):
         embed_with: str = "mel",
     ) -> None:
         super().__init__(mel_encoder)
-        _check_positive("tau", tau)
+        check_positive("tau", tau)
         if embed_with not in self.EMBED_WITH:
             raise ValueError(
                 f"embed_with={embed_with!r} is unknown; choose one of {self.EMBED_WITH}"
@@ -352,7 +348,7 @@ class VICReg(SSLMethod):
         super().__init__(encoder)
         self.coeffs = {"sim_coeff": sim_coeff, "std_coeff": std_coeff, "cov_coeff": cov_coeff}
         for name, value in self.coeffs.items():
-            losses._check_non_negative(name, value)
+            check_non_negative(name, value)
         self.projector = ProjectionHead(encoder.dim, hidden_dim, dim, num_layers=3)
 
     def training_step(self, x1, x2, label=None) -> StepOutput:
