@@ -36,12 +36,12 @@ __all__ = [
     "DigitsDataset",
     "digits_source",
     "fetch_fsdd",
+    "format_takes",
     "fsdd_official_split",
     "load_digits",
     "parse_takes",
     "speaker_split",
     "take_split",
-    "test_takes_for",
 ]
 
 DIGIT_SOURCES = ("sample", "fsdd:PATH", "audiomnist:PATH")
@@ -283,7 +283,8 @@ def parse_takes(text: str | Iterable[int]) -> tuple[int, ...]:
     return tuple(sorted(set(takes)))
 
 
-def _takes_text(takes: Iterable[int]) -> str:
+def format_takes(takes: Iterable[int]) -> str:
+    """``"0-2,5,7-8"`` for takes 0, 1, 2, 5, 7, 8."""
     takes = sorted(set(takes))
     runs, start = [], takes[0]
     for prev, cur in zip(takes, [*takes[1:], None], strict=True):
@@ -291,11 +292,6 @@ def _takes_text(takes: Iterable[int]) -> str:
             runs.append(f"{start}" if start == prev else f"{start}-{prev}")
             start = cur
     return ",".join(runs)
-
-
-def test_takes_for(source: str) -> tuple[int, ...]:
-    """The test takes of a source's own split: FSDD's official 0-4, take 0 of the sample."""
-    return DEFAULT_TEST_TAKES[_parse_source(source)[0]]
 
 
 def take_split(
@@ -329,8 +325,8 @@ def take_split(
     if not test or not train:
         side = "test" if not test else "training"
         raise ValueError(
-            f"holding out takes {_takes_text(wanted)} leaves no {side} clips: this "
-            f"{dataset.source} data set has takes {_takes_text(dataset.takes)}. Choose other "
+            f"holding out takes {format_takes(wanted)} leaves no {side} clips: this "
+            f"{dataset.source} data set has takes {format_takes(dataset.takes)}. Choose other "
             f"test takes (a folder of FSDD's training takes 5-49 has none of its official test "
             f"takes 0-4: hold out validation takes with test_takes='5-9', "
             f"{TEST_TAKES_ENV_VAR}=5-9 or --test-takes 5-9)"

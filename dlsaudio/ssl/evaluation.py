@@ -236,15 +236,43 @@ def knn_accuracy(train: Embeddings, test: Embeddings, k: int = 5) -> float:
     return float(knn.score(test.x, test.labels))
 
 
-def evaluate(
-    model: torch.nn.Module, train_set, test_set, *, ks=DEFAULT_KS, draws: int = 5, knn_k: int = 5
+def score(
+    train: Embeddings,
+    test: Embeddings,
+    *,
+    ks=DEFAULT_KS,
+    draws: int = 5,
+    seed: int = 0,
+    knn_k: int = 5,
 ) -> dict:
-    """Extract embeddings of both sets and return ``{"probe": curve, "knn": accuracy}``.
+    """``{"probe": curve, "knn": accuracy}`` of frozen embeddings.
 
-    ``curve`` is :func:`label_efficiency`'s output.
+    ``curve`` is :func:`label_efficiency`'s output; kNN uses ``knn_k`` neighbours (at most
+    the number of training clips).
+
+    Raises:
+        ValueError: as :func:`label_efficiency` and :func:`knn_accuracy`.
     """
-    train, test = extract_embeddings(model, train_set), extract_embeddings(model, test_set)
     return {
-        "probe": label_efficiency(train, test, ks, draws=draws),
+        "probe": label_efficiency(train, test, ks, draws=draws, seed=seed),
         "knn": knn_accuracy(train, test, k=min(knn_k, len(train))),
     }
+
+
+def evaluate(
+    model: torch.nn.Module,
+    train_set,
+    test_set,
+    *,
+    ks=DEFAULT_KS,
+    draws: int = 5,
+    seed: int = 0,
+    knn_k: int = 5,
+) -> dict:
+    """Extract embeddings of both sets and :func:`score` them.
+
+    Raises:
+        ValueError: as :func:`score`.
+    """
+    train, test = extract_embeddings(model, train_set), extract_embeddings(model, test_set)
+    return score(train, test, ks=ks, draws=draws, seed=seed, knn_k=knn_k)

@@ -92,7 +92,11 @@ class SimCLR(SSLMethod):
     """
 
     def __init__(
-        self, encoder: nn.Module, dim: int = 128, hidden_dim: int = 512, tau: float = 0.1
+        self,
+        encoder: nn.Module,
+        dim: int = 128,
+        hidden_dim: int = 512,
+        tau: float = losses.DEFAULT_TAU,
     ) -> None:
         super().__init__(encoder)
         check_positive("tau", tau)
@@ -135,7 +139,7 @@ class MultiFormatContrastive(SSLMethod):
         mel_encoder: nn.Module,
         dim: int = 128,
         hidden_dim: int = 512,
-        tau: float = 0.1,
+        tau: float = losses.DEFAULT_TAU,
         embed_with: str = "mel",
     ) -> None:
         super().__init__(mel_encoder)
@@ -397,6 +401,10 @@ class Supervised(SSLMethod):
 
 
 METHODS = ("supervised", "infonce", "simclr", "multiformat", "byol", "simsiam", "barlow", "vicreg")
+#: What ``python -m dlsaudio.ssl`` trains unless told otherwise.
+DEFAULT_METHOD = "infonce"
+#: Methods with an InfoNCE temperature ``tau``.
+TAU_METHODS = ("infonce", "simclr", "multiformat")
 
 
 def make_method(
