@@ -371,7 +371,6 @@ def test_benchmark_versions_compute_what_they_claim(capsys) -> None:
     assert (
         bench.main(
             [
-                "--skip-seminar",
                 "--skip-training",
                 "--sizes",
                 "8",
