@@ -191,7 +191,11 @@ def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 
 def simsiam_loss(
-    p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor
+    p1: torch.Tensor,
+    p2: torch.Tensor,
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    stop_gradient: bool = True,
 ) -> torch.Tensor:
     """Symmetric SimSiam loss (https://arxiv.org/abs/2011.10566).
 
@@ -203,6 +207,8 @@ def simsiam_loss(
         p2: ``(batch, dim)`` predictions for view 2.
         z1: ``(batch, dim)`` projections of view 1.
         z2: ``(batch, dim)`` projections of view 2.
+        stop_gradient: detach ``z1`` and ``z2``; ``False`` lets gradients reach them too, the
+            ablation with which the paper shows the collapse.
 
     Returns:
         A scalar in [-1, 1]; -1 when every prediction points along its target.
@@ -213,8 +219,10 @@ def simsiam_loss(
     _check_pair("p1", p1, "z2", z2, min_batch=1)
     _check_pair("p2", p2, "z1", z1, min_batch=1)
     _check_pair("p1", p1, "p2", p2, min_batch=1)
-    c1 = F.cosine_similarity(p1, z2.detach(), dim=1).mean()
-    c2 = F.cosine_similarity(p2, z1.detach(), dim=1).mean()
+    if stop_gradient:
+        z1, z2 = z1.detach(), z2.detach()
+    c1 = F.cosine_similarity(p1, z2, dim=1).mean()
+    c2 = F.cosine_similarity(p2, z1, dim=1).mean()
     return -(c1 + c2) / 2
 
 

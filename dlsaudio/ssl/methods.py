@@ -264,11 +264,16 @@ class SimSiam(SSLMethod):
     Like BYOL without the moving-average target: the stop-gradient on ``z`` alone prevents
     collapse. :meth:`forward` returns ``p1, p2, z1.detach(), z2.detach()`` so it is visible.
 
+    The two switches exist to watch what the paper shows (Section 4.1 and Table 1): without the
+    stop-gradient, or without the predictor, every clip soon maps to the same direction.
+
     Args:
         encoder: maps ``(batch, time)`` to ``(batch, encoder.dim)``.
         dim: projection size (2048 in the paper).
         hidden_dim: hidden width of the 3-layer projector.
         pred_hidden_dim: the predictor's bottleneck (dim / 4 in the paper); defaults to dim // 4.
+        stop_gradient: detach the projections that the predictions are compared with.
+        predictor: use the predictor (without it, ``p = z``).
 
     Raises:
         ValueError: a size is not positive.
@@ -280,21 +285,29 @@ class SimSiam(SSLMethod):
         dim: int = 256,
         hidden_dim: int = 512,
         pred_hidden_dim: int | None = None,
+        stop_gradient: bool = True,
+        predictor: bool = True,
     ) -> None:
         super().__init__(encoder)
+        self.stop_gradient = bool(stop_gradient)
         self.projector = ProjectionHead(encoder.dim, hidden_dim, dim, num_layers=3, last_bn=True)
-        self.predictor = PredictionHead(dim, pred_hidden_dim or max(dim // 4, 1))
+        self.predictor = (
+            PredictionHead(dim, pred_hidden_dim or max(dim // 4, 1)) if predictor else nn.Identity()
+        )
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor):
         _check_views(x1, x2)
         z1 = self.projector(self.encoder(x1))  # (batch, dim)
         z2 = self.projector(self.encoder(x2))
         p1, p2 = self.predictor(z1), self.predictor(z2)
+        if not self.stop_gradient:
+            return p1, p2, z1, z2
         return p1, p2, z1.detach(), z2.detach()
 
     def training_step(self, x1, x2, label=None) -> StepOutput:
         p1, p2, z1, z2 = self(x1, x2)
-        return StepOutput(losses.simsiam_loss(p1, p2, z1, z2), z1, z2)
+        loss = losses.simsiam_loss(p1, p2, z1, z2, stop_gradient=self.stop_gradient)
+        return StepOutput(loss, z1, z2)
 
 
 class BarlowTwins(SSLMethod):
