@@ -11,6 +11,7 @@ from dlsaudio.ssl.evaluation import (
     label_efficiency,
     linear_probe,
     sample_per_class,
+    speaker_shift,
 )
 from dlsaudio.ssl.methods import SimCLR
 
@@ -144,3 +145,29 @@ def test_label_efficiency_benchmark_rejects_unknown_methods():
 
     with pytest.raises(ValueError, match=r"unknown methods \['moco'\]"):
         bench.bench_label_efficiency("sample", methods=("moco",))
+
+
+def test_speaker_shift_fits_on_some_voices_and_scores_on_others():
+    # Each speaker shifts every feature by its own offset; the digit is the sign of x[0].
+    rng = np.random.default_rng(0)
+
+    def clips(n_per, offset_scale):
+        xs, ys, ss = [], [], []
+        for speaker, offset in zip("abcd", (0, 1, 2, 3), strict=True):
+            for i in range(n_per):
+                y = i % 2
+                xs.append([(1 if y else -1) + rng.normal(0, 0.1), offset * offset_scale])
+                ys.append(y)
+                ss.append(speaker)
+        return Embeddings(np.array(xs, np.float32), np.array(ys), ss)
+
+    out = speaker_shift(clips(10, 1.0), clips(4, 1.0), n_held_out=1, ks=(2, None), draws=2)
+    assert len(out["held_out"]) == 1 and out["held_out"][0] in "abcd"
+    assert list(out["same voices"]) == ["2", "all"] and list(out["new voices"]) == ["2", "all"]
+    assert out["same voices"]["all"]["mean"] == 1.0 and out["new voices"]["all"]["mean"] == 1.0
+    with pytest.raises(ValueError, match="n_held_out must be an int between 1 and 3"):
+        speaker_shift(clips(4, 1.0), clips(4, 1.0), n_held_out=4)
+    few = clips(4, 1.0)
+    only_a = few.subset([i for i, s in enumerate(few.speakers) if s == "a"])
+    with pytest.raises(ValueError, match="must include the held-out speakers"):
+        speaker_shift(clips(4, 1.0), only_a, n_held_out=3, seed=1)

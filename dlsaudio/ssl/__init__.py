@@ -20,6 +20,8 @@ from dlsaudio.ssl.evaluation import (
     label_efficiency,
     linear_probe,
     sample_per_class,
+    score,
+    speaker_shift,
 )
 from dlsaudio.ssl.methods import (
     BYOL,
@@ -64,4 +66,6 @@ __all__ = [
     "make_method",
     "sample_per_class",
     "save_checkpoint",
+    "score",
+    "speaker_shift",
 ]

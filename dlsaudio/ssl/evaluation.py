@@ -223,6 +223,53 @@ def label_efficiency(
     return curve
 
 
+def speaker_shift(
+    train: Embeddings,
+    test: Embeddings,
+    n_held_out: int = 2,
+    *,
+    ks=(10, None),
+    draws: int = 5,
+    seed: int = 0,
+) -> dict:
+    """The probe on voices its labels came from and on voices they did not.
+
+    ``n_held_out`` speakers (a seeded choice) give no labels: the probe is fitted on training
+    clips of the other speakers only, then scored on the test clips of those same speakers
+    ("same voices") and on the test clips of the held-out ones ("new voices"). The gap is
+    what a representation loses when the speaker changes.
+
+    Returns:
+        ``{"held_out": [speakers], "same voices": curve, "new voices": curve}`` with curves as
+        :func:`label_efficiency` returns them.
+
+    Raises:
+        ValueError: ``n_held_out`` is not between 1 and the number of speakers minus 1, or the
+            test set has no clip of a held-out or of a remaining speaker.
+    """
+    speakers = sorted(set(train.speakers))
+    if not isinstance(n_held_out, int) or not 1 <= n_held_out <= len(speakers) - 1:
+        raise ValueError(
+            f"n_held_out must be an int between 1 and {len(speakers) - 1} (the training clips "
+            f"have {len(speakers)} speakers), got {n_held_out!r}"
+        )
+    order = np.random.default_rng(seed).permutation(len(speakers))
+    held_out = sorted(speakers[i] for i in order[:n_held_out])
+    labelled = train.subset([i for i, s in enumerate(train.speakers) if s not in held_out])
+    same = [i for i, s in enumerate(test.speakers) if s not in held_out and s in speakers]
+    new = [i for i, s in enumerate(test.speakers) if s in held_out]
+    if not same or not new:
+        raise ValueError(
+            f"the test clips must include the held-out speakers {held_out} and others; they "
+            f"have {sorted(set(test.speakers))}"
+        )
+    return {
+        "held_out": held_out,
+        "same voices": label_efficiency(labelled, test.subset(same), ks, draws=draws, seed=seed),
+        "new voices": label_efficiency(labelled, test.subset(new), ks, draws=draws, seed=seed),
+    }
+
+
 def knn_accuracy(train: Embeddings, test: Embeddings, k: int = 5) -> float:
     """Accuracy of a k-nearest-neighbour vote with cosine distance on frozen embeddings.
 
