@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from dlsaudio.audio import log_mel, mean_normalize
+from dlsaudio.audio import log_mel, mean_normalize, speech_frames
 from dlsaudio.encoders import MelEncoder
 
 
@@ -21,6 +21,12 @@ def test_the_mean_is_taken_over_speech_frames_only():
     expected = mel - mel[..., :6].mean(dim=-1, keepdim=True)
     torch.testing.assert_close(out, expected)
     torch.testing.assert_close(out[..., :6].mean(dim=-1), torch.zeros(2, 8), atol=1e-6, rtol=0)
+
+
+def test_speech_frames_marks_the_frames_near_the_loudest():
+    mel = speech_and_silence()
+    assert speech_frames(mel).shape == (2, 1, 10)
+    assert speech_frames(mel)[:, 0].tolist() == [[1.0] * 6 + [0.0] * 4] * 2
 
 
 def test_a_channel_offset_is_removed():
@@ -53,7 +59,7 @@ def test_on_real_features_the_spectrum_of_a_gain_change_is_unchanged():
         (
             torch.zeros(10),
             {},
-            r"expects \(n_mels, frames\) or \(batch, n_mels, frames\), got shape \(10,\)",
+            r"expected a log-mel of shape \(n_mels, frames\) or \(batch, n_mels, frames\), got shape \(10,\)",
         ),
         (torch.zeros(2, 3), {"speech_db": 0}, "speech_db must be positive, got 0"),
     ],

@@ -157,7 +157,9 @@ def plot_embeddings(
     return fig
 
 
-def plot_similarity(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> Figure:
+def plot_similarity(
+    z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU, *, title: str = ""
+) -> Figure:
     """What InfoNCE sees for a batch: the masked ``(2N, 2N)`` logits and each row's softmax.
 
     Left, the cosine similarities of the ``2N`` views divided by ``tau``, with the diagonal
@@ -169,6 +171,7 @@ def plot_similarity(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU
         z1: ``(batch, dim)`` projections of the first views.
         z2: ``(batch, dim)`` projections of the second views.
         tau: temperature.
+        title: figure title.
 
     Raises:
         ValueError: shapes that :func:`dlsaudio.losses.info_nce` rejects.
@@ -192,5 +195,7 @@ def plot_similarity(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU
         ax.axvline(n - 0.5, c="white", lw=0.8)
         ax.set(title=title, xlabel="candidate k", ylabel="anchor i")
         fig.colorbar(im, ax=ax, fraction=0.046)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
