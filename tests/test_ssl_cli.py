@@ -199,3 +199,21 @@ def test_a_folder_without_the_default_test_takes_asks_for_a_choice(tmp_path, mon
         results["split"].startswith("test takes 2: 140 clips of the same 14 speakers")
         and results["test_clips"] == 140
     )
+
+
+def test_front_end_options_reach_the_encoder(tmp_path, monkeypatch):
+    import dlsaudio.ssl.__main__ as cli
+
+    built = {}
+    real = cli.make_method
+
+    def spy(*args, **kwargs):
+        built["method"] = real(*args, **kwargs)
+        return built["method"]
+
+    monkeypatch.setattr(cli, "make_method", spy)
+    main([*QUICK, "--n-mels", "32", "--no-mean-norm", "--align", "start", "--out", str(tmp_path)])
+    encoder = built["method"].encoder
+    assert encoder.norm.num_features == 32 and not encoder.mean_norm
+    saved = json.loads((tmp_path / "run.json").read_text())
+    assert saved["n_mels"] == 32 and saved["no_mean_norm"] is True and saved["align"] == "start"

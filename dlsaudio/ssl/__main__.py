@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from dlsaudio.cli import add_dataclass_arguments, dataclass_from_args
+from dlsaudio.data.waves import ALIGNMENTS
 from dlsaudio.encoders import CONFIGS, ENCODERS
 from dlsaudio.ssl.config import BATCHINGS, TrainConfig
 from dlsaudio.ssl.methods import DEFAULT_METHOD, METHODS, TAU_METHODS, make_method
@@ -53,6 +54,9 @@ RESUME_KEYS = (
     "encoder",
     "tau",
     "labels_per_class",
+    "n_mels",
+    "no_mean_norm",
+    "align",
     *TrainConfig.field_names(),
 )
 #: The command line trains for a time budget; epochs are only an upper bound.
@@ -106,6 +110,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="mel",
         help="encoder of single-encoder methods",
     )
+    p.add_argument(
+        "--n-mels", type=int, default=None, help="mel bins of the log-mel encoder (default: 40)"
+    )
+    p.add_argument(
+        "--no-mean-norm",
+        action="store_true",
+        help="keep each clip's mean log-mel spectrum (the encoder subtracts it by default)",
+    )
+    p.add_argument(
+        "--align",
+        choices=ALIGNMENTS,
+        default="center",
+        help="where a short clip sits in its padded window",
+    )
     p.add_argument("--draws", type=int, default=5, help="seeded draws per k of the probe")
     p.add_argument(
         "--labels-per-class",
@@ -146,6 +164,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             p.error(f"--tau must be positive, got {args.tau}")
     if args.draws < 1:
         p.error(f"--draws must be >= 1, got {args.draws}")
+    if args.n_mels is not None and args.n_mels < 1:
+        p.error(f"--n-mels must be >= 1, got {args.n_mels}")
     try:
         args.train = dataclass_from_args(TrainConfig, args)
     except ValueError as err:
@@ -269,7 +289,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"error: --data {args.data}: {err}")
     length = args.train.clip_samples or 16000
-    train, test = WaveCache(train_set, length), WaveCache(test_set, length)
+    train = WaveCache(train_set, length, args.align)
+    test = WaveCache(test_set, length, args.align)
     split = (
         f"test takes {format_takes(test_set.takes)}: "
         f"{len(test)} clips of the same {len(set(test.speakers))} speakers as the {len(train)} "
@@ -296,6 +317,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     torch.manual_seed(args.seed)
     kwargs = {} if args.tau is None else {"tau": args.tau}
+    kwargs["mel_options"] = {"mean_norm": not args.no_mean_norm}
+    if args.n_mels is not None:
+        kwargs["mel_options"]["n_mels"] = args.n_mels
     method = make_method(args.method, config=args.config, encoder=args.encoder, **kwargs)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     method.to(device)
