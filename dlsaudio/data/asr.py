@@ -27,15 +27,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import soundfile as sf
 import torch
-import torchaudio
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from dlsaudio.audio import _check_wave, load_audio
+from dlsaudio.audio import _decode, load_audio
 from dlsaudio.data.paths import SAMPLE_DIR
 from dlsaudio.smoke import is_smoke, on_colab
 
@@ -73,17 +70,7 @@ class DatasetUnavailableError(RuntimeError):
 
 def _load_bytes(data: bytes, name: str, sample_rate: int) -> torch.Tensor:
     """Decode encoded audio bytes with the checks of :func:`dlsaudio.audio.load_audio`."""
-    try:
-        wave, file_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except Exception as err:  # soundfile raises LibsndfileError, RuntimeError or TypeError
-        raise ValueError(f"{name}: cannot be decoded as audio ({err})") from None
-    _check_wave(wave, name, max_channels=2)
-    mono = torch.from_numpy(np.ascontiguousarray(wave.mean(axis=1)))
-    if float(mono.abs().max()) < 10.0 ** (-50.0 / 20.0):
-        raise ValueError(f"{name}: holds only silence (peak below -50.0 dBFS)")
-    if file_rate != sample_rate:
-        mono = torchaudio.functional.resample(mono, file_rate, sample_rate)
-    return mono.to(torch.float32).contiguous()
+    return _decode(io.BytesIO(data), name, sample_rate)
 
 
 class _HfAudioColumn:
