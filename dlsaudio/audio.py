@@ -376,7 +376,7 @@ def load_audio(
         AudioFileError: (a ``ValueError``) the file cannot be decoded, is cut short, is
             empty, has NaN or inf samples, has an unexpected channel count, peaks above
             ``max_peak`` or holds only silence; ``reason`` says which.
-        ValueError: ``path`` is not a path, ``sample_rate`` is not a positive whole number,
+        ValueError: ``path`` is not a path or is a folder, ``sample_rate`` is not a positive whole number,
             ``offset`` is negative or past the end, ``duration`` is not positive.
     """
     if not isinstance(path, (str, Path)) or not str(path):
@@ -384,6 +384,8 @@ def load_audio(
             f"path must be the path of an audio file (str or pathlib.Path), got {path!r}"
         )
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not an audio file; pass one of the files in it")
     if not path.is_file():
         raise FileNotFoundError(f"audio file not found: {path}")
     sample_rate = _check_rate(sample_rate)

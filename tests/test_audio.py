@@ -376,3 +376,18 @@ def test_window_errors(tmp_path):
         ValueError, match="duration must be a positive number of seconds or None, got 0"
     ):
         load_audio(path, duration=0)
+
+
+def test_a_folder_is_not_an_audio_file(tmp_path):
+    with pytest.raises(ValueError, match="is a folder, not an audio file"):
+        load_audio(tmp_path)
+
+
+def test_audio_benchmark_reference_computes_what_load_audio_computes(tmp_path):
+    from dlsaudio.bench import audio as bench
+
+    path = bench.write_long_file(tmp_path / "long.wav", minutes=0.05, rate=44100)
+    reference = bench.read_whole_then_resample(path)
+    torch.testing.assert_close(load_audio(path), reference, atol=1e-5, rtol=0)
+    measured = bench.worker("load_audio_window", str(path), seconds=3.0)
+    assert measured["result_mb"] == pytest.approx(1.5 * 16000 * 4 / 2**20, abs=0.05)
