@@ -163,9 +163,10 @@ def _read(sound: sf.SoundFile, name: str, out: np.ndarray, done: int) -> np.ndar
     try:
         return sound.read(len(out), dtype="float32", always_2d=True, out=out)
     except Exception as err:  # a decoder that loses sync midway
+        where = f" after {done / sound.samplerate:.3f} s" if done else ""
         raise AudioFileError(
-            f"{name}: cannot be decoded after {done / sound.samplerate:.3f} s ({err}); the file "
-            "is damaged or cut short",
+            f"{name}: decoding failed{where} ({err}); the file is damaged or cut short, "
+            "re-export or drop it",
             "undecodable",
         ) from None
 

@@ -551,7 +551,8 @@ def test_asr_source_refuses_a_named_folder_that_is_no_release(monkeypatch, tmp_p
     monkeypatch.delenv("DLSAUDIO_ASR", raising=False)
     monkeypatch.setenv("DLSAUDIO_COMMON_VOICE", str(tmp_path / "typo"))
     with pytest.raises(
-        FileNotFoundError, match=r"DLSAUDIO_COMMON_VOICE='.*typo': Common Voice folder not found"
+        FileNotFoundError,
+        match=r"DLSAUDIO_COMMON_VOICE='.*typo' is not a Common Voice release: Common Voice folder not found.*unset DLSAUDIO_COMMON_VOICE",
     ):
         asr_source()
     (tmp_path / "empty").mkdir()
@@ -573,5 +574,8 @@ def test_asr_source_on_colab_refuses_a_default_folder_without_a_release(monkeypa
     monkeypatch.delenv("DLSAUDIO_COMMON_VOICE", raising=False)
     monkeypatch.setattr(asr_module, "on_colab", lambda: True)
     monkeypatch.setattr(asr_module, "COMMON_VOICE_DEFAULT_PATHS", (str(tmp_path),))
-    with pytest.raises(ValueError, match=r"exists but: .*holds no Common Voice tables"):
+    with pytest.raises(
+        ValueError,
+        match=r"is where Colab notebooks look for Common Voice, but it is not a release: .*holds no Common Voice tables",
+    ):
         asr_source()

@@ -903,8 +903,15 @@ def asr_source(default: str | None = None) -> str:
         try:
             folder = _find_common_voice(path)
         except (FileNotFoundError, ValueError) as err:
-            where = f"{COMMON_VOICE_ENV_VAR}={candidate!r}" if given else f"{path} exists but"
-            raise type(err)(f"{where}: {err}; fix or unset it") from None
+            if given:
+                raise type(err)(
+                    f"{COMMON_VOICE_ENV_VAR}={candidate!r} is not a Common Voice release: {err}; "
+                    f"fix the path or unset {COMMON_VOICE_ENV_VAR}"
+                ) from None
+            raise type(err)(
+                f"{path} is where Colab notebooks look for Common Voice, but it is not a "
+                f"release: {err}; unpack the release there or remove the folder"
+            ) from None
         print(f"asr: using Common Voice in {folder}")
         return f"common_voice:{folder}"
     print(
