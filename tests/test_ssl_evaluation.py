@@ -83,7 +83,9 @@ def test_extract_embeddings_uses_encoder_features_in_eval_mode():
     assert emb.x.shape == (5, 8) and emb.labels.tolist() == [0, 1, 0, 1, 0]
     assert method.training  # the mode is restored
     method.eval()
-    waves = torch.stack([torch.nn.functional.pad(it["wave"], (0, 200)) for it in items])
+    waves = torch.stack(
+        [torch.nn.functional.pad(it["wave"], (100, 100)) for it in items]
+    )  # centred
     np.testing.assert_allclose(emb.x, method.encoder(waves).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
@@ -106,3 +108,39 @@ def test_invalid_arguments_raise(call, match):
 def test_extract_embeddings_rejects_bad_batch_size():
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         extract_embeddings(MelEncoder(channels=(4,), blocks=(1,)), [], batch_size=0)
+
+
+def test_label_efficiency_benchmark_reports_every_model_on_held_out_takes(capsys):
+    import json
+
+    from dlsaudio.bench import ssl as bench
+
+    torch.set_num_threads(1)
+    code = bench.main(
+        [
+            "--skip-losses",
+            "--skip-training",
+            "--data",
+            "sample",
+            "--minutes",
+            "0.005",
+            "--draws",
+            "1",
+        ]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)["label_efficiency"]
+    assert out["split"].startswith("test takes 0: 140 clips, the same 14 speakers")
+    for name in ("random_init", "infonce", "supervised_10_per_class"):
+        assert list(out[name]["probe"]) == ["1", "2", "5", "10", "all"], name
+        assert 0.0 <= out[name]["knn"] <= 1.0
+    assert out["infonce"]["train_clips"] == 280 and out["infonce"]["steps"] >= 1
+    assert out["supervised_10_per_class"]["train_clips"] == 100
+    assert out["infonce"]["clips_per_second"] > 0
+
+
+def test_label_efficiency_benchmark_rejects_unknown_methods():
+    from dlsaudio.bench import ssl as bench
+
+    with pytest.raises(ValueError, match=r"unknown methods \['moco'\]"):
+        bench.bench_label_efficiency("sample", methods=("moco",))
