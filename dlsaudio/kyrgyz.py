@@ -167,8 +167,18 @@ def _read_run(digits: str) -> str:
     return f"{head} {body}" if head else body
 
 
-# 12 000: groups of three digits after a space, a no-break or a narrow no-break space.
-_GROUPED = r"(?<![0-9])[0-9]{1,3}(?:[ \u00a0\u202f][0-9]{3})+(?![0-9])"
+# 12 000: groups of three digits after a space, a no-break or a narrow no-break space;
+# 1,000,000 and 1.000.000: at least two groups after a comma or a dot, one separator throughout
+# (a single one is a decimal: 1,125). Comma and dot groups start with 1-9 and are not part of a
+# longer dotted run (1.2.345 is a version, 01.05.2025 a date).
+_GROUPED = "|".join(
+    [r"(?<![0-9])[0-9]{1,3}(?:[ \u00a0\u202f][0-9]{3})+(?![0-9])"]
+    + [
+        rf"(?<![0-9])(?<![0-9][.,])[1-9][0-9]{{0,2}}(?:{sep}[0-9]{{3}}){{2,}}(?![0-9]|{sep}[0-9])"
+        for sep in (",", r"\.")
+    ]
+)
+_SEPARATORS = re.compile(r"[ \u00a0\u202f,.]")
 _MINUS = r"(?P<minus>(?<![\w-])[-\u2212](?=[0-9]))?"
 _PERCENT = r"(?P<percent>[ \u00a0]?%)?"
 _CASE = "|".join(sorted(CASE_ENDINGS, key=len, reverse=True))
@@ -177,9 +187,11 @@ _NUMBER = re.compile(
     rf"(?:-(?P<case>{_CASE})(?![^\W\d_])|(?P<ordinal>-(?=[^\W\d_]))|{_PERCENT})",
     re.IGNORECASE,
 )
-# 3,5 or 3.5, but not 1.2.3 (a date, a version) nor 1,2,3 (a list).
+# 3,5 or 3.5, but not 1.2.3 (a date, a version) nor 1,2,3 (a list); in 1,000.5 and 1.000,5 the
+# whole part is grouped with the other separator.
+_WHOLE = r"[1-9][0-9]{0,2}(?:,[0-9]{3})+(?=\.)|[1-9][0-9]{0,2}(?:\.[0-9]{3})+(?=,)|[0-9]{1,12}"
 _DECIMAL = re.compile(
-    rf"{_MINUS}(?<![0-9][.,])(?<![0-9])(?P<whole>[0-9]{{1,12}})[.,]"
+    rf"{_MINUS}(?<![0-9][.,])(?<![0-9])(?P<whole>{_WHOLE})[.,]"
     rf"(?P<frac>[0-9]{{1,6}})(?![0-9]|[.,][0-9]){_PERCENT}"
 )
 
@@ -196,8 +208,13 @@ def verbalize_numbers(text: str) -> str:
           ``"5-ке чейин"`` -> ``"бешке чейин"``, ``"10-дон"`` -> ``"ондон"``.
         * A minus sign (``-`` or ``−``) right before digits and not after a word or a digit
           reads as "минус": ``"-5"`` -> ``"минус беш"``; ``"2-3"`` stays a range: ``"эки-үч"``.
-        * Thousands may be grouped with a space or a no-break space: ``"12 000"`` ->
-          ``"он эки миң"``; so ``"2 100"`` is one number, two thousand one hundred.
+        * Thousands may be grouped in threes with a space or a no-break space: ``"12 000"``
+          -> ``"он эки миң"``, so ``"2 100"`` is one number, two thousand one hundred; or
+          with commas or dots when there are at least two groups: ``"1,000,000"`` and
+          ``"1.000.000"`` -> ``"бир миллион"``. One comma or dot before three digits is a
+          decimal, as Kyrgyz writes decimals with a comma (``"1,125"`` below); write ``"1 000"``
+          for a thousand. A grouped whole part may have decimals after the other separator:
+          ``"1,000.5"``, ``"1.000,5"`` -> ``"бир миң бүтүн ондон беш"``.
         * Leading zeros and runs longer than 12 digits (codes, phone numbers) are read digit
           by digit: ``"007"`` -> ``"нөл нөл жети"``.
         * A decimal with one to six digits after a comma or a dot: ``"3,5"`` ->
@@ -226,13 +243,13 @@ def verbalize_numbers(text: str) -> str:
     def decimal(match: re.Match) -> str:
         frac = match["frac"]
         words = (
-            f"{number_to_words(int(match['whole']))} {POINT} "
+            f"{number_to_words(int(_SEPARATORS.sub('', match['whole'])))} {POINT} "
             f"{FRACTION_DENOMINATORS[len(frac)]} {number_to_words(int(frac))}"
         )
         return finish(match, words)
 
     def cardinal(match: re.Match) -> str:
-        digits = re.sub(r"[ \u00a0\u202f]", "", match["digits"])
+        digits = _SEPARATORS.sub("", match["digits"])
         if match["case"]:
             return finish(match, _read_run(digits) + match["case"])
         if match["ordinal"] and not digits.startswith("0") and len(digits) <= 12:

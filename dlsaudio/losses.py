@@ -3,6 +3,8 @@
 Every function takes projections ``z`` (and predictions ``p``) of shape ``(batch, dim)``, one
 row per example, and returns a scalar. Nothing here reads global settings or needs a
 distributed setup: for a multi-GPU run, gather the embeddings before calling the loss.
+Losses are computed in at least float32 with autocast off (half-precision inputs are widened),
+so mixed-precision training gets the same, finite value as full precision.
 
 Contrastive: :func:`info_nce` (NT-Xent, SimCLR). Non-contrastive: :func:`byol_loss`,
 :func:`simsiam_loss`, :func:`barlow_twins_loss`, :func:`vicreg_loss`.
@@ -10,6 +12,7 @@ Contrastive: :func:`info_nce` (NT-Xent, SimCLR). Non-contrastive: :func:`byol_lo
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -51,6 +54,11 @@ def _check_pair(name1: str, a: torch.Tensor, name2: str, b: torch.Tensor, min_ba
             )
         if x.ndim != 2:
             raise ValueError(f"{name} must have shape (batch, dim), got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(
+                f"{name} must be a floating-point tensor, got dtype {x.dtype}; "
+                f"convert it with {name}.float()"
+            )
     if a.shape != b.shape:
         raise ValueError(
             f"{name1} and {name2} must have the same shape (batch, dim), "
@@ -60,6 +68,31 @@ def _check_pair(name1: str, a: torch.Tensor, name2: str, b: torch.Tensor, min_ba
         raise ValueError(f"{name1} has batch size {a.shape[0]}, expected at least {min_batch}")
     if a.shape[1] < 1:
         raise ValueError(f"{name1} has dim {a.shape[1]}, expected at least 1")
+
+
+def _at_least_float32(loss):
+    """Compute ``loss`` in float32 (or float64) with autocast off.
+
+    In float16, ``s / tau`` overflows at a small ``tau`` and Barlow Twins' sum over ``dim**2``
+    correlations overflows at a large ``dim``: both return inf. Half-precision inputs are
+    widened to float32 (gradients flow back in their own dtype) and autocast, which would
+    narrow the matrix products again, is switched off inside the loss.
+    """
+
+    @functools.wraps(loss)
+    def wrapper(*args, **kwargs):
+        def widen(x):
+            if isinstance(x, torch.Tensor) and x.dtype in (torch.float16, torch.bfloat16):
+                return x.float()
+            return x
+
+        args = [widen(x) for x in args]
+        kwargs = {k: widen(v) for k, v in kwargs.items()}
+        device = next((x.device.type for x in args if isinstance(x, torch.Tensor)), "cpu")
+        with torch.autocast(device_type=device, enabled=False):
+            return loss(*args, **kwargs)
+
+    return wrapper
 
 
 def _is_number(value) -> bool:
@@ -80,6 +113,7 @@ def _check_non_negative(name: str, value: float) -> None:
 # --------------------------------------------------------------------------- contrastive
 
 
+@_at_least_float32
 def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> torch.Tensor:
     """NT-Xent, the InfoNCE loss of SimCLR over the 2N views (https://arxiv.org/abs/2002.05709).
 
@@ -101,7 +135,7 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> to
         The mean loss over the ``2 * batch`` anchors, a scalar.
 
     Raises:
-        ValueError: if the shapes differ, are not ``(batch, dim)``, batch < 2, or tau <= 0.
+        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors, batch < 2, or tau <= 0.
     """
     _check_pair("z1", z1, "z2", z2, min_batch=2)
     _check_positive("tau", tau)
@@ -113,6 +147,7 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> to
     return F.cross_entropy(logits, targets)
 
 
+@_at_least_float32
 def info_nce_shared_denominator(
     z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU
 ) -> torch.Tensor:
@@ -167,6 +202,7 @@ class InfoNCE(nn.Module):
 # --------------------------------------------------------------------------- BYOL, SimSiam
 
 
+@_at_least_float32
 def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """BYOL regression loss for one direction (https://arxiv.org/abs/2006.07733).
 
@@ -183,13 +219,14 @@ def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         A scalar in [0, 4].
 
     Raises:
-        ValueError: if the shapes differ or are not ``(batch, dim)``.
+        ValueError: if the shapes differ or are not floating-point ``(batch, dim)`` tensors.
     """
     _check_pair("p", p, "z", z, min_batch=1)
     cos = F.cosine_similarity(p, z.detach(), dim=1)  # (batch,)
     return (2 - 2 * cos).mean()
 
 
+@_at_least_float32
 def simsiam_loss(
     p1: torch.Tensor,
     p2: torch.Tensor,
@@ -214,7 +251,7 @@ def simsiam_loss(
         A scalar in [-1, 1]; -1 when every prediction points along its target.
 
     Raises:
-        ValueError: if the four shapes differ or are not ``(batch, dim)``.
+        ValueError: if the four shapes differ or are not floating-point ``(batch, dim)`` tensors.
     """
     _check_pair("p1", p1, "z2", z2, min_batch=1)
     _check_pair("p2", p2, "z1", z1, min_batch=1)
@@ -257,6 +294,7 @@ def off_diagonal(m: torch.Tensor) -> torch.Tensor:
     return m.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
 
 
+@_at_least_float32
 def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Barlow Twins' cross-correlation matrix ``C`` of shape ``(dim, dim)``.
 
@@ -264,7 +302,7 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> 
     variance, ``eps`` added), then ``C = z1n.T @ z2n / batch``.
 
     Raises:
-        ValueError: if the shapes differ, are not ``(batch, dim)`` or batch < 2.
+        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors or batch < 2.
     """
     _check_pair("z1", z1, "z2", z2, min_batch=2)
 
@@ -274,6 +312,7 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> 
     return standardise(z1).T @ standardise(z2) / z1.shape[0]  # (dim, dim)
 
 
+@_at_least_float32
 def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -> torch.Tensor:
     """Barlow Twins redundancy-reduction loss (https://arxiv.org/abs/2103.03230).
 
@@ -296,7 +335,7 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
         A non-negative scalar.
 
     Raises:
-        ValueError: if the shapes differ, are not ``(batch, dim)``, batch < 2, or lambd < 0.
+        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors, batch < 2, or lambd < 0.
     """
     _check_non_negative("lambd", lambd)
     c = cross_correlation(z1, z2)
@@ -327,16 +366,18 @@ class BarlowTwinsLoss(nn.Module):
 # --------------------------------------------------------------------------- VICReg
 
 
+@_at_least_float32
 def invariance_term(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     """VICReg invariance: mean squared error between the two views' embeddings.
 
     Raises:
-        ValueError: if the shapes differ or are not ``(batch, dim)``.
+        ValueError: if the shapes differ or are not floating-point ``(batch, dim)`` tensors.
     """
     _check_pair("z1", z1, "z2", z2, min_batch=1)
     return F.mse_loss(z1, z2)
 
 
+@_at_least_float32
 def variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
     """VICReg variance: hinge ``mean_d relu(gamma - sqrt(var_d(z) + eps))`` on each dimension's std.
 
@@ -344,20 +385,21 @@ def variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> tor
     out the collapsed (constant) solution.
 
     Raises:
-        ValueError: if ``z`` is not ``(batch, dim)`` with batch >= 2.
+        ValueError: if ``z`` is not a floating-point ``(batch, dim)`` tensor with batch >= 2.
     """
     _check_pair("z", z, "z", z, min_batch=2)
     std = torch.sqrt(z.var(dim=0) + eps)  # (dim,)
     return F.relu(gamma - std).mean()
 
 
+@_at_least_float32
 def covariance_term(z: torch.Tensor) -> torch.Tensor:
     """VICReg covariance: sum of squared off-diagonal covariances divided by ``dim``.
 
     Decorrelates the dimensions so that they carry different information.
 
     Raises:
-        ValueError: if ``z`` is not ``(batch, dim)`` with batch >= 2.
+        ValueError: if ``z`` is not a floating-point ``(batch, dim)`` tensor with batch >= 2.
     """
     _check_pair("z", z, "z", z, min_batch=2)
     n, dim = z.shape
@@ -366,6 +408,7 @@ def covariance_term(z: torch.Tensor) -> torch.Tensor:
     return off_diagonal(cov).pow(2).sum() / dim
 
 
+@_at_least_float32
 def vicreg_loss(
     z1: torch.Tensor,
     z2: torch.Tensor,
@@ -390,7 +433,7 @@ def vicreg_loss(
         A non-negative scalar.
 
     Raises:
-        ValueError: if the shapes differ, are not ``(batch, dim)``, batch < 2, or a
+        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors, batch < 2, or a
             coefficient is negative.
     """
     for name, value in (

@@ -25,6 +25,7 @@ that yields disjoint parts of one draw. :class:`SourceWeightedSampler` does all 
 from __future__ import annotations
 
 import math
+import numbers
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -36,6 +37,28 @@ from torch.utils.data import Sampler
 def source_counts(sources: Sequence[str]) -> dict[str, int]:
     """Number of examples per source, in order of first appearance."""
     return dict(Counter(sources))
+
+
+def _is_number(value) -> bool:
+    """A real number (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_weights(weights) -> dict:
+    """``weights`` as a dict ``{source: float}``, or a clear error for what people pass instead."""
+    if not isinstance(weights, Mapping):
+        count = len(weights) if hasattr(weights, "__len__") else "several"
+        raise ValueError(
+            f"weights must map source names to numbers, e.g. {{'ky_tts': 2, 'kk_tts': 1}}; got a "
+            f"{type(weights).__name__} of {count} values. One weight per example is what "
+            "torch.utils.data.WeightedRandomSampler takes; here give one weight per source"
+        )
+    bad = {source: w for source, w in weights.items() if not _is_number(w)}
+    if bad:
+        raise ValueError(
+            f"weights must be numbers, got {bad}; write them as numbers, e.g. {{'ky_tts': 2.0}}"
+        )
+    return {source: float(w) for source, w in weights.items()}
 
 
 def source_probabilities(
@@ -50,33 +73,39 @@ def source_probabilities(
         weights: explicit, unnormalised weight per source. Sources missing from ``weights`` get
             weight 0 (never drawn).
         alpha: temperature exponent: ``p_s`` proportional to ``n_s ** alpha``. ``1`` keeps the
-            natural proportions, ``0`` is uniform over sources.
+            natural proportions, ``0`` is uniform over sources; computed in log space, so a
+            large ``alpha`` gives (almost) all the mass to the largest source, without overflow.
         When neither is given the mixture is proportional (``alpha = 1``).
 
     Returns:
         ``{source: p_s}`` summing to 1, in the order of ``counts``.
 
     Raises:
-        ValueError: both ``weights`` and ``alpha`` given; a weight for a source that has no
-            examples; a negative or non-finite weight; all weights zero; a non-finite ``alpha``;
-            a source with fewer than 1 example in ``counts``.
+        ValueError: both ``weights`` and ``alpha`` given; ``weights`` not a mapping from
+            source names to numbers (per-example weights are refused); a weight for a source
+            that has no examples; a negative or non-finite weight; all weights zero; a
+            non-finite or non-numeric ``alpha``; a source with fewer than 1 example in
+            ``counts``.
     """
     for source, n in counts.items():
         if n < 1:
             raise ValueError(f"counts[{source!r}]={n}: every source needs at least one example")
     if weights is not None and alpha is not None:
         raise ValueError(
-            f"got both weights={dict(weights)} and alpha={alpha}; pass one of them "
+            f"got both weights={weights!r} and alpha={alpha!r}; pass one of them "
             "(weights for an explicit mixture, alpha for temperature sampling)"
         )
     if weights is None:
-        alpha = 1.0 if alpha is None else float(alpha)
-        if not math.isfinite(alpha):
+        alpha = 1.0 if alpha is None else alpha
+        if not (_is_number(alpha) and math.isfinite(alpha)):
             raise ValueError(
-                f"alpha={alpha} must be a finite number (1 = proportional, 0 = uniform)"
+                f"alpha={alpha!r} must be a finite number (1 = proportional, 0 = uniform)"
             )
-        raw = {source: float(n) ** alpha for source, n in counts.items()}
+        logs = {source: float(alpha) * math.log(n) for source, n in counts.items()}
+        top = max(logs.values())
+        raw = {source: math.exp(value - top) for source, value in logs.items()}
     else:
+        weights = _check_weights(weights)
         unknown = [source for source in weights if source not in counts]
         if unknown:
             raise ValueError(
@@ -85,7 +114,7 @@ def source_probabilities(
         bad = {source: w for source, w in weights.items() if not (math.isfinite(w) and w >= 0)}
         if bad:
             raise ValueError(f"weights must be finite and >= 0, got {bad}")
-        raw = {source: float(weights.get(source, 0.0)) for source in counts}
+        raw = {source: weights.get(source, 0.0) for source in counts}
     total = sum(raw.values())
     if total <= 0:
         raise ValueError(
@@ -122,8 +151,10 @@ class SourceWeightedSampler(Sampler[int]):
     disjoint positions of one draw.
 
     Args:
-        sources: one source name per example (e.g. ``dataset.sources``).
-        weights: explicit weight per source (normalised; missing sources are never drawn).
+        sources: one source name per example (e.g. ``dataset.sources``); names are compared
+            as strings, so integer names work when ``weights`` uses the same integers.
+        weights: explicit weight per source, ``{source: number}`` (normalised; missing sources
+            are never drawn). Not one weight per example.
         alpha: temperature exponent, ``p_s`` proportional to ``n_s ** alpha``.
         num_samples: indices per epoch over all ranks; defaults to ``len(sources)``.
         seed: base seed; epoch ``e`` uses ``seed + e``.
@@ -148,6 +179,13 @@ class SourceWeightedSampler(Sampler[int]):
         self.sources = [str(source) for source in sources]
         if not self.sources:
             raise ValueError("sources is empty: the sampler needs one source name per example")
+        if weights is not None:  # names are compared as strings, as the sources are
+            named = _check_weights(weights)
+            weights = {str(source): w for source, w in named.items()}
+            if len(weights) < len(named):
+                raise ValueError(
+                    f"weights name one source twice (as a number and as a string): {named}"
+                )
         if num_samples is None:
             num_samples = len(self.sources)
         if int(num_samples) != num_samples or num_samples < 1:

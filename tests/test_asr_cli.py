@@ -15,7 +15,7 @@ def test_cli_fine_tunes_and_writes_results_model_and_checkpoint(tmp_path, capsys
         ["--model", "tiny-local", "--data", "sample", "--out", str(out)]
         + ["--steps", "2", "--warmup", "0", "--eval-every", "2", "--micro-batch", "4"]
         + ["--accum-steps", "2", "--max-train", "12", "--max-test", "4"]
-        + ["--max-new-tokens", "8", "--num-workers", "0", "--weights", "ky_tts=1,kk_tts=1"]
+        + ["--max-new-tokens", "8", "--num-workers", "0", "--weights", "ky_tts=1,ky_tts_noisy=1"]
         + ["--no-progress"]
     )
     saved = json.loads((out / "results.json").read_text())
@@ -83,3 +83,20 @@ def test_cli_runs_unchanged_under_torchrun(tmp_path):
     saved = json.loads((out / "results.json").read_text())
     assert saved["world_size"] == 2 and saved["effective_batch"] == 8 and saved["steps"] == 2
     assert "x 2 (processes) = 8 examples per optimizer step" in result.stdout
+
+
+@pytest.mark.parametrize("data", ["sample", "manifest"])
+def test_the_test_split_shares_no_utterance_with_training(data, tmp_path, capsys):
+    from dlsaudio.asr.__main__ import load_splits
+    from dlsaudio.data import SAMPLE_DIR
+
+    if data == "manifest":  # the sample's table as a manifest of one's own
+        manifest = tmp_path / "m.csv"
+        manifest.write_text((SAMPLE_DIR / "asr" / "manifest.csv").read_text(encoding="utf-8"))
+        for folder in ("ky_tts", "ky_tts_noisy", "kk_tts"):
+            (tmp_path / folder).symlink_to(SAMPLE_DIR / "asr" / folder)
+        data = f"manifest:{manifest}"
+    train, test = load_splits(parse_args(["--data", data, "--out", "x", "--max-test", "1000"]))
+    assert len(test) > 0 and not set(train.paths) & set(test.paths)
+    assert not set(train.speakers) & set(test.speakers)
+    assert "has no test split; held out by speaker" in capsys.readouterr().out

@@ -1,9 +1,19 @@
+import math
+
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-from dlsaudio.audio import LogMel, collate_waves, load_audio, log_mel, pad_crop, trim_silence
+from dlsaudio.audio import (
+    AudioFileError,
+    LogMel,
+    collate_waves,
+    load_audio,
+    log_mel,
+    pad_crop,
+    trim_silence,
+)
 
 
 def _tone(rate: int, seconds: float = 0.5, freq: float = 440.0, channels: int = 1) -> np.ndarray:
@@ -114,7 +124,9 @@ def test_too_many_channels(tmp_path):
 def test_bad_sample_rate(tmp_path):
     path = tmp_path / "tone.wav"
     sf.write(str(path), _tone(16000), 16000)
-    with pytest.raises(ValueError, match="sample_rate must be a positive number of Hz, got 0"):
+    with pytest.raises(
+        ValueError, match="sample_rate must be a positive whole number of Hz, got 0"
+    ):
         load_audio(path, 0)
 
 
@@ -195,3 +207,187 @@ def test_log_mel_errors():
         ValueError, match=r"LogMel expects \(time,\) or \(batch, time\), got shape \(1, 1, 100\)"
     ):
         LogMel()(torch.zeros(1, 1, 100))
+
+
+# --------------------------------------------------------------------------- bad files
+
+
+def _cut(path, keep: float):
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_a_wav_cut_short_is_refused(tmp_path, subtype):
+    path = tmp_path / "cut.wav"
+    sf.write(str(path), _tone(16000, seconds=1.0), 16000, subtype=subtype)
+    _cut(path, 0.5)
+    with pytest.raises(
+        AudioFileError,
+        match=r"cut\.wav: is cut short: its header announces \d+ bytes of audio, the file holds \d+ \(50% missing\)",
+    ) as info:
+        load_audio(path)
+    assert info.value.reason == "truncated"
+
+
+def test_an_mp3_cut_short_is_refused(tmp_path):
+    path = tmp_path / "cut.mp3"
+    sf.write(str(path), _tone(16000, seconds=1.0), 16000, format="MP3")
+    assert abs(load_audio(path).numel() - 16000) <= 1152  # the whole file reads in full
+    _cut(path, 0.5)
+    with pytest.raises(AudioFileError, match=r"cut\.mp3: is cut short: \d+ of the 16000 samples"):
+        load_audio(path)
+
+
+@pytest.mark.parametrize("fmt", ["FLAC", "OGG"])
+def test_other_formats_cut_short_are_refused(tmp_path, fmt):
+    path = tmp_path / f"cut.{fmt.lower()}"
+    sf.write(str(path), _tone(16000, seconds=1.0), 16000, format=fmt)
+    _cut(path, 0.5)
+    with pytest.raises(
+        AudioFileError,
+        match=r"cut\.(flac|ogg): (cannot be decoded|decoding failed|is cut short|the audio is empty)",
+    ):
+        load_audio(path)
+
+
+def test_a_float_wav_far_above_full_scale_is_refused(tmp_path):
+    path = tmp_path / "loud.wav"
+    sf.write(str(path), 12 * _tone(16000), 16000, subtype="FLOAT")  # peaks at 6.0
+    with pytest.raises(
+        AudioFileError,
+        match=r"loud\.wav: peaks at 6, above max_peak=2.0 \(full scale is 1.0\).*max_peak=None",
+    ) as info:
+        load_audio(path)
+    assert info.value.reason == "out_of_range"
+    assert float(load_audio(path, max_peak=None).abs().max()) == pytest.approx(6.0, rel=1e-3)
+    sf.write(str(path), 2.4 * _tone(16000), 16000, subtype="FLOAT")  # 1.2: a codec's overshoot
+    assert float(load_audio(path).abs().max()) == pytest.approx(1.2, rel=1e-3)
+
+
+@pytest.mark.parametrize("bad", [None, 3, ""])
+def test_path_must_be_a_path(bad):
+    with pytest.raises(ValueError, match="path must be the path of an audio file"):
+        load_audio(bad)
+
+
+@pytest.mark.parametrize("rate", [16000.5, 0, -8000, "16000", True, float("nan")])
+def test_sample_rate_must_be_a_whole_number(tmp_path, rate):
+    path = tmp_path / "tone.wav"
+    sf.write(str(path), _tone(16000), 16000)
+    with pytest.raises(ValueError, match="sample_rate must be a positive whole number of Hz"):
+        load_audio(path, rate)
+
+
+def test_a_whole_float_sample_rate_is_fine(tmp_path):
+    path = tmp_path / "tone.wav"
+    sf.write(str(path), _tone(8000), 8000)
+    assert load_audio(path, 16000.0).numel() == 8000
+
+
+def test_collate_waves_max_length_must_be_positive():
+    for bad in (0, -1, 2.5):
+        with pytest.raises(
+            ValueError, match=f"max_length must be a positive number of samples or None, got {bad}"
+        ):
+            collate_waves([torch.ones(5)], max_length=bad)
+
+
+def test_log_mel_of_a_clip_shorter_than_half_a_window():
+    with pytest.raises(
+        ValueError,
+        match=r"a log-mel spectrogram needs at least 201 samples \(n_fft // 2 \+ 1\), got 1; pad the wave",
+    ):
+        log_mel(torch.ones(1))
+    assert log_mel(torch.ones(201)).shape == (64, 2)
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@pytest.mark.parametrize(
+    ("file_rate", "target", "fmt"),
+    [
+        (48000, 16000, "WAV"),
+        (44100, 16000, "FLAC"),
+        (22050, 16000, "WAV"),
+        (16000, 16000, "WAV"),
+        (8000, 16000, "FLAC"),
+    ],
+)
+def test_blockwise_decoding_equals_resampling_the_whole_file(
+    tmp_path, monkeypatch, file_rate, target, fmt
+):
+    import torchaudio
+
+    from dlsaudio import audio
+
+    monkeypatch.setattr(audio, "_BLOCK_SECONDS", 0.37)  # many blocks, none aligned with anything
+    seconds = 2.3
+    rng = np.random.default_rng(0)
+    stereo = (0.3 * rng.standard_normal((int(file_rate * seconds), 2))).astype(np.float32)
+    path = tmp_path / f"noise.{fmt.lower()}"
+    sf.write(
+        str(path), stereo, file_rate, format=fmt, subtype="FLOAT" if fmt == "WAV" else "PCM_24"
+    )
+    decoded = torch.from_numpy(sf.read(str(path), dtype="float32")[0].mean(axis=1))
+    whole = torchaudio.functional.resample(decoded, file_rate, target)
+    # equal up to float32 rounding (the convolution sums in another order)
+    torch.testing.assert_close(load_audio(path, target), whole, atol=1e-5, rtol=0)
+    start = round(0.55 * file_rate)
+    stop = start + round(1.1 * file_rate)
+    window = torchaudio.functional.resample(decoded[start:stop], file_rate, target)
+    torch.testing.assert_close(
+        load_audio(path, target, offset=0.55, duration=1.1), window, atol=1e-5, rtol=0
+    )
+    tail = load_audio(path, target, offset=2.0, duration=10.0)  # stops at the end of the file
+    assert tail.numel() == math.ceil((len(decoded) - round(2.0 * file_rate)) * target / file_rate)
+
+
+@pytest.mark.parametrize("fmt", ["MP3", "OGG"])
+def test_lossy_files_in_blocks_and_windows_match_one_whole_decode(tmp_path, monkeypatch, fmt):
+    from dlsaudio import audio
+
+    monkeypatch.setattr(audio, "_BLOCK_SECONDS", 0.37)
+    t = np.arange(6 * 16000) / 16000
+    chirp = (0.5 * np.sin(2 * np.pi * (200 * t + 60 * t**2))).astype(np.float32)
+    path = tmp_path / f"chirp.{fmt.lower()}"
+    sf.write(str(path), chirp, 16000, format=fmt)
+    # an MP3 with little to encode leans on the bit reservoir, which libsndfile loses across reads
+    whole = torch.from_numpy(sf.read(str(path), dtype="float32")[0])
+    torch.testing.assert_close(load_audio(path), whole, atol=1e-6, rtol=0)
+    for offset in (0.3, 3.0, 4.5):
+        window = load_audio(path, offset=offset, duration=0.5)
+        start = round(offset * 16000)
+        assert window.numel() == 8000
+        torch.testing.assert_close(window, whole[start : start + 8000], atol=1e-6, rtol=0)
+
+
+def test_window_errors(tmp_path):
+    path = tmp_path / "tone.wav"
+    sf.write(str(path), _tone(16000, seconds=1.0), 16000)
+    with pytest.raises(
+        ValueError, match=r"offset=2.0 s is past the end of .*tone\.wav \(1.000 s long\)"
+    ):
+        load_audio(path, offset=2.0)
+    with pytest.raises(ValueError, match="offset must be a number of seconds >= 0, got -1"):
+        load_audio(path, offset=-1)
+    with pytest.raises(
+        ValueError, match="duration must be a positive number of seconds or None, got 0"
+    ):
+        load_audio(path, duration=0)
+
+
+def test_a_folder_is_not_an_audio_file(tmp_path):
+    with pytest.raises(ValueError, match="is a folder, not an audio file"):
+        load_audio(tmp_path)
+
+
+def test_audio_benchmark_reference_computes_what_load_audio_computes(tmp_path):
+    from dlsaudio.bench import audio as bench
+
+    path = bench.write_long_file(tmp_path / "long.wav", minutes=0.05, rate=44100)
+    reference = bench.read_whole_then_resample(path)
+    torch.testing.assert_close(load_audio(path), reference, atol=1e-5, rtol=0)
+    measured = bench.worker("load_audio_window", str(path), seconds=3.0)
+    assert measured["result_mb"] == pytest.approx(1.5 * 16000 * 4 / 2**20, abs=0.05)

@@ -269,3 +269,313 @@ def test_hf_hub_arguments_are_forwarded(monkeypatch, tmp_path):
     )
     assert calls == [("google/fleurs", "ky_kg", "test", "refs/convert/parquet")]
     assert ds.sources == ["fleurs"] * 3 and ds[0]["wave"].numel() == 4000
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def _manifest(tmp_path, rows, header="path,text,source,speaker"):
+    """A manifest of short tones; ``rows`` are the cells after ``path``."""
+    (tmp_path / "clips").mkdir(exist_ok=True)
+    lines = [header]
+    for i, cells in enumerate(rows):
+        sf.write(str(tmp_path / "clips" / f"{i}.wav"), _tone(16000, 0.2, i), 16000)
+        lines.append(",".join([f"clips/{i}.wav", *cells]))
+    path = tmp_path / "m.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _speakers_rows(n_speakers=5, per_speaker=3, sources=("a", "b")):
+    return [
+        [f"текст {s}{k}{i}", source, f"{source}{k}"]
+        for s, source in enumerate(sources)
+        for k in range(n_speakers)
+        for i in range(per_speaker)
+    ]
+
+
+def test_a_manifest_holds_out_whole_speakers_for_test(tmp_path, capsys):
+    path = _manifest(tmp_path, _speakers_rows())
+    every = load_asr(f"manifest:{path}")
+    assert len(every) == 30 and capsys.readouterr().out == ""  # split=None: every row, quietly
+    train = load_asr(f"manifest:{path}", split="train")
+    test = load_asr(f"manifest:{path}", split="test")
+    printed = capsys.readouterr().out
+    assert not set(train.paths) & set(test.paths)
+    assert sorted(train.paths + test.paths) == sorted(every.paths)
+    assert not set(train.speakers) & set(test.speakers)
+    assert set(test.sources) == set(train.sources) == {"a", "b"}  # every source is scored
+    assert len(test) == 6  # one of the five speakers of each source, 3 clips each
+    assert "m.csv has no test split; held out by speaker: 2 of 10 speakers" in printed
+    assert "split 'test' = 6 rows, split 'train' = the other 24" in printed
+    again = load_asr(f"manifest:{path}", split="test")
+    assert again.paths == test.paths  # seeded
+    other = load_asr(f"manifest:{path}", split="test", holdout_seed=3)
+    assert other.paths != test.paths
+
+
+def test_without_speakers_rows_of_each_source_are_held_out(tmp_path, capsys):
+    rows = [[f"т{i}", "a" if i < 8 else "b"] for i in range(10)]
+    path = _manifest(tmp_path, rows, header="path,text,source")
+    train = load_asr(f"manifest:{path}", split="train")
+    test = load_asr(f"manifest:{path}", split="test")
+    assert not set(train.paths) & set(test.paths) and len(train) + len(test) == 10
+    assert sorted(test.sources) == ["a", "a", "b"]  # round(0.2 * 8) and at least 1 of 2
+    assert "held out by row" in capsys.readouterr().out
+
+
+def test_a_split_column_is_used_as_it_is(tmp_path, capsys):
+    rows = [[f"т{i}", "a", f"s{i}", "test" if i in (1, 4) else "train"] for i in range(6)]
+    path = _manifest(tmp_path, rows, header="path,text,source,speaker,split")
+    test = load_asr(f"manifest:{path}", split="test")
+    assert test.texts == ["т1", "т4"]
+    assert "the 2 of 6 rows marked 'test' in its split column" in capsys.readouterr().out
+    assert len(load_asr(f"manifest:{path}", split="train")) == 4
+    with pytest.raises(
+        ValueError, match=r"no row has split 'dev'; its split column holds \['test', 'train'\]"
+    ):
+        load_asr(f"manifest:{path}", split="dev")
+
+
+def test_a_manifest_without_split_column_knows_only_train_and_test(tmp_path):
+    path = _manifest(tmp_path, _speakers_rows())
+    with pytest.raises(ValueError, match="has no split column, so split must be 'train' or 'test'"):
+        load_asr(f"manifest:{path}", split="validation")
+    with pytest.raises(ValueError, match="holdout must be a fraction between 0 and 1, got 1.5"):
+        load_asr(f"manifest:{path}", split="test", holdout=1.5)
+    with pytest.raises(ValueError, match="split must be a split name"):
+        load_asr(f"manifest:{path}", split=1)
+
+
+def test_the_bundled_sample_has_a_speaker_disjoint_test_split():
+    every = load_asr("sample")
+    train, test = load_asr("sample", split="train"), load_asr("sample", split="test")
+    assert sorted(train.paths + test.paths) == sorted(every.paths)
+    assert not set(train.speakers) & set(test.speakers)
+    assert set(test.sources) == set(train.sources) == set(every.sources)
+
+
+def test_hold_out_falls_back_to_rows_when_a_source_has_one_speaker():
+    test, how = asr_module.hold_out(["a"] * 4 + ["b"] * 6, ["x"] * 4 + ["y", "z"] * 3)
+    assert "held out by row" in how and {0, 1, 2, 3} & set(test) and set(test) - {0, 1, 2, 3}
+    with pytest.raises(ValueError, match=r"cannot hold out a test split from 1 row\(s\)"):
+        asr_module.hold_out(["a"])
+
+
+def test_hf_saved_without_splits_holds_out_a_test_split(tmp_path, capsys):
+    _hf_dataset(tmp_path).save_to_disk(str(tmp_path / "saved"))
+    train = load_asr(f"hf:{tmp_path / 'saved'}", split="train", text_column="transcription")
+    test = load_asr(f"hf:{tmp_path / 'saved'}", split="test", text_column="transcription")
+    assert not set(train.texts) & set(test.texts)
+    assert sorted(train.texts + test.texts) == sorted(["бир", "эки", "үч"])
+    assert "has no test split" in capsys.readouterr().out
+    assert test[0]["wave"].numel() == 4000
+
+
+def test_hf_split_folder_of_a_saved_dataset_dict_is_not_another_split(tmp_path):
+    data = _hf_dataset(tmp_path)
+    datasets.DatasetDict({"train": data.select([0, 1]), "test": data.select([2])}).save_to_disk(
+        str(tmp_path / "dd")
+    )
+    assert load_asr(f"hf:{tmp_path / 'dd'}", split="test", text_column="transcription").texts == [
+        "үч"
+    ]
+    assert load_asr(f"hf:{tmp_path / 'dd' / 'test'}", text_column="transcription").texts == ["үч"]
+    with pytest.raises(
+        ValueError,
+        match=r"dd/train is the 'train' split of the DatasetDict saved in .*dd; pass 'hf:.*dd' with split='test'",
+    ):
+        load_asr(f"hf:{tmp_path / 'dd' / 'train'}", split="test", text_column="transcription")
+    with pytest.raises(ValueError, match=r"has no split 'validation'; it has \['test', 'train'\]"):
+        load_asr(f"hf:{tmp_path / 'dd'}", split="validation", text_column="transcription")
+
+
+def test_hf_audiofolder_layout_is_read_without_torchcodec(tmp_path, capsys):
+    folder = tmp_path / "af"
+    folder.mkdir()
+    for i in range(4):
+        sf.write(str(folder / f"x{i}.wav"), _tone(8000, 0.25, i), 8000)
+    (folder / "metadata.csv").write_text(
+        "file_name,sentence,speaker_id\n"
+        + "".join(f"x{i}.wav,сөз {i},s{i % 2}\n" for i in range(4)),
+        encoding="utf-8",
+    )
+    ds = load_asr(f"hf:{folder}")
+    assert ds.texts == [f"сөз {i}" for i in range(4)] and ds[3]["wave"].numel() == 4000
+    assert ds.speakers == ["s0", "s1", "s0", "s1"] and set(ds.sources) == {"af"}
+    test = load_asr(f"hf:{folder}", split="test")
+    assert len(test) == 2 and len(set(test.speakers)) == 1  # one of two speakers held out
+    split_folders = tmp_path / "af2"
+    for split in ("train", "test"):
+        (split_folders / split).mkdir(parents=True)
+        sf.write(str(split_folders / split / "a.wav"), _tone(8000, 0.25), 8000)
+        (split_folders / split / "metadata.jsonl").write_text(
+            f'{{"file_name": "a.wav", "sentence": "{split}"}}\n', encoding="utf-8"
+        )
+    assert load_asr(f"hf:{split_folders}", split="test").texts == ["test"]
+    with pytest.raises(ValueError, match=r"has no split 'dev'; it has \['test', 'train'\]"):
+        load_asr(f"hf:{split_folders}", split="dev")
+
+
+def test_hf_layout_that_needs_torchcodec_says_so(monkeypatch):
+    def needs_torchcodec(*args, **kwargs):
+        try:
+            raise ImportError("To support encoding audio data, please install 'torchcodec'.")
+        except ImportError as err:
+            raise datasets.exceptions.DatasetGenerationError("An error occurred") from err
+
+    monkeypatch.setattr(datasets, "load_dataset", needs_torchcodec)
+    with pytest.raises(
+        DatasetUnavailableError, match="needs the torchcodec package.*manifest:PATH"
+    ):
+        load_asr("hf:someone/speech")
+
+
+# --------------------------------------------------------------------------- Common Voice
+
+
+def test_common_voice_validated_minus_dev_and_test(common_voice, capsys):
+    rows = [
+        ["client0", "common_voice_ky_0.mp3", "0", "Саламатсызбы!"],
+        ["client1", "common_voice_ky_1.mp3", "1", 'Ал "Манас" окуду.'],
+        ["client2", "common_voice_ky_2.mp3", "2", "Мен 25 жаштамын."],
+        ["client3", "common_voice_ky_3.mp3", "3", "Бүгүн аба ырайы жакшы."],
+        ["client4", "common_voice_ky_4.mp3", "4", "Бүгүн аба ырайы жакшы."],  # a test sentence
+        ["client1", "common_voice_ky_5.mp3", "5", "Жаңы сөз."],  # a dev speaker
+        ["client5", "common_voice_ky_6.mp3", "6", "Дагы бир сөз."],
+    ]
+    for i in (4, 5, 6):
+        sf.write(
+            str(common_voice / "clips" / f"common_voice_ky_{i}.mp3"),
+            _tone(48000, 0.5, i),
+            48000,
+            format="MP3",
+        )
+    _write_tsv(common_voice / "validated.tsv", CV_HEADER, [r + ["2", "0", "ky"] for r in rows])
+    _write_tsv(common_voice / "dev.tsv", CV_HEADER, [rows[1] + ["2", "0", "ky"]])
+    _write_tsv(common_voice / "test.tsv", CV_HEADER, [rows[3] + ["2", "0", "ky"]])
+    train = load_asr(f"common_voice:{common_voice}", split="validated-minus-dev-test")
+    assert train.texts == ["Саламатсызбы!", "Мен 25 жаштамын.", "Дагы бир сөз."]
+    assert (
+        "validated-minus-dev-test: 3 of the 7 clips of validated.tsv; left out: 2 clips of "
+        "dev.tsv/test.tsv, 1 more by their speakers, 1 more reading their sentences"
+    ) in capsys.readouterr().out
+    (common_voice / "dev.tsv").unlink()
+    with pytest.raises(FileNotFoundError, match=r"dev\.tsv does not exist"):
+        load_asr(f"common_voice:{common_voice}", split="validated-minus-dev-test")
+
+
+def test_common_voice_clip_durations_are_read_not_decoded(common_voice):
+    _write_tsv(
+        common_voice / "clip_durations.tsv",
+        ["clip", "duration[ms]"],
+        [["common_voice_ky_0.mp3", "1500"], ["common_voice_ky_1.mp3", "480"], ["gone.mp3", "9"]],
+    )
+    _write_tsv(
+        common_voice / "train.tsv",
+        CV_HEADER,
+        [
+            ["c0", "common_voice_ky_0.mp3", "0", "а", "2", "0", "ky"],
+            ["c1", "common_voice_ky_1.mp3", "1", "б", "2", "0", "ky"],
+            ["c1", "common_voice_ky_2.mp3", "2", "в", "2", "0", "ky"],  # not listed: unknown
+            [
+                "c1",
+                "gone.mp3",
+                "3",
+                "г",
+                "2",
+                "0",
+                "ky",
+            ],  # listed, but not in clips/: decoded (and dropped)
+        ],
+    )
+    ds = load_asr(f"common_voice:{common_voice}")
+    assert ds.durations == [1.5, 0.48, None, None]
+    with pytest.raises(
+        FileNotFoundError, match=r"this release has the splits \['train', 'test', 'validated'\]"
+    ):
+        load_asr(f"common_voice:{common_voice}", split="dev")
+    _write_tsv(
+        common_voice / "clip_durations.tsv",
+        ["clip", "duration[ms]"],
+        [["common_voice_ky_0.mp3", "long"]],
+    )
+    with pytest.raises(ValueError, match=r"clip_durations\.tsv, line 2: duration\[ms\] is 'long'"):
+        load_asr(f"common_voice:{common_voice}")
+
+
+def test_common_voice_table_with_an_extra_field_names_the_line(common_voice):
+    with open(common_voice / "train.tsv", "a", encoding="utf-8") as f:
+        f.write("\t".join(["c9", "x.mp3", "9", "сөз", "2", "0", "ky", "extra"]) + "\n")
+    with pytest.raises(
+        ValueError,
+        match=r"train\.tsv: cannot be read as a TSV table \(.*line 5, saw 8.*the file is damaged",
+    ):
+        load_asr(f"common_voice:{common_voice}")
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def test_zero_byte_manifest(tmp_path):
+    (tmp_path / "zero.csv").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"zero\.csv is empty \(0 bytes, no header line\)"):
+        load_asr(f"manifest:{tmp_path / 'zero.csv'}")
+
+
+def test_duration_cells(tmp_path):
+    path = _manifest(tmp_path, [["а", "1.5"], ["б", ""]], header="path,text,duration")
+    assert load_asr(f"manifest:{path}").durations == [1.5, None]  # empty: unknown
+    path = _manifest(tmp_path, [["а", "1.5"], ["б", "abc"]], header="path,text,duration")
+    with pytest.raises(
+        ValueError, match=r"m\.csv, line 3: duration is 'abc', expected a non-negative number"
+    ):
+        load_asr(f"manifest:{path}")
+    path = _manifest(tmp_path, [["а", "-1"]], header="path,text,duration")
+    with pytest.raises(ValueError, match="duration is '-1'"):
+        load_asr(f"manifest:{path}")
+
+
+def test_empty_path_cell(tmp_path):
+    (tmp_path / "m.csv").write_text("path,text\n,а\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"m\.csv, line\(s\) \[2\]: the path cell is empty"):
+        load_asr(f"manifest:{tmp_path / 'm.csv'}")
+
+
+# --------------------------------------------------------------------------- asr_source
+
+
+def test_asr_source_refuses_a_named_folder_that_is_no_release(monkeypatch, tmp_path):
+    monkeypatch.setenv("DLSAUDIO_SMOKE", "0")
+    monkeypatch.delenv("DLSAUDIO_ASR", raising=False)
+    monkeypatch.setenv("DLSAUDIO_COMMON_VOICE", str(tmp_path / "typo"))
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"DLSAUDIO_COMMON_VOICE='.*typo' is not a Common Voice release: Common Voice folder not found.*unset DLSAUDIO_COMMON_VOICE",
+    ):
+        asr_source()
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("DLSAUDIO_COMMON_VOICE", str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="holds no Common Voice tables"):
+        asr_source()
+
+
+def test_asr_source_accepts_the_archive_root_as_load_asr_does(monkeypatch, common_voice):
+    monkeypatch.setenv("DLSAUDIO_SMOKE", "0")
+    monkeypatch.delenv("DLSAUDIO_ASR", raising=False)
+    monkeypatch.setenv("DLSAUDIO_COMMON_VOICE", str(common_voice.parent.parent))
+    assert asr_source() == f"common_voice:{common_voice}"
+
+
+def test_asr_source_on_colab_refuses_a_default_folder_without_a_release(monkeypatch, tmp_path):
+    monkeypatch.setenv("DLSAUDIO_SMOKE", "0")
+    monkeypatch.delenv("DLSAUDIO_ASR", raising=False)
+    monkeypatch.delenv("DLSAUDIO_COMMON_VOICE", raising=False)
+    monkeypatch.setattr(asr_module, "on_colab", lambda: True)
+    monkeypatch.setattr(asr_module, "COMMON_VOICE_DEFAULT_PATHS", (str(tmp_path),))
+    with pytest.raises(
+        ValueError,
+        match=r"is where Colab notebooks look for Common Voice, but it is not a release: .*holds no Common Voice tables",
+    ):
+        asr_source()

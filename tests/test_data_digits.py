@@ -247,3 +247,24 @@ def test_fetch_fsdd_reuses_a_checkout_and_reports_failures(fsdd, tmp_path, monke
     monkeypatch.setattr(digits_module, "FSDD_URL", str(tmp_path / "no-such-repo"))
     with pytest.raises(RuntimeError, match="cannot clone"):
         fetch_fsdd(tmp_path / "clone", timeout=30)
+
+
+def test_audio_files_named_otherwise_are_listed_not_skipped_silently(fsdd, capsys):
+    rec = fsdd / "recordings"
+    for name in ("x_jackson_0.wav", "0-george-1.wav", "10_george_0.wav"):
+        sf.write(str(rec / name), _tone(8000), 8000)
+    sf.write(str(rec / "1_george_9.WAV"), _tone(8000), 8000)  # upper-case extension: read
+    ds = load_digits(f"fsdd:{fsdd}")
+    assert len(ds) == 2 * 2 * 7 + 1 and "1_george_9.WAV" in {p.name for p in ds.paths}
+    printed = capsys.readouterr().out
+    assert "digits: skipped 3 audio file(s)" in printed
+    assert "0-george-1.wav, 10_george_0.wav, x_jackson_0.wav" in printed
+
+
+def test_a_folder_of_audio_named_otherwise_says_so(tmp_path):
+    sf.write(str(tmp_path / "hello.wav"), _tone(8000), 8000)
+    with pytest.raises(
+        ValueError,
+        match=r"holds no <digit>_<speaker>_<take>\.wav files \(it has 1 audio files named otherwise, e\.g\. hello\.wav\)",
+    ):
+        load_digits(f"fsdd:{tmp_path}")

@@ -73,6 +73,8 @@ def test_filters_are_counted(capsys):
         "too_short_audio": 1,
         "empty_text": 1,
         "too_long_labels": 1,
+        "bad_audio": {},
+        "bad_audio_files": [],
         "kept_hours": pytest.approx(3.0 / 3600),
         "kept_per_source": {"kk_tts": 1, "ky_tts": 1},
     }
@@ -130,3 +132,62 @@ def test_lazy_examples_equal_eager_ones_and_known_durations_skip_decoding():
         assert a["labels"] == b["labels"] and a["source"] == b["source"]
     assert data.reads == 2
     assert "lazy=True" in repr(lazy)
+
+
+def _corpus_with_bad_clips(tmp_path, durations: bool):
+    """Ten clips of a manifest: two missing, one silent, one that is not audio."""
+    import numpy as np
+    import soundfile as sf
+
+    from dlsaudio.data import load_asr
+
+    rows = []
+    for i in range(10):
+        path = tmp_path / f"{i}.wav"
+        if i == 2:
+            sf.write(str(path), np.zeros(8000, dtype=np.float32), 16000)
+        elif i == 3:
+            path.write_bytes(b"not audio at all" * 50)
+        elif i not in (5, 7):
+            t = np.arange(8000) / 16000
+            sf.write(str(path), (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 16000)
+        rows.append(f"{i}.wav,сөз {i}" + (",0.5" if durations else ""))
+    header = "path,text,duration" if durations else "path,text"
+    (tmp_path / "m.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return load_asr(f"manifest:{tmp_path / 'm.csv'}")
+
+
+@pytest.mark.parametrize("durations", [False, True])
+def test_bad_clips_are_dropped_and_counted_up_to_a_threshold(tmp_path, capsys, durations):
+    proc = processor_for(80)
+    data = _corpus_with_bad_clips(tmp_path, durations)
+    with pytest.raises(
+        ValueError,
+        match=r"4 of 10 clips have bad audio \(2 missing, 1 silent, 1 undecodable\), more than max_bad_audio=0.01",
+    ):
+        prepare_dataset(data, proc, progress=False)
+    kept, report = prepare_dataset(data, proc, progress=False, max_bad_audio=0.5)
+    assert kept.indices == [0, 1, 4, 6, 8, 9] and len(kept[:]) == 6
+    assert report["bad_audio"] == {"missing": 2, "silent": 1, "undecodable": 1}
+    assert any("3.wav: cannot be decoded" in line for line in report["bad_audio_files"])
+    assert "2 missing audio, 1 silent audio, 1 undecodable audio" in capsys.readouterr().out
+
+
+def test_lazy_examples_name_a_bad_clip_found_in_training_and_check_audio_finds_it_first(tmp_path):
+    proc = processor_for(80)
+    data = _corpus_with_bad_clips(tmp_path, durations=True)
+    lazy, report = prepare_dataset(data, proc, progress=False, lazy=True, max_bad_audio=0.5)
+    assert report["bad_audio"] == {} and len(lazy) == 10  # durations known: nothing decoded
+    with pytest.raises(
+        FileNotFoundError, match=r"5\.wav.*prepare_dataset\(\.\.\., check_audio=True\)"
+    ):
+        lazy[5]
+    checked, report = prepare_dataset(
+        data, proc, progress=False, lazy=True, max_bad_audio=0.5, check_audio=True
+    )
+    assert checked.indices == [0, 1, 4, 6, 8, 9] and sum(report["bad_audio"].values()) == 4
+
+
+def test_max_bad_audio_must_be_a_share():
+    with pytest.raises(ValueError, match="max_bad_audio=2; expected a share between 0 and 1"):
+        prepare_dataset([], processor_for(80), max_bad_audio=2)

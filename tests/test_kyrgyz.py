@@ -184,3 +184,25 @@ def test_verbalize_rejects_non_text():
 def test_docstring_examples():
     result = doctest.testmod(kyrgyz)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1,000,000", "бир миллион"),
+        ("1.000.000", "бир миллион"),
+        ("12,345,678 сом", "он эки миллион үч жүз кырк беш миң алты жүз жетимиш сегиз сом"),
+        ("-2.500.000", "минус эки миллион беш жүз миң"),
+        ("10,000,000%", "он миллион пайыз"),
+        ("1,000,000-жылы", "бир миллионунчу жылы"),
+        ("1,000.5", "бир миң бүтүн ондон беш"),  # grouped whole, decimals after the other mark
+        ("1.000.000,25", "бир миллион бүтүн жүздөн жыйырма беш"),
+        ("1,125", "бир бүтүн миңден жүз жыйырма беш"),  # one comma: a decimal, as before
+        ("3.14159", "үч бүтүн жүз миңден он төрт миң жүз элүү тогуз"),
+        ("1,000,00", "бир,нөл нөл нөл,нөл нөл"),  # not groups of three: number by number
+        ("01.05.2025", "нөл бир.нөл беш.эки миң жыйырма беш"),
+        ("v1.2.345.678", "vбир.эки.үч жүз кырк беш.алты жүз жетимиш сегиз"),
+    ],
+)
+def test_thousands_grouped_with_commas_or_dots(text, expected):
+    assert verbalize_numbers(text) == expected

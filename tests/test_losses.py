@@ -399,3 +399,52 @@ def test_benchmark_versions_compute_what_they_claim(capsys) -> None:
     out = json.loads(capsys.readouterr().out)
     assert set(out["info_nce"]["N=8"]) == {"dlsaudio", "reference", "ratio"}
     assert out["info_nce"]["seminar_original"]["N"] == 8
+
+
+# --------------------------------------------------------------------------- precision
+
+
+def test_half_precision_info_nce_at_a_tiny_tau_is_finite_and_exact() -> None:
+    z1, z2 = randn(6, 8, seed=3).half(), randn(6, 8, seed=4).half()
+    loss = info_nce(z1, z2, tau=1e-4)  # s / tau reaches 1e4 and its exp overflows float16
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    expected = info_nce(z1.double(), z2.double(), tau=1e-4)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_half_precision_barlow_twins_at_dim_4096_is_finite_and_exact() -> None:
+    z1, z2 = randn(32, 4096, seed=5).half(), randn(32, 4096, seed=6).half()
+    loss = barlow_twins_loss(z1, z2)  # a sum over 4096**2 correlations overflows float16
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    expected = barlow_twins_loss(z1.double(), z2.double())
+    assert float(loss) == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_half_precision_gradients_reach_half_precision_inputs() -> None:
+    z1 = randn(8, 16, seed=7).half().requires_grad_()
+    z2 = randn(8, 16, seed=8).half()
+    vicreg_loss(z1, z2).backward()
+    assert z1.grad.dtype == torch.float16 and torch.isfinite(z1.grad).all()
+
+
+def test_autocast_does_not_narrow_the_loss() -> None:
+    z1, z2 = randn(16, 64, seed=9).float(), randn(16, 64, seed=10).float()
+    full = [info_nce(z1, z2, 0.05), barlow_twins_loss(z1, z2), vicreg_loss(z1, z2)]
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        mixed = [info_nce(z1, z2, 0.05), barlow_twins_loss(z1, z2), vicreg_loss(z1, z2)]
+    for a, b in zip(full, mixed, strict=True):
+        assert b.dtype == torch.float32
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [info_nce, barlow_twins_loss, vicreg_loss, byol_loss, invariance_term],
+)
+def test_integer_inputs_are_refused_by_name(fn) -> None:
+    z = torch.ones(4, 3, dtype=torch.long)
+    with pytest.raises(
+        ValueError,
+        match=r"must be a floating-point tensor, got dtype torch.int64; convert it with .*\.float\(\)",
+    ):
+        fn(z, z)

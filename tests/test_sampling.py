@@ -150,3 +150,42 @@ def test_value_errors_of_the_functions():
         source_probabilities({"a": 0, "b": 3})
     with pytest.raises(ValueError, match=r"no probability for sources \['b'\]"):
         example_weights(["a", "b"], {"a": 1.0})
+
+
+def test_a_large_alpha_gives_the_largest_source_everything_without_overflow():
+    probabilities = source_probabilities({"big": 300, "small": 1}, alpha=1000)
+    assert probabilities["big"] == 1.0 and probabilities["small"] == 0.0
+    assert source_probabilities({"a": 300, "b": 1}, alpha=-1000)["b"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        (
+            [1, 1, 2],
+            r"weights must map source names to numbers.*got a list of 3 values.*WeightedRandomSampler",
+        ),
+        (torch.ones(100), r"got a Tensor of 100 values.*one weight per source"),
+        ({"ky": "2"}, r"weights must be numbers, got \{'ky': '2'\}"),
+        ({"ky": None}, r"weights must be numbers, got \{'ky': None\}"),
+        ({"ky": True}, r"weights must be numbers, got \{'ky': True\}"),
+    ],
+)
+def test_weights_that_are_not_a_source_mapping_are_refused_by_what_they_are(weights, match):
+    with pytest.raises(ValueError, match=match):
+        SourceWeightedSampler(SOURCES, weights=weights)
+
+
+@pytest.mark.parametrize("alpha", ["0.5", True])
+def test_alpha_must_be_a_number(alpha):
+    with pytest.raises(ValueError, match=r"alpha=.* must be a finite number"):
+        SourceWeightedSampler(SOURCES, alpha=alpha)
+
+
+def test_integer_source_names_match_integer_weights():
+    sampler = SourceWeightedSampler([0, 0, 0, 1], weights={0: 1, 1: 3}, num_samples=4000, seed=0)
+    assert sampler.target_probabilities() == {"0": 0.25, "1": 0.75}
+    drawn = Counter([0, 0, 0, 1][i] for i in sampler)
+    assert chisquare([drawn[0], drawn[1]], [1000, 3000]).pvalue > 1e-3
+    with pytest.raises(ValueError, match="weights name one source twice"):
+        SourceWeightedSampler([0, 1], weights={0: 1, "0": 2})

@@ -21,6 +21,10 @@ from dlsaudio.asr import normalize_kyrgyz
         ("Mен кoнoкмун", "мен конокмун"),  # Latin M, o inside Cyrillic words
         ("iPhone жана WiFi", "iphone жана wifi"),  # Latin words stay Latin
         ("Жаҥы ɵзгɵчɵ", "жаңы өзгөчө"),  # look-alike letters from other alphabets
+        ("Кӧл сӱт ӰЙ", "көл сүт үй"),  # Cyrillic letters with diaeresis typed for ө, ү
+        ("кöл üй", "көл үй"),  # Latin ö, ü inside Cyrillic words
+        ("Müller жана Jörg", "müller жана jörg"),  # Latin words stay Latin
+        ("1,000,000 сом", "бир миллион сом"),
         ("", ""),
         ("?!", ""),
     ],
@@ -55,3 +59,9 @@ def test_idempotent():
 def test_not_a_string_raises():
     with pytest.raises(ValueError, match="text must be a str, got int"):
         normalize_kyrgyz(15)
+
+
+def test_a_diaeresis_typed_as_a_combining_mark_ends_as_the_kyrgyz_letter():
+    typed = "у\u0308й ко\u0308л"  # у and о followed by U+0308 COMBINING DIAERESIS
+    assert unicodedata.normalize("NFC", typed) == "ӱй кӧл"  # NFC gives ӱ ӧ, not ү ө
+    assert normalize_kyrgyz(typed) == "үй көл"

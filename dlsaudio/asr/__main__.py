@@ -125,12 +125,9 @@ def load_splits(args: argparse.Namespace):
     from dlsaudio.data import load_asr
 
     options = {"revision": args.hf_revision, "text_column": args.text_column}
+    # data without a test split (the sample, a manifest) holds one out and prints how
     train_data = load_asr(args.data, split="train", **options)
-    if args.data == "sample":  # no official split: every fourth utterance is held out
-        test_data = train_data.subset([i for i in range(len(train_data)) if i % 4 == 3])
-        train_data = train_data.subset([i for i in range(len(train_data)) if i % 4 != 3])
-    else:
-        test_data = load_asr(args.data, split="test", **options)
+    test_data = load_asr(args.data, split="test", **options)
     return _first_of_shuffled(train_data, args.max_train, args.seed), _first_of_shuffled(
         test_data, args.max_test, args.seed
     )

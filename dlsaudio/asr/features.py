@@ -11,6 +11,8 @@ import torchaudio
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from dlsaudio.audio import AudioFileError
+
 
 def prepare_example(item: Mapping[str, Any], processor: Any) -> dict[str, Any]:
     """One ASR item -> one Whisper example, with the model's own feature extractor and tokenizer.
@@ -52,6 +54,10 @@ def prepare_example(item: Mapping[str, Any], processor: Any) -> dict[str, Any]:
         "seconds": wave.numel() / extractor.sampling_rate,
     }
 
+
+MAX_BAD_AUDIO = 0.01
+"""``prepare_dataset`` fails when more than this share of the clips is missing, undecodable or
+silent: a few such clips are normal in a crowd-sourced corpus, many mean the data is broken."""
 
 LAZY_ABOVE = 1000
 """``prepare_dataset(lazy=None)`` keeps features in memory up to this many examples (about 1 GB
@@ -101,7 +107,17 @@ class WhisperExamples(Dataset):
             return [self[j] for j in range(*i.indices(len(self)))]
         if self._examples is not None:
             return self._examples[i]
-        return prepare_example(self._data[self.indices[i]], self._processor)
+        try:
+            return prepare_example(self._data[self.indices[i]], self._processor)
+        except (FileNotFoundError, AudioFileError) as err:
+            hint = (
+                "; this clip's duration was known, so it was not decoded when the examples were "
+                "prepared: prepare_dataset(..., check_audio=True) decodes every clip first and "
+                "drops the bad ones"
+            )
+            if isinstance(err, AudioFileError):
+                raise AudioFileError(f"{err}{hint}", err.reason) from None
+            raise FileNotFoundError(f"{err}{hint}") from None
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
@@ -109,6 +125,11 @@ class WhisperExamples(Dataset):
     def __repr__(self) -> str:
         counts = dict(sorted(Counter(self.sources).items()))
         return f"WhisperExamples(examples={len(self)}, sources={counts}, lazy={self.lazy})"
+
+
+def _audio_problem(err: Exception) -> str:
+    """The report's name for why a clip could not be used."""
+    return "missing" if isinstance(err, FileNotFoundError) else err.reason
 
 
 def prepare_dataset(
@@ -119,6 +140,8 @@ def prepare_dataset(
     min_seconds: float = 0.1,
     progress: bool = True,
     lazy: bool | None = None,
+    max_bad_audio: float = MAX_BAD_AUDIO,
+    check_audio: bool = False,
 ) -> tuple[WhisperExamples, dict[str, Any]]:
     """Turn ASR items into Whisper examples and drop those Whisper cannot learn from.
 
@@ -129,10 +152,17 @@ def prepare_dataset(
     * audio shorter than ``min_seconds`` (empty or broken clips);
     * empty transcripts;
     * labels (prefix + text + end token) longer than ``max_label_tokens``: the decoder has
-      448 positions.
+      448 positions;
+    * clips that are missing, cannot be decoded, are cut short or hold only silence (a real
+      corpus has a few): counted by reason in ``report["bad_audio"]``, with the first files and
+      messages in ``report["bad_audio_files"]``. More than ``max_bad_audio`` of the items
+      means something is wrong with the data as a whole (clips not unpacked, a wrong folder):
+      then nothing is returned and the error lists the reasons.
 
     Durations come from ``asr_dataset.durations`` when the dataset knows them (manifests, the
-    bundled sample); otherwise each item is decoded once.
+    bundled sample, Common Voice's ``clip_durations.tsv``); otherwise each item is decoded once.
+    A clip whose duration is known is decoded only when its features are computed: at once
+    when eager, during training when lazy (``check_audio=True`` decodes every clip here).
 
     Args:
         asr_dataset: a sequence of items ``{"wave", "sample_rate", "text", "source", ...}``
@@ -145,15 +175,19 @@ def prepare_dataset(
         progress: show a tqdm bar.
         lazy: compute features on access instead of now; ``None``: lazy above
             :data:`LAZY_ABOVE` kept examples.
+        max_bad_audio: the largest share of items (0 to 1) that may be dropped for bad audio.
+        check_audio: decode every clip now, even when its duration is known.
 
     Returns:
         ``(examples, report)``: a :class:`WhisperExamples` of the kept examples (see
         :func:`prepare_example`, in input order, each with its ``source``) and ``{"total",
         "kept", "too_long_audio", "too_short_audio", "empty_text", "too_long_labels",
-        "kept_hours", "kept_per_source"}``. One summary line is printed.
+        "bad_audio", "bad_audio_files", "kept_hours", "kept_per_source"}``. One summary line is
+        printed.
 
     Raises:
-        ValueError: for bad limits, or items that are not ASR items.
+        ValueError: for bad limits, items that are not ASR items, or more bad audio than
+            ``max_bad_audio`` allows (the message gives the counts by reason and examples).
     """
     window = processor.feature_extractor.chunk_length
     max_seconds = window if max_seconds is None else max_seconds
@@ -169,20 +203,36 @@ def prepare_dataset(
         raise ValueError(
             f"max_label_tokens={max_label_tokens!r}; expected an integer in 1..448 (the decoder's positions)"
         )
+    if isinstance(max_bad_audio, bool) or not (
+        isinstance(max_bad_audio, (int, float)) and 0 <= max_bad_audio <= 1
+    ):
+        raise ValueError(f"max_bad_audio={max_bad_audio!r}; expected a share between 0 and 1")
 
-    known = getattr(asr_dataset, "durations", None)
+    known = None if check_audio else getattr(asr_dataset, "durations", None)
     texts = getattr(asr_dataset, "texts", None)
     sources = getattr(asr_dataset, "sources", None)
     counts = Counter()
+    bad_audio: Counter = Counter()
+    bad_files: list[str] = []
+
+    def drop(err: Exception) -> None:
+        bad_audio[_audio_problem(err)] += 1
+        if len(bad_files) < 10:
+            bad_files.append(str(err))
+
     kept, kept_texts, kept_sources = [], [], []
     examples: list[dict[str, Any]] = []
-    seconds_kept = 0.0
+    seconds_of: dict[int, float] = {}
     for i in tqdm(range(len(asr_dataset)), desc="features", disable=not progress):
         item = None
         if known is not None and known[i] is not None and texts is not None:
             seconds, text = float(known[i]), texts[i]
         else:
-            item = asr_dataset[i]
+            try:
+                item = asr_dataset[i]
+            except (FileNotFoundError, AudioFileError) as err:
+                drop(err)
+                continue
             if item.get("wave") is None:
                 raise ValueError(f"item {i} has no 'wave'; expected an ASR item")
             seconds, text = len(item["wave"]) / int(item["sample_rate"]), item.get("text")
@@ -205,11 +255,31 @@ def prepare_dataset(
         kept.append(i)
         kept_texts.append(text)
         kept_sources.append(source)
-        seconds_kept += seconds
+        seconds_of[i] = seconds
 
     lazy = len(kept) > LAZY_ABOVE if lazy is None else lazy
     if not lazy:
-        examples = [prepare_example(asr_dataset[i], processor) for i in kept]
+        usable = []
+        for i, text, source in zip(kept, kept_texts, kept_sources, strict=True):
+            try:
+                examples.append(prepare_example(asr_dataset[i], processor))
+            except (FileNotFoundError, AudioFileError) as err:
+                drop(err)
+                continue
+            usable.append((i, text, source))
+        kept, kept_texts, kept_sources = (
+            (list(x) for x in zip(*usable, strict=True)) if usable else ([], [], [])
+        )
+    total_bad = sum(bad_audio.values())
+    if total_bad > max_bad_audio * len(asr_dataset):
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(bad_audio.items()))
+        raise ValueError(
+            f"{total_bad} of {len(asr_dataset)} clips have bad audio ({reasons}), more than "
+            f"max_bad_audio={max_bad_audio:g} of them: check that the clips are unpacked and "
+            f"the data set points at them, or pass a larger max_bad_audio. First ones: "
+            + "; ".join(bad_files[:3])
+        )
+    seconds_kept = sum(seconds_of[i] for i in kept)
     result = WhisperExamples(
         asr_dataset, processor, kept, kept_texts, kept_sources, None if lazy else examples
     )
@@ -220,15 +290,22 @@ def prepare_dataset(
         "too_short_audio": counts["too_short_audio"],
         "empty_text": counts["empty_text"],
         "too_long_labels": counts["too_long_labels"],
+        "bad_audio": dict(sorted(bad_audio.items())),
+        "bad_audio_files": bad_files,
         "kept_hours": seconds_kept / 3600,
         "kept_per_source": dict(sorted(Counter(kept_sources).items())),
     }
+    bad_note = (
+        ", " + ", ".join(f"{n} {reason} audio" for reason, n in sorted(bad_audio.items()))
+        if bad_audio
+        else ""
+    )
     print(
         f"kept {report['kept']}/{report['total']} examples ({seconds_kept / 60:.1f} min"
         f"{', features computed on access' if lazy else ''}); dropped: "
         f"{report['too_long_audio']} longer than {max_seconds:g} s, "
         f"{report['too_short_audio']} shorter than {min_seconds:g} s, "
         f"{report['empty_text']} without text, "
-        f"{report['too_long_labels']} with more than {max_label_tokens} label tokens"
+        f"{report['too_long_labels']} with more than {max_label_tokens} label tokens{bad_note}"
     )
     return result, report

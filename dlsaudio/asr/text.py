@@ -30,6 +30,8 @@ _LATIN_TO_CYRILLIC = str.maketrans(
         "t": "т",
         "x": "х",
         "y": "у",
+        "ö": "ө",  # Turkish/German keyboards
+        "ü": "ү",
     }
 )
 
@@ -41,6 +43,8 @@ _KYRGYZ_VARIANTS = str.maketrans(
         "ɵ": "ө",  # Latin barred o
         "ѳ": "ө",  # old Cyrillic fita
         "ұ": "ү",  # Kazakh straight u with stroke
+        "ӱ": "ү",  # Cyrillic u with diaeresis (Altai, Mari), typed for ү; also у + U+0308 after NFC
+        "ӧ": "ө",  # Cyrillic o with diaeresis, typed for ө; also о + U+0308 after NFC
     }
 )
 
@@ -58,12 +62,15 @@ def normalize_kyrgyz(text: str) -> str:
 
     Steps, in order:
 
-    1. Unicode NFC, so ``ү`` typed as ``у`` + combining mark equals the single character;
+    1. Unicode NFC, so a letter typed as a base and a combining mark equals the precomposed
+       one (``у`` + U+0308 becomes ``ӱ``, which step 4 maps to ``ү``; ``ү`` and ``ө`` have no
+       decomposition, so NFC alone never produces them);
     2. lower case;
     3. numbers in digits to Kyrgyz words (:func:`dlsaudio.kyrgyz.verbalize_numbers`), before
        punctuation goes, so ``1,5`` and ``2024-жылы`` keep their meaning;
-    4. look-alike letters: ``ҥ ӊ`` -> ``ң``, ``ɵ ѳ`` -> ``ө``, ``ұ`` -> ``ү``; Latin ``a c e o
-       p x y ...`` inside words that also have Cyrillic letters -> Cyrillic;
+    4. look-alike letters: ``ҥ ӊ`` -> ``ң``, ``ɵ ѳ ӧ`` -> ``ө``, ``ұ ӱ`` -> ``ү``; Latin ``a c
+       e o p x y ...`` and ``ö ü`` inside words that also have Cyrillic letters -> Cyrillic
+       (``ö ü`` -> ``ө ү``);
     5. combining marks left after NFC (stress marks) are dropped without splitting the word;
     6. apostrophes are dropped (the word stays whole); hyphens and dashes become spaces, so a
        pair word ``ата-эне`` counts as two words whichever way it was written;

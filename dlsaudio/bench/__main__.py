@@ -1,22 +1,25 @@
-"""Benchmarks that print JSON: ``python -m dlsaudio.bench {ssl,asr}``."""
+"""Benchmarks that print JSON: ``python -m dlsaudio.bench {ssl,asr,audio}``."""
 
 from __future__ import annotations
 
 import sys
 
 USAGE = (
-    "usage: python -m dlsaudio.bench {ssl,asr} [options]  (add --help after the name for options)"
+    "usage: python -m dlsaudio.bench {ssl,asr,audio} [options]"
+    "  (add --help after the name for options)"
 )
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("ssl", "asr"):
+    if not argv or argv[0] not in ("ssl", "asr", "audio"):
         print(USAGE, file=sys.stderr)
         return 2
     name, rest = argv[0], argv[1:]
     if name == "ssl":
         from dlsaudio.bench.ssl import main as run
+    elif name == "audio":
+        from dlsaudio.bench.audio import main as run
     else:
         from dlsaudio.bench.asr import main as run
     return run(rest) or 0

@@ -53,7 +53,7 @@ TEST_TAKES_ENV_VAR = "DLSAUDIO_TEST_TAKES"
 #: digit its test set; AudioMNIST has no official split and gets the same; the bundled sample
 #: (takes 0-2) holds out take 0.
 DEFAULT_TEST_TAKES = {"sample": (0,), "fsdd": (0, 1, 2, 3, 4), "audiomnist": (0, 1, 2, 3, 4)}
-_NAME = re.compile(r"^(\d)_([A-Za-z0-9]+)_(\d+)\.(wav|flac)$")
+_NAME = re.compile(r"^(\d)_([A-Za-z0-9]+)_(\d+)\.(wav|flac)$", re.IGNORECASE)
 
 
 class DigitsDataset(Dataset):
@@ -162,12 +162,21 @@ def _parse_source(source: str) -> tuple[str, Path | None]:
     raise ValueError(f"unknown digits source {source!r}; valid sources: {', '.join(DIGIT_SOURCES)}")
 
 
-def _scan(files: list[Path]) -> tuple[list[Path], list[int], list[str], list[int]]:
-    rows = []
+def _scan(files: list[Path], folder: Path) -> tuple[list[Path], list[int], list[str], list[int]]:
+    """Parse ``<digit>_<speaker>_<take>`` names; audio files named otherwise are listed in one line."""
+    rows, other = [], []
     for f in files:
         m = _NAME.match(f.name)
         if m:
             rows.append((f, int(m[1]), m[2], int(m[3])))
+        else:
+            other.append(str(f.relative_to(folder)))
+    if other and rows:
+        shown = ", ".join(other[:10]) + (", ..." if len(other) > 10 else "")
+        print(
+            f"digits: skipped {len(other)} audio file(s) in {folder} whose names are not "
+            f"<digit>_<speaker>_<take>.wav: {shown}"
+        )
     rows.sort(key=lambda r: (r[2], r[1], r[3]))
     return tuple(map(list, zip(*rows, strict=True))) if rows else ([], [], [], [])
 
@@ -184,7 +193,8 @@ def load_digits(
         cache: keep decoded waves in memory.
 
     Returns:
-        A :class:`DigitsDataset`, items sorted by speaker, digit and take.
+        A :class:`DigitsDataset`, items sorted by speaker, digit and take. Audio files in the
+        folder named otherwise are skipped and listed in one printed line.
 
     Raises:
         ValueError: unknown source, or a folder with no ``<digit>_<speaker>_<take>.wav`` file.
@@ -217,12 +227,18 @@ def load_digits(
             f"{kind} folder not found: {path}. Get the data with `{fetch}` and pass "
             f"'{kind}:/path/to/checkout'; expected layout: {layout}"
         )
-    files = sorted(path.glob("*.wav")) if kind == "fsdd" else sorted(path.rglob("*.wav"))
-    paths, labels, speakers, takes = _scan(files)
+    found = path.glob("*") if kind == "fsdd" else path.rglob("*")
+    files = sorted(f for f in found if f.suffix.lower() in (".wav", ".flac") and f.is_file())
+    paths, labels, speakers, takes = _scan(files, path)
     if not paths:
+        named = (
+            f" (it has {len(files)} audio files named otherwise, e.g. {files[0].name})"
+            if files
+            else ""
+        )
         raise ValueError(
-            f"{path} holds no <digit>_<speaker>_<take>.wav files; expected layout: {layout} "
-            f"(from {url})"
+            f"{path} holds no <digit>_<speaker>_<take>.wav files{named}; expected layout: "
+            f"{layout} (from {url})"
         )
     return DigitsDataset(
         paths, labels, speakers, takes, source=kind, sample_rate=sample_rate, cache=cache
