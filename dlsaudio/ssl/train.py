@@ -13,7 +13,6 @@ from a checkpoint reproduces the loss trajectory of an uninterrupted run.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dlsaudio.audio import collate_waves, pad_crop
+from dlsaudio.checkpoint import save_checkpoint
 from dlsaudio.health import CollapseMonitor, health_metrics
 from dlsaudio.ssl.methods import SSLMethod
 
@@ -99,15 +99,6 @@ class History:
     @classmethod
     def from_dict(cls, d: dict) -> History:
         return cls(list(d["steps"]), list(d["epochs"]), bool(d.get("collapsed", False)))
-
-
-def save_checkpoint(path: str | Path, state: dict) -> None:
-    """Write ``state`` with :func:`torch.save` atomically: a temporary file, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def _seeded(seed: int, epoch: int, device: str | torch.device = "cpu") -> torch.Generator:
