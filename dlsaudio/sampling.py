@@ -38,6 +38,37 @@ def source_counts(sources: Sequence[str]) -> dict[str, int]:
     return dict(Counter(sources))
 
 
+def check_mixture(
+    weights: Mapping[str, float] | None,
+    alpha: float | None,
+    names: tuple[str, str] = ("weights", "alpha"),
+) -> None:
+    """Check what can be checked of a mixture before the sources are known.
+
+    Args:
+        weights: explicit weights per source, or None.
+        alpha: temperature exponent, or None.
+        names: how the caller calls the two (a command line: ``("--weights", "--alpha")``).
+
+    Raises:
+        ValueError: both given, a non-finite ``alpha``, or a negative or non-finite weight.
+    """
+    weights_name, alpha_name = names
+    if weights is not None and alpha is not None:
+        raise ValueError(
+            f"got both {weights_name}={dict(weights)} and {alpha_name}={alpha}; give "
+            f"{weights_name} or {alpha_name}, not both ({weights_name} for an explicit mixture, "
+            f"{alpha_name} for temperature sampling)"
+        )
+    if alpha is not None and not math.isfinite(alpha):
+        raise ValueError(
+            f"{alpha_name}={alpha} must be a finite number (1 = proportional, 0 = uniform)"
+        )
+    bad = {source: w for source, w in (weights or {}).items() if not (math.isfinite(w) and w >= 0)}
+    if bad:
+        raise ValueError(f"{weights_name} must be finite and >= 0, got {bad}")
+
+
 def source_probabilities(
     counts: Mapping[str, int],
     weights: Mapping[str, float] | None = None,
@@ -64,17 +95,9 @@ def source_probabilities(
     for source, n in counts.items():
         if n < 1:
             raise ValueError(f"counts[{source!r}]={n}: every source needs at least one example")
-    if weights is not None and alpha is not None:
-        raise ValueError(
-            f"got both weights={dict(weights)} and alpha={alpha}; pass one of them "
-            "(weights for an explicit mixture, alpha for temperature sampling)"
-        )
+    check_mixture(weights, alpha)
     if weights is None:
         alpha = 1.0 if alpha is None else float(alpha)
-        if not math.isfinite(alpha):
-            raise ValueError(
-                f"alpha={alpha} must be a finite number (1 = proportional, 0 = uniform)"
-            )
         raw = {source: float(n) ** alpha for source, n in counts.items()}
     else:
         unknown = [source for source in weights if source not in counts]
@@ -82,9 +105,6 @@ def source_probabilities(
             raise ValueError(
                 f"weights name sources with no examples: {unknown}; known sources are {list(counts)}"
             )
-        bad = {source: w for source, w in weights.items() if not (math.isfinite(w) and w >= 0)}
-        if bad:
-            raise ValueError(f"weights must be finite and >= 0, got {bad}")
         raw = {source: float(weights.get(source, 0.0)) for source in counts}
     total = sum(raw.values())
     if total <= 0:

@@ -13,6 +13,7 @@ from dlsaudio.asr.metrics import cer, error_report, frequent_errors, utterance_e
 from dlsaudio.asr.text import normalize_kyrgyz
 from dlsaudio.asr.whisper import (
     DEFAULT_LANGUAGE,
+    TINY_LOCAL,
     build_tiny_whisper,
     build_whisper_tokenizer,
     configure_language,
@@ -23,6 +24,7 @@ from dlsaudio.asr.whisper import (
 __all__ = [
     "DEFAULT_LANGUAGE",
     "IGNORE_INDEX",
+    "TINY_LOCAL",
     "DataCollatorSpeechSeq2SeqWithPadding",
     "WhisperExamples",
     "asr_eval_fn",
