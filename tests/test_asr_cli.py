@@ -117,13 +117,13 @@ def no_data(monkeypatch):
 def no_training(monkeypatch):
     """Fail the test if the command line gets as far as preparing features or training."""
     import dlsaudio.asr
-    import dlsaudio.asr.train
+    import dlsaudio.asr.__main__ as cli
 
     def refuse(*args, **kwargs):
         raise AssertionError("features were prepared or training started before the error")
 
     monkeypatch.setattr(dlsaudio.asr, "prepare_dataset", refuse)
-    monkeypatch.setattr(dlsaudio.asr.train, "train", refuse)
+    monkeypatch.setattr(cli, "train", refuse)
 
 
 def test_an_output_path_that_is_a_file_is_refused_first(tmp_path, no_data):

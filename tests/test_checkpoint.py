@@ -53,3 +53,13 @@ def test_each_rank_gets_its_own_state_when_the_number_of_ranks_matches():
     assert rank_rng_state(saved, 1, 2) == {"rank": 1}
     assert rank_rng_state(saved, 1, 4) == {"rank": 0}  # another number of processes
     assert rank_rng_state({"rank": 0}, 3, 4) == {"rank": 0}  # a single saved state
+
+
+def test_reading_names_a_missing_file_and_a_file_that_is_not_a_checkpoint(tmp_path):
+    from dlsaudio.checkpoint import CheckpointError, load_checkpoint
+
+    with pytest.raises(FileNotFoundError, match=r"checkpoint not found: .*nothing\.pt"):
+        load_checkpoint(tmp_path / "nothing.pt")
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(CheckpointError, match=r"list\.pt holds a list, not a training checkpoint"):
+        load_checkpoint(tmp_path / "list.pt")

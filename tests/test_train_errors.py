@@ -70,6 +70,16 @@ def test_a_checkpoint_of_another_training_loop_is_named(tmp_path):
         run(tmp_path, steps=4, resume=True)
 
 
+def test_an_optimizer_over_other_parameters_is_named(tmp_path):
+    run(tmp_path)
+    torch.manual_seed(0)
+    model = ToySeq2Seq()
+    loader = DataLoader(toy_items(10, seed=0), batch_size=2, collate_fn=toy_collate)
+    optimizer = torch.optim.SGD(model.encoder.parameters(), lr=0.1)  # not the whole model
+    with pytest.raises(ValueError, match=r"the optimizer state in .*last\.pt does not fit"):
+        train(model, loader, optimizer=optimizer, max_steps=4, checkpoint_dir=tmp_path, resume=True)
+
+
 def test_resuming_with_another_micro_batch_says_which_one_to_use(tmp_path):
     run(tmp_path, steps=1)  # 2 micro-batches of 2 consumed in epoch 0
     with pytest.raises(ValueError, match=r"micro-batches of 2 examples, this run has 4.*of 2"):

@@ -32,6 +32,16 @@ import torch
 
 from dlsaudio.asr.precision import PRECISIONS
 from dlsaudio.asr.resume import CHECKPOINT_NAME, read_checkpoint
+from dlsaudio.asr.train import (
+    TrainConfig,
+    TrainingDiverged,
+    init_distributed,
+    plot_history,
+    train,
+    unwrap,
+    warmup_linear_decay,
+    wrap_model,
+)
 from dlsaudio.asr.whisper import DEFAULT_LANGUAGE, TINY_LOCAL, language_code
 from dlsaudio.checkpoint import CheckpointError, check_output_dir
 from dlsaudio.sampling import check_mixture, source_counts, source_probabilities
@@ -159,6 +169,18 @@ class FineTuneConfig:
     def source_weights(self) -> dict[str, float] | None:
         """``--weights`` as ``{source: weight}`` (None when not given)."""
         return parse_weights(self.weights)
+
+    def train_config(self) -> TrainConfig:
+        """The training loop's settings; it evaluates and checkpoints every ``--eval-every``."""
+        passed_on = ("accum_steps", "eval_every", "precision", "resume")
+        return TrainConfig(
+            max_steps=self.steps,
+            checkpoint_dir=self.out,
+            checkpoint_every=self.eval_every,
+            progress=not self.no_progress,
+            log_every=0 if self.no_progress else 50,
+            **{name: getattr(self, name) for name in passed_on},
+        )
 
     @property
     def data_options(self) -> dict[str, str]:
@@ -296,16 +318,6 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         load_whisper,
         prepare_dataset,
     )
-    from dlsaudio.asr.train import (
-        TrainConfig,
-        TrainingDiverged,
-        init_distributed,
-        plot_history,
-        train,
-        unwrap,
-        warmup_linear_decay,
-        wrap_model,
-    )
     from dlsaudio.sampling import SourceWeightedSampler
 
     config = parse_args(argv)
@@ -375,17 +387,7 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         history = train(
             model,
             loader,
-            TrainConfig(
-                max_steps=config.steps,
-                accum_steps=config.accum_steps,
-                eval_every=config.eval_every,
-                precision=config.precision,
-                checkpoint_dir=config.out,
-                checkpoint_every=config.eval_every,
-                resume=config.resume,
-                progress=not config.no_progress,
-                log_every=0 if config.no_progress else 50,
-            ),
+            config.train_config(),
             optimizer=optimizer,
             scheduler=warmup_linear_decay(optimizer, config.warmup, config.steps),
             eval_fn=asr_eval_fn(processor, test_examples, max_new_tokens=config.max_new_tokens),

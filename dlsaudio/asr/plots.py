@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from dlsaudio.asr.train import History
+def plot_history(history):
+    """Loss and learning rate per optimizer step, and evaluation metrics; returns the Figure.
 
-
-def plot_history(history: History):
-    """Loss and learning rate per optimizer step, and evaluation metrics; returns the Figure."""
+    Args:
+        history: what :func:`dlsaudio.asr.train.train` returns (a ``History``): ``train``, a
+            list of ``{"step", "loss", "lr", ...}``, and ``eval``, a list of
+            ``{"step", metric: value, ...}``.
+    """
     import matplotlib.pyplot as plt
 
     n_panels = 3 if history.eval else 2

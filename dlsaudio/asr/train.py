@@ -272,21 +272,6 @@ def train(
             )
         env.barrier()
 
-    def evaluate() -> None:
-        if eval_fn is None:
-            return
-        if env.is_main:
-            was_training = model.training
-            model.eval()
-            with torch.no_grad():
-                metrics = dict(eval_fn(unwrap(model)))
-            model.train(was_training)
-            history.eval.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
-            if config.log_every:
-                shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items())
-                tqdm.write(f"step {step}: {shown}")
-        env.barrier()
-
     model.train()
     shown = config.progress and env.is_main
     bar = tqdm(total=config.max_steps, initial=step, desc="train", disable=not shown)
@@ -295,11 +280,10 @@ def train(
         started = time.perf_counter()
         window = [_to_device(next(batches), device) for _ in range(config.accum_steps)]
         if not announced and env.is_main:
-            micro = len(window[0]["labels"])
+            micro, accum, world = len(window[0]["labels"]), config.accum_steps, env.world_size
             print(
-                f"effective batch = {micro} (micro-batch) x {config.accum_steps} (accum_steps) "
-                f"x {env.world_size} (processes) = {micro * config.accum_steps * env.world_size} "
-                "examples per optimizer step"
+                f"effective batch = {micro} (micro-batch) x {accum} (accum_steps) x {world} "
+                f"(processes) = {micro * accum * world} examples per optimizer step"
             )
             announced = True
         loss, n_tokens = accumulate_gradients(
@@ -314,21 +298,9 @@ def train(
         lr = optimizer.param_groups[0]["lr"]
         if not math.isfinite(loss):  # the same on every rank: the loss is all-reduced
             bar.close()
-            raise TrainingDiverged(
-                f"step {step + 1}: the training loss is {loss} at learning rate {lr:.3g}; "
-                "training stopped before this step changed the weights"
-                + (f" (the last checkpoint, {path}, holds step {saved})" if saved else "")
-                + ". Lower the learning rate or lengthen the warmup, use fp32 or bf16 instead "
-                "of fp16, or check the labels of this window"
-            )
+            raise _diverged(step + 1, loss, lr, f"{path}, holds step {saved}" if saved else None)
         scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-        params = [p for p in model.parameters() if p.grad is not None]
-        if config.grad_clip is not None:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, config.grad_clip))
-        else:
-            grad_norm = float(
-                torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
-            )
+        grad_norm = _clip_gradients(model, config.grad_clip)
         stepped = optimizer_step(optimizer, scaler, scheduler)
         optimizer.zero_grad(set_to_none=True)
         step += 1
@@ -348,12 +320,12 @@ def train(
         if config.log_every and step % config.log_every == 0 and env.is_main:
             tqdm.write(f"step {step}: loss {loss:.4f}, lr {lr:.2e}, grad norm {grad_norm:.2f}")
         if _due(config.eval_every, step, config.max_steps):
-            evaluate()
+            _evaluate(model, eval_fn, step, history, env, log=bool(config.log_every))
         if _due(config.checkpoint_every, step, config.max_steps):
             checkpoint()
     bar.close()
     if not history.eval or history.eval[-1]["step"] != step:
-        evaluate()
+        _evaluate(model, eval_fn, step, history, env, log=bool(config.log_every))
     checkpoint()
     return history
 
@@ -361,3 +333,45 @@ def train(
 def _due(every: int | None, step: int, max_steps: int) -> bool:
     """A periodic event falls on ``step`` (the last step has its own, after the loop)."""
     return every is not None and step % every == 0 and step < max_steps
+
+
+def _clip_gradients(model: nn.Module, grad_clip: float | None) -> float:
+    """Clip the global gradient norm to ``grad_clip`` (None: no clipping); return the norm."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    if grad_clip is not None:
+        return float(torch.nn.utils.clip_grad_norm_(params, grad_clip))
+    return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+
+
+def _evaluate(
+    model: nn.Module,
+    eval_fn: Callable[[nn.Module], Mapping[str, float]] | None,
+    step: int,
+    history: History,
+    env: DistEnv,
+    log: bool,
+) -> None:
+    """Run ``eval_fn`` on the main process (in eval mode) and record its metrics."""
+    if eval_fn is None:
+        return
+    if env.is_main:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            metrics = dict(eval_fn(unwrap(model)))
+        model.train(was_training)
+        history.eval.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
+        if log:
+            shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items())
+            tqdm.write(f"step {step}: {shown}")
+    env.barrier()
+
+
+def _diverged(step: int, loss: float, lr: float, checkpoint: str | None) -> TrainingDiverged:
+    return TrainingDiverged(
+        f"step {step}: the training loss is {loss} at learning rate {lr:.3g}; training stopped "
+        "before this step changed the weights"
+        + (f" (the last checkpoint, {checkpoint})" if checkpoint else "")
+        + ". Lower the learning rate or lengthen the warmup, use fp32 or bf16 instead of fp16, "
+        "or check the labels of this window"
+    )
