@@ -44,21 +44,57 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _check_weights(weights) -> dict:
+def _check_weights(weights, name: str = "weights") -> dict:
     """``weights`` as a dict ``{source: float}``, or a clear error for what people pass instead."""
     if not isinstance(weights, Mapping):
         count = len(weights) if hasattr(weights, "__len__") else "several"
         raise ValueError(
-            f"weights must map source names to numbers, e.g. {{'ky_tts': 2, 'kk_tts': 1}}; got a "
+            f"{name} must map source names to numbers, e.g. {{'ky_tts': 2, 'kk_tts': 1}}; got a "
             f"{type(weights).__name__} of {count} values. One weight per example is what "
             "torch.utils.data.WeightedRandomSampler takes; here give one weight per source"
         )
     bad = {source: w for source, w in weights.items() if not _is_number(w)}
     if bad:
         raise ValueError(
-            f"weights must be numbers, got {bad}; write them as numbers, e.g. {{'ky_tts': 2.0}}"
+            f"{name} must be numbers, got {bad}; write them as numbers, e.g. {{'ky_tts': 2.0}}"
         )
-    return {source: float(w) for source, w in weights.items()}
+    weights = {source: float(w) for source, w in weights.items()}
+    bad = {source: w for source, w in weights.items() if not (math.isfinite(w) and w >= 0)}
+    if bad:
+        raise ValueError(f"{name} must be finite and >= 0, got {bad}")
+    return weights
+
+
+def check_mixture(
+    weights: Mapping[str, float] | None,
+    alpha: float | None,
+    names: tuple[str, str] = ("weights", "alpha"),
+) -> None:
+    """Check what can be checked of a mixture before the sources are known.
+
+    Args:
+        weights: explicit weights per source, or None.
+        alpha: temperature exponent, or None.
+        names: how the caller calls the two (a command line: ``("--weights", "--alpha")``).
+
+    Raises:
+        ValueError: both given, a non-numeric or non-finite ``alpha``, weights that are not a
+            mapping from source names to numbers, or a negative or non-finite weight.
+    """
+    weights_name, alpha_name = names
+    if weights is not None and alpha is not None:
+        shown = dict(weights) if isinstance(weights, Mapping) else weights
+        raise ValueError(
+            f"got both {weights_name}={shown!r} and {alpha_name}={alpha!r}; give "
+            f"{weights_name} or {alpha_name}, not both ({weights_name} for an explicit mixture, "
+            f"{alpha_name} for temperature sampling)"
+        )
+    if alpha is not None and not (_is_number(alpha) and math.isfinite(alpha)):
+        raise ValueError(
+            f"{alpha_name}={alpha!r} must be a finite number (1 = proportional, 0 = uniform)"
+        )
+    if weights is not None:
+        _check_weights(weights, weights_name)
 
 
 def source_probabilities(
@@ -90,18 +126,10 @@ def source_probabilities(
     for source, n in counts.items():
         if n < 1:
             raise ValueError(f"counts[{source!r}]={n}: every source needs at least one example")
-    if weights is not None and alpha is not None:
-        raise ValueError(
-            f"got both weights={weights!r} and alpha={alpha!r}; pass one of them "
-            "(weights for an explicit mixture, alpha for temperature sampling)"
-        )
+    check_mixture(weights, alpha)
     if weights is None:
-        alpha = 1.0 if alpha is None else alpha
-        if not (_is_number(alpha) and math.isfinite(alpha)):
-            raise ValueError(
-                f"alpha={alpha!r} must be a finite number (1 = proportional, 0 = uniform)"
-            )
-        logs = {source: float(alpha) * math.log(n) for source, n in counts.items()}
+        alpha = 1.0 if alpha is None else float(alpha)
+        logs = {source: alpha * math.log(n) for source, n in counts.items()}
         top = max(logs.values())
         raw = {source: math.exp(value - top) for source, value in logs.items()}
     else:
@@ -111,9 +139,6 @@ def source_probabilities(
             raise ValueError(
                 f"weights name sources with no examples: {unknown}; known sources are {list(counts)}"
             )
-        bad = {source: w for source, w in weights.items() if not (math.isfinite(w) and w >= 0)}
-        if bad:
-            raise ValueError(f"weights must be finite and >= 0, got {bad}")
         raw = {source: weights.get(source, 0.0) for source in counts}
     total = sum(raw.values())
     if total <= 0:

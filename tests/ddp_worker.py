@@ -43,6 +43,7 @@ def run(out: str | None = None, checkpoint_dir: str | None = None) -> dict[str, 
         checkpoint_dir=checkpoint_dir,
         progress=False,
         log_every=0,
+        env=env,
     )
     state = {k: v.detach().clone() for k, v in unwrap(model).state_dict().items()}
     if out is not None and env.is_main:

@@ -14,13 +14,12 @@ from dlsaudio.asr.checks import (
     toy_collate,
     toy_items,
 )
+from dlsaudio.asr.precision import optimizer_step, resolve_precision
 from dlsaudio.asr.train import (
     History,
+    TrainConfig,
     accumulate_gradients,
-    optimizer_step,
     plot_history,
-    resolve_precision,
-    save_checkpoint,
     token_loss_sum,
     train,
     warmup_linear_decay,
@@ -111,10 +110,10 @@ def test_mean_of_means_equals_window_when_token_counts_are_equal():
     assert relative_error(grads_of(model), exact) <= 1e-6
 
 
-def test_window_gradient_with_tiny_whisper():
+def test_window_gradient_with_tiny_whisper(tiny_whisper_sizes):
     from dlsaudio.asr.whisper import build_tiny_whisper
 
-    model, _ = build_tiny_whisper(d_model=32, layers=1, heads=2)
+    model, _ = build_tiny_whisper(**tiny_whisper_sizes)
     g = torch.Generator().manual_seed(0)
     lengths = [2, 9, 4, 5]
     labels = torch.full((4, 9), -100)
@@ -196,11 +195,7 @@ def test_resume_reproduces_the_loss_trajectory(tmp_path):
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
         scheduler = warmup_linear_decay(optimizer, warmup=2, total=8)
         loader = make_loader(n=10, batch_size=2)  # 5 batches per epoch: crosses epochs
-        return train(
-            model,
-            loader,
-            optimizer=optimizer,
-            scheduler=scheduler,
+        config = TrainConfig(
             max_steps=max_steps,
             accum_steps=2,
             checkpoint_dir=folder,
@@ -208,6 +203,7 @@ def test_resume_reproduces_the_loss_trajectory(tmp_path):
             resume=resume,
             progress=False,
         )
+        return train(model, loader, config, optimizer=optimizer, scheduler=scheduler)
 
     straight = run(8, False, tmp_path / "a")
     run(3, False, tmp_path / "b")
@@ -215,6 +211,17 @@ def test_resume_reproduces_the_loss_trajectory(tmp_path):
     assert [r["loss"] for r in resumed.train] == [r["loss"] for r in straight.train]
     assert len(resumed.train) == 8
     assert not list((tmp_path / "b").glob("*.tmp"))
+
+
+def test_keyword_options_replace_fields_of_the_config():
+    torch.manual_seed(0)
+    model = ToySeq2Seq()
+    config = TrainConfig(max_steps=5, log_every=0, progress=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = train(model, make_loader(), config, optimizer=optimizer, max_steps=2)
+    assert [r["step"] for r in history.train] == [1, 2] and config.max_steps == 5
+    with pytest.raises(TypeError, match="unexpected keyword argument 'max_step'"):
+        train(model, make_loader(), optimizer=optimizer, max_step=2)
 
 
 def test_an_overflowed_fp16_step_moves_neither_the_weights_nor_the_schedule():
@@ -272,12 +279,6 @@ def test_eval_every_records_metrics_and_plot():
     assert list(eval_frame["step"]) == [2, 4, 5] and len(train_frame) == 5
 
 
-def test_save_checkpoint_is_atomic(tmp_path):
-    path = save_checkpoint(tmp_path / "ck" / "last.pt", {"step": 3})
-    assert torch.load(path)["step"] == 3
-    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]
-
-
 def test_precision():
     cpu = torch.device("cpu")
     assert resolve_precision("auto", cpu) == "fp32"
@@ -316,10 +317,8 @@ def test_bf16_on_cpu_trains():
     ],
 )
 def test_train_value_errors(kwargs, match):
-    model = ToySeq2Seq()
-    args = {"optimizer": torch.optim.SGD(model.parameters(), lr=0.1), "max_steps": 1, **kwargs}
     with pytest.raises(ValueError, match=match):
-        train(model, make_loader(), **args)
+        TrainConfig(**{"max_steps": 1, **kwargs})
 
 
 def test_other_value_errors():
@@ -346,7 +345,7 @@ def test_other_value_errors():
 
 
 def test_step_cost_activation_memory_follows_the_micro_batch():
-    from dlsaudio.bench.asr import step_cost
+    from dlsaudio.asr.cost import step_cost
 
     torch.manual_seed(0)
     model = ToySeq2Seq(dim=64)

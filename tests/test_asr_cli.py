@@ -1,6 +1,7 @@
 """The Whisper fine-tuning command line, on the bundled sample with the offline tiny model."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -50,6 +51,13 @@ def test_weights_are_parsed_and_bad_ones_named():
         (["--steps", "10", "--warmup", "10"], r"--warmup must be in \[0, --steps\)"),
         (["--micro-batch", "0"], "--micro-batch must be >= 1, got 0"),
         (["--weights", "x"], "--weights entry 'x' is not source=number"),
+        (["--weights", "ky_tts=-1"], "--weights must be finite and >= 0, got {'ky_tts': -1.0}"),
+        (["--max-test", "0"], "--max-test must be >= 1 (a number of utterances), got 0"),
+        (["--max-train", "0"], "--max-train must be >= 1 (a number of utterances), got 0"),
+        (["--lr", "0"], "--lr must be a positive number (e.g. 1e-5), got 0.0"),
+        (["--lr", "nan"], "--lr must be a positive number (e.g. 1e-5), got nan"),
+        (["--num-workers", "-1"], "--num-workers must be >= 0 (0: load in this process), got -1"),
+        (["--language", "ky"], "--language: language='ky' is not in Whisper's language table"),
     ],
 )
 def test_bad_options_are_refused_with_a_reason(argv, message, capsys):
@@ -100,3 +108,141 @@ def test_the_test_split_shares_no_utterance_with_training(data, tmp_path, capsys
     assert len(test) > 0 and not set(train.paths) & set(test.paths)
     assert not set(train.speakers) & set(test.speakers)
     assert "has no test split; held out by speaker" in capsys.readouterr().out
+
+
+def tiny_run(out, *extra):
+    """A command line for the offline tiny model on the bundled sample, small enough for tests."""
+    return ["--model", "tiny-local", "--data", "sample", "--out", str(out), "--steps", "1"] + [
+        "--warmup", "0", "--eval-every", "1", "--micro-batch", "2", "--accum-steps", "1",
+        "--max-train", "8", "--max-test", "2", "--max-new-tokens", "4", "--num-workers", "0",
+        "--no-progress", *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    """Fail the test if the command line gets as far as loading data."""
+    import dlsaudio.asr.__main__ as cli
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the data were loaded before the error")
+
+    monkeypatch.setattr(cli, "load_splits", refuse)
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if the command line gets as far as preparing features or training."""
+    import dlsaudio.asr
+    import dlsaudio.asr.__main__ as cli
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("features were prepared or training started before the error")
+
+    monkeypatch.setattr(dlsaudio.asr, "prepare_dataset", refuse)
+    monkeypatch.setattr(cli, "train", refuse)
+
+
+def test_an_output_path_that_is_a_file_is_refused_first(tmp_path, no_data):
+    out = tmp_path / "results.txt"
+    out.write_text("an earlier result")
+    with pytest.raises(SystemExit, match=r"--out .*results\.txt is a file; give a folder"):
+        main(tiny_run(out))
+    assert out.read_text() == "an earlier result"
+
+
+def read_only_folder(tmp_path):
+    """A folder this process cannot write into, or None where permissions do not bind (root)."""
+    import os
+
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder / "run"
+    sys_folder = Path("/sys/dlsaudio-test")  # read-only even for root where sysfs is mounted
+    try:
+        sys_folder.mkdir()
+    except OSError:
+        return sys_folder / "run"
+    sys_folder.rmdir()
+    return None
+
+
+def test_a_read_only_output_folder_is_refused_first(tmp_path, no_data):
+    out = read_only_folder(tmp_path)
+    if out is None:
+        pytest.skip("no folder here is read-only for this process")
+    with pytest.raises(SystemExit, match=r"--out .*run cannot be written \(.+\); give a folder"):
+        main(tiny_run(out))
+
+
+def test_a_full_disk_is_refused_before_the_data_are_loaded(tmp_path, monkeypatch, no_data):
+    import shutil
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=5 * 2**20))
+    with pytest.raises(
+        SystemExit, match=r"--out .* has 5 MB free, but this run writes about \d+ MB"
+    ):
+        main(tiny_run(tmp_path / "run"))
+
+
+def test_more_new_tokens_than_the_decoder_holds_are_refused(tmp_path, no_data):
+    with pytest.raises(SystemExit, match=r"--max-new-tokens must be in \[1, 444\], got 1000"):
+        main(tiny_run(tmp_path / "run", "--max-new-tokens", "1000"))
+
+
+def test_fewer_training_utterances_than_a_micro_batch_are_refused(tmp_path, no_training):
+    with pytest.raises(
+        SystemExit,
+        match=r"1 training utterances are fewer than one micro-batch per process \(--micro-batch "
+        r"2 x 1 process\(es\)\): give --max-train >= 2",
+    ):
+        main(tiny_run(tmp_path / "run", "--max-train", "1"))
+
+
+def test_weights_for_a_source_the_data_lack_are_refused(tmp_path, no_training):
+    with pytest.raises(
+        SystemExit, match=r"--weights: weights name sources with no examples: \['ky'\]"
+    ):
+        main(tiny_run(tmp_path / "run", "--weights", "ky=1"))
+
+
+def checkpoint_in(out, **state):
+    import torch
+
+    out.mkdir(parents=True)
+    keys = ("model", "optimizer", "scheduler", "scaler", "step", "epoch", "consumed")
+    torch.save({**dict.fromkeys(keys), **state}, out / "last.pt")
+    return out / "last.pt"
+
+
+def test_an_earlier_run_is_not_overwritten_without_resume(tmp_path, no_data):
+    path = checkpoint_in(tmp_path / "run", step=1, batch_size=2)
+    before = path.read_bytes()
+    with pytest.raises(SystemExit, match=r"holds the checkpoint of an earlier run .*pass --resume"):
+        main(tiny_run(tmp_path / "run"))
+    assert path.read_bytes() == before
+
+
+def test_resuming_with_another_micro_batch_is_refused_before_the_data_are_loaded(tmp_path, no_data):
+    checkpoint_in(tmp_path / "run", step=1, epoch=0, consumed=2, batch_size=4)
+    with pytest.raises(
+        SystemExit,
+        match=r"last\.pt was written with micro-batches of 4 examples, this run has 2.*"
+        r"Resume with a micro-batch of 4 \(--micro-batch",
+    ):
+        main(tiny_run(tmp_path / "run", "--resume"))
+
+
+def test_resuming_from_a_truncated_or_foreign_checkpoint_is_refused(tmp_path, no_data):
+    import torch
+
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "last.pt").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(SystemExit, match=r"cannot read the checkpoint .*cut/last\.pt .*truncated"):
+        main(tiny_run(tmp_path / "cut", "--resume"))
+    checkpoint_in(tmp_path / "other", model={"encoder.weight": torch.zeros(2)}, batch_size=2)
+    with pytest.raises(SystemExit, match=r"other/last\.pt holds another model .* missing"):
+        main(tiny_run(tmp_path / "other", "--resume"))

@@ -1,6 +1,5 @@
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 
 from dlsaudio.encoders import (
     MelEncoder,
@@ -12,15 +11,7 @@ from dlsaudio.encoders import (
     make_encoder,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread per library avoids contention with other processes."""
-    with threadpool_limits(limits=1):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY = {"channels": (4, 8), "blocks": (1, 1)}

@@ -15,8 +15,8 @@ from dlsaudio.asr.inference import (  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    return build_tiny_whisper(d_model=32, layers=1, heads=2, chunk_seconds=2, seed=1)
+def tiny(tiny_whisper_sizes):
+    return build_tiny_whisper(**tiny_whisper_sizes, chunk_seconds=2, seed=1)
 
 
 def waves(n, seconds=1.0, sample_rate=16000):

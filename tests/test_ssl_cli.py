@@ -2,20 +2,10 @@ import json
 import os
 
 import pytest
-import torch
-from threadpoolctl import threadpool_limits
 
 from dlsaudio.ssl.__main__ import main, parse_args
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread per library avoids contention with other processes."""
-    with threadpool_limits(limits=1):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_cli_trains_on_the_sample_and_writes_results_and_plots(tmp_path):

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 
 from dlsaudio.encoders import MelEncoder
 from dlsaudio.ssl.evaluation import (
@@ -15,15 +14,7 @@ from dlsaudio.ssl.evaluation import (
 )
 from dlsaudio.ssl.methods import SimCLR
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread per library avoids contention with other processes."""
-    with threadpool_limits(limits=1):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def blobs(n_per_class=12, classes=4, dim=8, spread=0.3, seed=0):

@@ -4,7 +4,6 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from threadpoolctl import threadpool_limits
 
 from dlsaudio.encoders import MelEncoder, WaveEncoder
 from dlsaudio.ssl.methods import (
@@ -21,15 +20,7 @@ from dlsaudio.ssl.methods import (
     make_method,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread per library avoids contention with other processes."""
-    with threadpool_limits(limits=1):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY = {"channels": (4, 8), "blocks": (1, 1)}

@@ -1,5 +1,4 @@
 import matplotlib
-from threadpoolctl import threadpool_limits
 
 matplotlib.use("Agg")
 
@@ -21,15 +20,7 @@ from dlsaudio.ssl.plots import (  # noqa: E402
 from dlsaudio.ssl.train import History  # noqa: E402
 from dlsaudio.ssl.widgets import AugmentationExplorer, EmbeddingExplorer  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread per library avoids contention with other processes."""
-    with threadpool_limits(limits=1):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def history(n=12, scale=1.0):

@@ -2,22 +2,13 @@ import warnings
 
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 
 from dlsaudio.augment import AddNoise, Identity
 from dlsaudio.encoders import MelEncoder
 from dlsaudio.ssl.methods import BYOL, SimCLR, SSLMethod, StepOutput, Supervised
 from dlsaudio.ssl.train import History, TrainingDiverged, batch_plan, fit, save_checkpoint
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread per library avoids contention with other processes."""
-    with threadpool_limits(limits=1):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield
-        torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY = {"channels": (4, 8), "blocks": (1, 1)}

@@ -32,8 +32,8 @@ def openai_tokenizer():
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    return build_tiny_whisper(language="kk", d_model=32, layers=1, heads=2, seed=0)
+def tiny(tiny_whisper_sizes):
+    return build_tiny_whisper(language="kk", **tiny_whisper_sizes, seed=0)
 
 
 def test_special_token_ids_match_openai_whisper(openai_tokenizer):
@@ -123,10 +123,10 @@ def test_tiny_model_config_and_generation_config(tiny):
     assert gen.no_timestamps_token_id == 50363
 
 
-def test_same_seed_same_weights():
-    a, _ = build_tiny_whisper(d_model=32, layers=1, seed=3)
-    b, _ = build_tiny_whisper(d_model=32, layers=1, seed=3)
-    c, _ = build_tiny_whisper(d_model=32, layers=1, seed=4)
+def test_same_seed_same_weights(tiny_whisper_sizes):
+    a, _ = build_tiny_whisper(**tiny_whisper_sizes, seed=3)
+    b, _ = build_tiny_whisper(**tiny_whisper_sizes, seed=3)
+    c, _ = build_tiny_whisper(**tiny_whisper_sizes, seed=4)
     pa, pb, pc = (m.model.encoder.conv1.weight for m in (a, b, c))
     assert torch.equal(pa, pb) and not torch.equal(pa, pc)
 
@@ -191,14 +191,14 @@ def test_configure_language_validates(tiny):
     assert model.generation_config.language == "kk"  # unchanged after the errors
 
 
-def test_v3_sized_tiny_model():
-    model, processor = build_tiny_whisper(n_mels=128, d_model=32, layers=1)
+def test_v3_sized_tiny_model(tiny_whisper_sizes):
+    model, processor = build_tiny_whisper(n_mels=128, **tiny_whisper_sizes)
     assert model.config.num_mel_bins == 128 and model.config.vocab_size == 51866
     assert processor.feature_extractor.feature_size == 128
 
 
-def test_load_whisper_tiny_local_and_offline_error():
-    model, processor = load_whisper("tiny-local", language="tt", d_model=32, layers=1)
+def test_load_whisper_tiny_local_and_offline_error(tiny_whisper_sizes):
+    model, processor = load_whisper("tiny-local", language="tt", **tiny_whisper_sizes)
     assert model.generation_config.language == "tt" and model.config.d_model == 32
     with pytest.raises(OSError, match="tiny-local"):
         load_whisper("openai/whisper-does-not-exist")

@@ -1,6 +1,9 @@
 """Whisper for Kyrgyz: models, text normalisation, metrics, features and batching.
 
-Exact gradient-accumulation training lives in :mod:`dlsaudio.asr.train`.
+Training with exact gradient accumulation: :mod:`dlsaudio.asr.train` (the loop and the names
+notebooks import for it), built from :mod:`~dlsaudio.asr.loss`, :mod:`~dlsaudio.asr.accumulation`,
+:mod:`~dlsaudio.asr.schedule`, :mod:`~dlsaudio.asr.precision`, :mod:`~dlsaudio.asr.distributed`
+and :mod:`~dlsaudio.asr.plots`; :mod:`dlsaudio.asr.cost` measures a step's time and memory.
 """
 
 from dlsaudio.asr.collator import IGNORE_INDEX, DataCollatorSpeechSeq2SeqWithPadding
@@ -10,6 +13,7 @@ from dlsaudio.asr.metrics import cer, error_report, frequent_errors, utterance_e
 from dlsaudio.asr.text import normalize_kyrgyz
 from dlsaudio.asr.whisper import (
     DEFAULT_LANGUAGE,
+    TINY_LOCAL,
     build_tiny_whisper,
     build_whisper_tokenizer,
     configure_language,
@@ -20,6 +24,7 @@ from dlsaudio.asr.whisper import (
 __all__ = [
     "DEFAULT_LANGUAGE",
     "IGNORE_INDEX",
+    "TINY_LOCAL",
     "DataCollatorSpeechSeq2SeqWithPadding",
     "WhisperExamples",
     "asr_eval_fn",

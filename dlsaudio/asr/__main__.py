@@ -6,12 +6,12 @@ Example (a GPU box; ``torchrun`` runs the same command on every GPU)::
         --steps 3000 --micro-batch 8 --accum-steps 2 --lr 1e-5 --warmup 300 --out results/ky
     torchrun --nproc_per_node 2 -m dlsaudio.asr --model openai/whisper-small ...
 
-The training split of ``--data`` is drawn by :class:`dlsaudio.sampling.SourceWeightedSampler`
-(``--weights`` or ``--alpha`` set the mixture of sources; each process gets its shard of the
-same draw) and trained with the exact gradient accumulation of :func:`dlsaudio.asr.train.train`:
-the effective batch is micro-batch x accum-steps x processes. The test split is scored before
-and after training (WER and CER, raw and normalised, overall and per source) on the main
-process.
+The options are the fields of :class:`FineTuneConfig` (``--help`` lists them). The training
+split of ``--data`` is drawn by :class:`dlsaudio.sampling.SourceWeightedSampler` (``--weights``
+or ``--alpha`` set the mixture of sources; each process gets its shard of the same draw) and
+trained with the exact gradient accumulation of :func:`dlsaudio.asr.train.train`: the
+effective batch is micro-batch x accum-steps x processes. The test split is scored before and
+after training (WER and CER, raw and normalised, overall and per source) on the main process.
 
 Written to ``--out``: ``results.json``, ``history.json``, ``history.png``, the fine-tuned model
 and processor in ``model/`` (``save_pretrained``), and ``last.pt`` to continue with ``--resume``.
@@ -19,16 +19,38 @@ and processor in ``model/`` (``save_pretrained``), and ``last.pt`` to continue w
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import json
+import math
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
-TINY_LOCAL = {"d_model": 64, "layers": 2, "heads": 2, "chunk_seconds": 6}
-"""Sizes of the offline tiny model (``--model tiny-local``), as in the seminar's smoke mode."""
+from dlsaudio.asr.precision import PRECISIONS
+from dlsaudio.asr.resume import CHECKPOINT_NAME, read_checkpoint
+from dlsaudio.asr.train import (
+    TrainConfig,
+    TrainingDiverged,
+    init_distributed,
+    plot_history,
+    train,
+    unwrap,
+    warmup_linear_decay,
+    wrap_model,
+)
+from dlsaudio.asr.whisper import DEFAULT_LANGUAGE, TINY_LOCAL, language_code
+from dlsaudio.checkpoint import CheckpointError, check_output_dir
+from dlsaudio.sampling import check_mixture, source_counts, source_probabilities
+
+PROG = "python -m dlsaudio.asr"
+
+
+def _help(text: str, **metadata: Any) -> dict[str, Any]:
+    return {"help": text, **metadata}
 
 
 def parse_weights(text: str | None) -> dict[str, float] | None:
@@ -54,82 +76,144 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
     return weights
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m dlsaudio.asr", description=__doc__.split("\n")[0])
-    p.add_argument(
-        "--model",
+@dataclass
+class FineTuneConfig:
+    """Options of ``python -m dlsaudio.asr``; each field is the option ``--field-name``.
+
+    Raises:
+        ValueError: a value that cannot work; the message names the option.
+    """
+
+    out: Path = field(metadata=_help("folder for results, model and checkpoint"))
+    model: str = field(
         default="openai/whisper-small",
-        help="Hub id or save_pretrained folder; tiny-local builds the offline tiny model",
+        metadata=_help(
+            "Hub id or save_pretrained folder; tiny-local builds the offline tiny model"
+        ),
     )
-    p.add_argument(
-        "--language",
-        default="kk",
-        help="language token (Whisper has no Kyrgyz one; kk = Kazakh); none = no language token",
+    language: str | None = field(
+        default=DEFAULT_LANGUAGE,
+        metadata=_help(
+            "language token (Whisper has no Kyrgyz one; kk = Kazakh); none = no language token"
+        ),
     )
-    p.add_argument(
-        "--data",
+    data: str = field(
         default="sample",
-        help="sample | common_voice:PATH | manifest:PATH | hf:NAME[:CONFIG] (see dlsaudio.data.load_asr)",
+        metadata=_help(
+            "sample | common_voice:PATH | manifest:PATH | hf:NAME[:CONFIG] "
+            "(see dlsaudio.data.load_asr)"
+        ),
     )
-    p.add_argument("--hf-revision", default=None, help="hf: only; refs/convert/parquet for FLEURS")
-    p.add_argument("--text-column", default="sentence", help="hf: only; FLEURS: transcription")
-    p.add_argument("--out", required=True, type=Path, help="folder for results, model, checkpoint")
-    p.add_argument("--steps", type=int, default=3000, help="optimizer steps")
-    p.add_argument("--micro-batch", type=int, default=8, help="utterances per micro-batch")
-    p.add_argument(
-        "--accum-steps", type=int, default=2, help="micro-batches per optimizer step, per process"
+    hf_revision: str | None = field(
+        default=None, metadata=_help("hf: only; refs/convert/parquet for FLEURS")
     )
-    p.add_argument("--lr", type=float, default=1e-5, help="peak learning rate")
-    p.add_argument("--warmup", type=int, default=300, help="warmup steps, then linear decay to 0")
-    p.add_argument("--eval-every", type=int, default=500, help="steps between WER/CER evaluations")
-    p.add_argument(
-        "--weights", default=None, help="source mixture, e.g. ky_tts=2,kk_tts=1 (others: 0)"
-    )
-    p.add_argument(
-        "--alpha",
-        type=float,
+    text_column: str | None = field(
         default=None,
-        help="temperature mixture: p_s proportional to n_s**alpha",
+        metadata=_help("hf: only; the transcript column (FLEURS: transcription); default sentence"),
     )
-    p.add_argument(
-        "--max-train", type=int, default=None, help="N random training utterances (default: all)"
+    steps: int = field(default=3000, metadata=_help("optimizer steps"))
+    micro_batch: int = field(default=8, metadata=_help("utterances per micro-batch"))
+    accum_steps: int = field(
+        default=2, metadata=_help("micro-batches per optimizer step, per process")
     )
-    p.add_argument("--max-test", type=int, default=500, help="N random test utterances")
-    p.add_argument("--max-new-tokens", type=int, default=225, help="longest transcript")
-    p.add_argument(
-        "--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"), help="training"
+    lr: float = field(default=1e-5, metadata=_help("peak learning rate"))
+    warmup: int = field(default=300, metadata=_help("warmup steps, then linear decay to 0"))
+    eval_every: int = field(default=500, metadata=_help("steps between WER/CER evaluations"))
+    weights: str | None = field(
+        default=None, metadata=_help("source mixture, e.g. ky_tts=2,kk_tts=1 (others: 0)")
     )
-    p.add_argument("--num-workers", type=int, default=2, help="data loader processes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    args = p.parse_args(argv)
-    for name in ("steps", "micro_batch", "accum_steps", "eval_every", "max_new_tokens"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if not 0 <= args.warmup < args.steps:
-        p.error(f"--warmup must be in [0, --steps), got {args.warmup} with --steps {args.steps}")
-    if args.weights is not None and args.alpha is not None:
-        p.error("give --weights or --alpha, not both")
+    alpha: float | None = field(
+        default=None, metadata=_help("temperature mixture: p_s proportional to n_s**alpha")
+    )
+    max_train: int | None = field(
+        default=None, metadata=_help("N random training utterances (default: all)")
+    )
+    max_test: int = field(default=500, metadata=_help("N random test utterances"))
+    max_new_tokens: int = field(default=225, metadata=_help("longest transcript"))
+    precision: str = field(default="auto", metadata=_help("training precision", choices=PRECISIONS))
+    num_workers: int = field(default=2, metadata=_help("data loader processes"))
+    seed: int = field(default=0, metadata=_help("seed of the model head, sampler and subsets"))
+    resume: bool = field(default=False, metadata=_help("continue from OUT/last.pt"))
+    no_progress: bool = field(default=False, metadata=_help("hide progress bars"))
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        if self.language is not None and self.language.lower() == "none":
+            self.language = None
+        for name in ("steps", "micro_batch", "accum_steps", "eval_every", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{_option(name)} must be >= 1, got {getattr(self, name)}")
+        for name in ("max_train", "max_test"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(
+                    f"{_option(name)} must be >= 1 (a number of utterances), got {getattr(self, name)}"
+                )
+        if not 0 <= self.warmup < self.steps:
+            raise ValueError(
+                f"--warmup must be in [0, --steps), got {self.warmup} with --steps {self.steps}"
+            )
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"--lr must be a positive number (e.g. 1e-5), got {self.lr}")
+        if self.num_workers < 0:
+            raise ValueError(
+                f"--num-workers must be >= 0 (0: load in this process), got {self.num_workers}"
+            )
+        if self.language is not None:
+            try:
+                language_code(self.language)
+            except ValueError as err:
+                raise ValueError(f"--language: {err}") from None
+        check_mixture(self.source_weights, self.alpha, names=("--weights", "--alpha"))
+
+    @property
+    def source_weights(self) -> dict[str, float] | None:
+        """``--weights`` as ``{source: weight}`` (None when not given)."""
+        return parse_weights(self.weights)
+
+    def train_config(self) -> TrainConfig:
+        """The training loop's settings; it evaluates and checkpoints every ``--eval-every``."""
+        passed_on = ("accum_steps", "eval_every", "precision", "resume")
+        return TrainConfig(
+            max_steps=self.steps,
+            checkpoint_dir=self.out,
+            checkpoint_every=self.eval_every,
+            progress=not self.no_progress,
+            log_every=0 if self.no_progress else 50,
+            **{name: getattr(self, name) for name in passed_on},
+        )
+
+    @property
+    def data_options(self) -> dict[str, str]:
+        """The options of :func:`dlsaudio.data.load_asr` that were given."""
+        options = {"revision": self.hf_revision, "text_column": self.text_column}
+        return {name: value for name, value in options.items() if value is not None}
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> FineTuneConfig:
+    """The :class:`FineTuneConfig` of a command line; exits with a message on a bad value."""
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(FineTuneConfig, prog=PROG, description=__doc__.split("\n")[0])
     try:
-        args.weights = parse_weights(args.weights)
+        (config,) = parser.parse_args_into_dataclasses(argv)
     except ValueError as err:
-        p.error(str(err))
-    if args.language.lower() == "none":
-        args.language = None
-    return args
+        parser.error(str(err))
+    return config
 
 
-def load_splits(args: argparse.Namespace):
+def load_splits(config: FineTuneConfig):
     """``(train, test)`` ASR datasets for the command line's data options."""
-    from dlsaudio.data import load_asr
+    from dlsaudio.data import load_asr_splits
 
-    options = {"revision": args.hf_revision, "text_column": args.text_column}
-    # data without a test split (the sample, a manifest) holds one out and prints how
-    train_data = load_asr(args.data, split="train", **options)
-    test_data = load_asr(args.data, split="test", **options)
-    return _first_of_shuffled(train_data, args.max_train, args.seed), _first_of_shuffled(
-        test_data, args.max_test, args.seed
+    # data without a test split (the sample, a manifest) hold one out and print how
+    train_data, test_data = load_asr_splits(config.data, **config.data_options)
+    return (
+        _first_of_shuffled(train_data, config.max_train, config.seed),
+        _first_of_shuffled(test_data, config.max_test, config.seed),
     )
 
 
@@ -142,16 +226,75 @@ def _first_of_shuffled(data, limit: int | None, seed: int):
     return data.subset(sorted(keep.tolist()))
 
 
-def score(model, processor, examples, args) -> dict:
+@contextlib.contextmanager
+def _refused(*errors: type[Exception]):
+    """Turn the checks' errors (default: ``ValueError``, which includes ``CheckpointError``)
+    into a command-line error: a message, no traceback."""
+    caught = errors or (ValueError,)
+    try:
+        yield
+    except caught as err:
+        raise SystemExit(f"{PROG}: error: {err}") from None
+
+
+def check_model_fits(config: FineTuneConfig, model, processor) -> None:
+    """What can only be checked with the model: transcript length, disk space and ``--resume``.
+
+    Raises:
+        ValueError: ``--max-new-tokens`` beyond the decoder's positions, too little free space
+            in ``--out``, or a checkpoint in ``--out`` without ``--resume``.
+        CheckpointError: ``--resume`` with a checkpoint this run cannot continue.
+    """
+    positions, prefix = model.config.max_target_positions, len(processor.tokenizer.prefix_tokens)
+    if config.max_new_tokens > positions - prefix:
+        raise ValueError(
+            f"--max-new-tokens must be in [1, {positions - prefix}], got {config.max_new_tokens}: "
+            f"the decoder has {positions} positions, {prefix} of them taken by the prefix of "
+            "special tokens"
+        )
+    path = config.out / CHECKPOINT_NAME
+    if config.resume and path.exists():
+        read_checkpoint(path, model, batch_size=config.micro_batch)
+    elif path.exists():
+        raise ValueError(
+            f"--out {config.out} holds the checkpoint of an earlier run ({path}); pass --resume "
+            "to continue it, or give another --out (or delete the folder) to start afresh"
+        )
+    storages = {
+        t.untyped_storage().data_ptr(): t.untyped_storage() for t in model.state_dict().values()
+    }
+    weights = sum(storage.nbytes() for storage in storages.values())  # tied weights count once
+    existing = path.stat().st_size if path.exists() else 0
+    # a checkpoint is the weights and AdamW's two moments; a new one is written beside the last
+    check_output_dir(config.out, need_bytes=2 * 3 * weights + weights - existing)
+
+
+def check_training_data(config: FineTuneConfig, sources: Sequence[str], world_size: int) -> None:
+    """Enough utterances for one micro-batch per process, and a mixture of sources they have.
+
+    Raises:
+        ValueError: the message names the options to change.
+    """
+    needed = (config.micro_batch - 1) * world_size + 1  # every process gets a full micro-batch
+    if len(sources) < needed:
+        raise ValueError(
+            f"{len(sources)} training utterances are fewer than one micro-batch per process "
+            f"(--micro-batch {config.micro_batch} x {world_size} process(es)): give "
+            f"--max-train >= {needed} (or more data), or a smaller --micro-batch"
+        )
+    try:
+        source_probabilities(source_counts(sources), config.source_weights, config.alpha)
+    except ValueError as err:
+        option = "--weights" if config.weights is not None else "--alpha"
+        raise ValueError(f"{option}: {err}") from None
+
+
+def score(model, processor, examples, *, max_new_tokens: int, progress: bool = True) -> dict:
     """WER/CER overall and per source on ``examples``."""
     from dlsaudio.asr import error_report, evaluate_examples
 
     report, hyps = evaluate_examples(
-        model,
-        processor,
-        examples,
-        max_new_tokens=args.max_new_tokens,
-        progress=not args.no_progress,
+        model, processor, examples, max_new_tokens=max_new_tokens, progress=progress
     )
     per_source = {}
     for source in sorted(set(examples.sources)):
@@ -167,7 +310,6 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import torch.distributed as dist
     import transformers
     from torch.utils.data import DataLoader
 
@@ -177,100 +319,100 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         load_whisper,
         prepare_dataset,
     )
-    from dlsaudio.asr.train import (
-        init_distributed,
-        plot_history,
-        train,
-        unwrap,
-        warmup_linear_decay,
-        wrap_model,
-    )
     from dlsaudio.sampling import SourceWeightedSampler
 
-    args = parse_args(argv)
+    config = parse_args(argv)
     transformers.logging.set_verbosity_error()  # generate()'s notices about its own defaults
     env = init_distributed()
-    torch.manual_seed(args.seed)
-    if env.is_main:
-        args.out.mkdir(parents=True, exist_ok=True)
-    train_data, test_data = load_splits(args)
-    tiny = TINY_LOCAL if args.model == "tiny-local" else {}
-    model, processor = load_whisper(args.model, language=args.language, **tiny)
-    show = env.is_main and not args.no_progress
+    torch.manual_seed(config.seed)
+    with _refused():
+        check_output_dir(config.out)
+    tiny = TINY_LOCAL if config.model == "tiny-local" else {}
+    model, processor = load_whisper(config.model, language=config.language, **tiny)
+    with _refused():
+        check_model_fits(config, model, processor)
+    train_data, test_data = load_splits(config)
+    with _refused():
+        check_training_data(config, train_data.sources, env.world_size)
+    show = env.is_main and not config.no_progress
     train_examples, train_report = prepare_dataset(train_data, processor, progress=show)
     test_examples, test_report = prepare_dataset(test_data, processor, progress=show)
+    with _refused():
+        check_training_data(config, train_examples.sources, env.world_size)
     model.to(env.device)
 
+    def scored(model) -> dict:
+        return score(
+            model,
+            processor,
+            test_examples,
+            max_new_tokens=config.max_new_tokens,
+            progress=not config.no_progress,
+        )
+
     results: dict = {
-        "args": {k: str(v) for k, v in vars(args).items()},
+        "args": {k: str(v) for k, v in asdict(config).items()},
         "world_size": env.world_size,
-        "effective_batch": args.micro_batch * args.accum_steps * env.world_size,
+        "effective_batch": config.micro_batch * config.accum_steps * env.world_size,
         "train": train_report,
         "test": test_report,
     }
     sampler = SourceWeightedSampler(
         train_examples.sources,
-        weights=args.weights,
-        alpha=args.alpha,
-        seed=args.seed,
+        weights=config.source_weights,
+        alpha=config.alpha,
+        seed=config.seed,
         rank=env.rank,
         world_size=env.world_size,
     )
     if env.is_main:
         print(sampler.describe().round(3).to_string())
-        results["before"] = score(model, processor, test_examples, args)
+        results["before"] = scored(model)
         print(f"zero-shot: WER {results['before']['wer']:.3f}, CER {results['before']['cer']:.3f}")
-    if env.world_size > 1:
-        dist.barrier()
+    env.barrier()
 
     loader = DataLoader(
         train_examples,
-        batch_size=args.micro_batch,
+        batch_size=config.micro_batch,
         sampler=sampler,
         collate_fn=DataCollatorSpeechSeq2SeqWithPadding(
             processor, decoder_start_token_id=model.config.decoder_start_token_id
         ),
-        num_workers=args.num_workers,
+        num_workers=config.num_workers,
         drop_last=True,
     )
     model = wrap_model(model, env)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
     started = time.perf_counter()
-    history = train(
-        model,
-        loader,
-        optimizer=optimizer,
-        scheduler=warmup_linear_decay(optimizer, args.warmup, args.steps),
-        max_steps=args.steps,
-        accum_steps=args.accum_steps,
-        eval_fn=asr_eval_fn(processor, test_examples, max_new_tokens=args.max_new_tokens),
-        eval_every=args.eval_every,
-        precision=args.precision,
-        checkpoint_dir=args.out,
-        checkpoint_every=args.eval_every,
-        resume=args.resume,
-        progress=not args.no_progress,
-        log_every=0 if args.no_progress else 50,
-    )
+    with _refused(CheckpointError, TrainingDiverged):
+        history = train(
+            model,
+            loader,
+            config.train_config(),
+            optimizer=optimizer,
+            scheduler=warmup_linear_decay(optimizer, config.warmup, config.steps),
+            eval_fn=asr_eval_fn(processor, test_examples, max_new_tokens=config.max_new_tokens),
+            env=env,
+        )
     if not env.is_main:
-        dist.destroy_process_group()
+        torch.distributed.destroy_process_group()
         return None
     results["train_seconds"] = round(time.perf_counter() - started, 1)
     results["steps"] = len(history.train)
-    results["after"] = score(unwrap(model), processor, test_examples, args)
+    results["after"] = scored(unwrap(model))
     print(
         f"WER {results['before']['wer']:.3f} -> {results['after']['wer']:.3f}, "
         f"CER {results['before']['cer']:.3f} -> {results['after']['cer']:.3f}"
     )
-    unwrap(model).save_pretrained(args.out / "model")
-    processor.save_pretrained(args.out / "model")
-    (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    (args.out / "history.json").write_text(
+    unwrap(model).save_pretrained(config.out / "model")
+    processor.save_pretrained(config.out / "model")
+    (config.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    (config.out / "history.json").write_text(
         json.dumps({"train": history.train, "eval": history.eval}, indent=2)
     )
-    plot_history(history).savefig(args.out / "history.png", dpi=100)
+    plot_history(history).savefig(config.out / "history.png", dpi=100)
     if env.world_size > 1:
-        dist.destroy_process_group()
+        torch.distributed.destroy_process_group()
     return results
 
 

@@ -39,6 +39,10 @@ from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGU
 DEFAULT_LANGUAGE = "kk"
 """Kazakh: the language token used for Kyrgyz (Whisper has no ``<|ky|>``)."""
 
+TINY_LOCAL = {"d_model": 64, "layers": 2, "heads": 2, "chunk_seconds": 6}
+"""Sizes of the offline tiny model (``"tiny-local"``) in smoke runs of the seminar and the
+command line: :func:`build_tiny_whisper` with 6-second windows trains in seconds on a CPU."""
+
 KYRGYZ_NEIGHBOURS = ("kk", "tt", "ba", "uz", "tk", "tr", "az", "ru")
 """Languages Whisper knows that are close to Kyrgyz: Turkic ones first, then Russian (script, loans)."""
 

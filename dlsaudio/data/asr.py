@@ -37,10 +37,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from dlsaudio.audio import _decode, load_audio
+from dlsaudio.data.base import CachedAudioDataset
 from dlsaudio.data.paths import SAMPLE_DIR
 from dlsaudio.smoke import is_smoke, on_colab
 
@@ -53,6 +52,7 @@ __all__ = [
     "concat_asr",
     "hold_out",
     "load_asr",
+    "load_asr_splits",
 ]
 
 ASR_SOURCES = ("sample", "common_voice:PATH", "manifest:PATH", "hf:NAME[:CONFIG]")
@@ -114,7 +114,7 @@ class _HfAudioColumn:
         return self.dataset[int(index)][self.column]
 
 
-class AsrDataset(Dataset):
+class AsrDataset(CachedAudioDataset):
     """Utterances as items ``{"wave", "sample_rate", "label": None, "text", "speaker", "source", "path"}``.
 
     Attributes:
@@ -123,7 +123,12 @@ class AsrDataset(Dataset):
         speakers: speaker id of each item (``""`` when unknown).
         paths: file (or ``NAME[row]`` for in-memory audio) of each item.
         durations: seconds of each item when known without decoding, else None.
+
+    Raises:
+        ValueError: the per-item arguments differ in length, or ``sample_rate`` is not positive.
     """
+
+    columns = ("texts", "sources", "speakers", "paths", "durations", "_index")
 
     def __init__(
         self,
@@ -136,91 +141,43 @@ class AsrDataset(Dataset):
         durations: Sequence[float | None] | None = None,
         sample_rate: int = 16000,
         cache: bool = True,
-        _index: Sequence[int] | None = None,
-        _cache_store: dict | None = None,
     ) -> None:
-        index = list(range(len(audio))) if _index is None else [int(i) for i in _index]
-        n = len(index)
+        n = len(audio)
         speakers = [""] * n if speakers is None else list(speakers)
         durations = [None] * n if durations is None else list(durations)
-        names = [f"audio[{i}]" for i in index] if names is None else list(names)
-        lengths = {len(texts), len(sources), len(speakers), len(durations), len(names)}
-        if lengths != {n}:
-            raise ValueError(
-                f"texts, sources, speakers, names and durations must have one entry per item "
-                f"({n}), got lengths {sorted(lengths)}"
-            )
-        if sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
+        names = [f"audio[{i}]" for i in range(n)] if names is None else list(names)
+        given = {"audio": audio, "texts": texts, "sources": sources, "speakers": speakers}
+        self.check_lengths(**given, names=names, durations=durations)
+        super().__init__(sample_rate=sample_rate, cache=cache)
         self._audio = audio
-        self._index = index
+        self._index = list(range(n))  # position of each item's audio in self._audio
         self.texts = [str(t) for t in texts]
         self.sources = [str(s) for s in sources]
         self.speakers = [str(s) for s in speakers]
         self.paths = [str(p) for p in names]
         self.durations = durations
-        self.sample_rate = sample_rate
-        self._cache = (_cache_store if _cache_store is not None else {}) if cache else None
 
-    def __len__(self) -> int:
-        return len(self._index)
+    def _cache_key(self, index: int) -> int:
+        return self._index[index]
 
-    def load_wave(self, index: int) -> torch.Tensor:
-        """The ``(time,)`` waveform of item ``index``, from the cache when possible."""
-        key = self._index[index]
-        if self._cache is not None and key in self._cache:
-            return self._cache[key]
-        ref = self._audio[key]
-        if isinstance(ref, dict):
-            if ref.get("bytes"):
-                wave = _load_bytes(ref["bytes"], self.paths[index], self.sample_rate)
-            elif ref.get("path"):
-                wave = load_audio(ref["path"], self.sample_rate)
-            else:
-                raise ValueError(
-                    f"{self.paths[index]}: the audio cell has neither bytes nor a path"
-                )
-        else:
-            wave = load_audio(ref, self.sample_rate)
-        if self._cache is not None:
-            self._cache[key] = wave
-        return wave
+    def _decode(self, index: int) -> torch.Tensor:
+        ref = self._audio[self._index[index]]
+        if not isinstance(ref, dict):
+            return load_audio(ref, self.sample_rate)
+        if ref.get("bytes"):
+            return _load_bytes(ref["bytes"], self.paths[index], self.sample_rate)
+        if ref.get("path"):
+            return load_audio(ref["path"], self.sample_rate)
+        raise ValueError(f"{self.paths[index]}: the audio cell has neither bytes nor a path")
 
-    def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} is out of range for {len(self)} items")
-        index = index % len(self)
+    def _fields(self, index: int) -> dict:
         return {
-            "wave": self.load_wave(index),
-            "sample_rate": self.sample_rate,
             "label": None,
             "text": self.texts[index],
             "speaker": self.speakers[index],
             "source": self.sources[index],
             "path": self.paths[index],
         }
-
-    def preload(self, progress: bool = True) -> AsrDataset:
-        """Decode every utterance now (with a progress bar) and return ``self``."""
-        for i in tqdm(range(len(self)), desc="loading audio", disable=not progress):
-            self.load_wave(i)
-        return self
-
-    def subset(self, indices: Sequence[int]) -> AsrDataset:
-        """A dataset of the given items, sharing this one's audio and cache."""
-        indices = [int(i) for i in indices]
-        return AsrDataset(
-            self._audio,
-            [self.texts[i] for i in indices],
-            [self.sources[i] for i in indices],
-            [self.speakers[i] for i in indices],
-            names=[self.paths[i] for i in indices],
-            durations=[self.durations[i] for i in indices],
-            sample_rate=self.sample_rate,
-            cache=self._cache is not None,
-            _index=[self._index[i] for i in indices],
-            _cache_store=self._cache,
-        )
 
     def with_source(self, name: str) -> AsrDataset:
         """A copy in which every item's ``source`` is ``name``."""
@@ -856,6 +813,23 @@ def load_asr(
             holdout_seed,
         )
     raise ValueError(f"unknown ASR source {source!r}; valid sources: {', '.join(ASR_SOURCES)}")
+
+
+def load_asr_splits(source: str = "sample", **options) -> tuple[AsrDataset, AsrDataset]:
+    """The training and test utterances of a source, ``(train, test)``, sharing no utterance.
+
+    ``load_asr(source, split="train")`` and ``load_asr(source, split="test")``: a source
+    without a test split of its own (the sample, a manifest without a ``split`` column) holds
+    out whole speakers per source, seeded, and prints how.
+
+    Args:
+        source: as for :func:`load_asr`.
+        **options: other arguments of :func:`load_asr` (``revision``, ``text_column``, ...).
+
+    Raises:
+        The errors of :func:`load_asr`.
+    """
+    return load_asr(source, split="train", **options), load_asr(source, split="test", **options)
 
 
 def _validate_source(source: str) -> None:

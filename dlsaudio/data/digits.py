@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from dlsaudio.audio import load_audio
+from dlsaudio.data.base import CachedAudioDataset
 from dlsaudio.data.paths import SAMPLE_DIR
 from dlsaudio.smoke import is_smoke, on_colab
 
@@ -56,7 +55,7 @@ DEFAULT_TEST_TAKES = {"sample": (0,), "fsdd": (0, 1, 2, 3, 4), "audiomnist": (0,
 _NAME = re.compile(r"^(\d)_([A-Za-z0-9]+)_(\d+)\.(wav|flac)$", re.IGNORECASE)
 
 
-class DigitsDataset(Dataset):
+class DigitsDataset(CachedAudioDataset):
     """Spoken digits as items ``{"wave", "sample_rate", "label", "text", "speaker", "source", "path"}``.
 
     ``wave`` is a ``(time,)`` float32 tensor at ``sample_rate``; ``label`` the digit; ``text``
@@ -69,7 +68,13 @@ class DigitsDataset(Dataset):
         speakers: speaker id of each item.
         takes: take number of each item.
         source: ``"sample"``, ``"fsdd"`` or ``"audiomnist"``.
+
+    Raises:
+        ValueError: the per-item arguments differ in length, or ``sample_rate`` is not positive.
     """
+
+    columns = ("paths", "labels", "speakers", "takes")
+    preload_desc = "loading digits"
 
     def __init__(
         self,
@@ -81,68 +86,29 @@ class DigitsDataset(Dataset):
         source: str,
         sample_rate: int = 16000,
         cache: bool = True,
-        _cache_store: dict | None = None,
     ) -> None:
-        if not len(paths) == len(labels) == len(speakers) == len(takes):
-            raise ValueError(
-                f"paths, labels, speakers and takes must have one entry per item, got lengths "
-                f"{len(paths)}, {len(labels)}, {len(speakers)}, {len(takes)}"
-            )
-        if sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
+        self.check_lengths(paths=paths, labels=labels, speakers=speakers, takes=takes)
+        super().__init__(sample_rate=sample_rate, cache=cache)
         self.paths = [Path(p) for p in paths]
         self.labels = [int(x) for x in labels]
         self.speakers = [str(s) for s in speakers]
         self.takes = [int(t) for t in takes]
         self.source = source
-        self.sample_rate = sample_rate
-        self._cache = (_cache_store if _cache_store is not None else {}) if cache else None
 
-    def __len__(self) -> int:
-        return len(self.paths)
+    def _cache_key(self, index: int) -> str:
+        return str(self.paths[index])
 
-    def load_wave(self, index: int) -> torch.Tensor:
-        """The ``(time,)`` waveform of item ``index``, from the cache when possible."""
-        key = str(self.paths[index])
-        if self._cache is not None and key in self._cache:
-            return self._cache[key]
-        wave = load_audio(self.paths[index], self.sample_rate)
-        if self._cache is not None:
-            self._cache[key] = wave
-        return wave
+    def _decode(self, index: int) -> torch.Tensor:
+        return load_audio(self.paths[index], self.sample_rate)
 
-    def __getitem__(self, index: int) -> dict:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} is out of range for {len(self)} items")
+    def _fields(self, index: int) -> dict:
         return {
-            "wave": self.load_wave(index),
-            "sample_rate": self.sample_rate,
             "label": self.labels[index],
             "text": None,
             "speaker": self.speakers[index],
             "source": self.source,
             "path": str(self.paths[index]),
         }
-
-    def preload(self, progress: bool = True) -> DigitsDataset:
-        """Decode every file now (with a progress bar) and return ``self``."""
-        for i in tqdm(range(len(self)), desc="loading digits", disable=not progress):
-            self.load_wave(i)
-        return self
-
-    def subset(self, indices: Sequence[int]) -> DigitsDataset:
-        """A dataset of the given items, sharing this one's cache."""
-        indices = [int(i) for i in indices]
-        return DigitsDataset(
-            [self.paths[i] for i in indices],
-            [self.labels[i] for i in indices],
-            [self.speakers[i] for i in indices],
-            [self.takes[i] for i in indices],
-            source=self.source,
-            sample_rate=self.sample_rate,
-            cache=self._cache is not None,
-            _cache_store=self._cache,
-        )
 
     def __repr__(self) -> str:
         return (

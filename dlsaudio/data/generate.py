@@ -144,35 +144,43 @@ class Voice:
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 DIGIT_TAKES = 3
-DIGIT_SPEAKERS = (
-    Voice("usm1", "en-us+m1", pitch=40, rate=150),
-    Voice("usf2", "en-us+f2", pitch=60, rate=165),
-    Voice("gbm3", "en-gb+m3", pitch=35, rate=140),
-    Voice("scof4", "en-gb-scotland+f4", pitch=65, rate=155),
-    Voice("carm4", "en-029+m4", pitch=45, rate=170),
-    Voice("nycf1", "en-us-nyc+f1", pitch=70, rate=160),
-    Voice("rpm7", "en-gb-x-rp+m7", pitch=30, rate=135),
-    Voice("lanf5", "en-gb-x-gbclan+f5", pitch=55, rate=175),
-    Voice("klatt", "en-us+klatt", pitch=50, rate=150),
-    Voice("croak", "en+croak", pitch=25, rate=145),
-    Voice("andy", "en-us+Andy", pitch=50, rate=180),
-    Voice("wmdf3", "en-gb-x-gbcwmd+f3", pitch=75, rate=150),
-    Voice("usm6", "en-us+m6", pitch=20, rate=130),
-    Voice("annie", "en+Annie", pitch=60, rate=190),
-)
 
-KYRGYZ_SPEAKERS = (
-    Voice("kym1", "ky+m1", pitch=40, rate=150),
-    Voice("kyf2", "ky+f2", pitch=62, rate=145),
-    Voice("kym3", "ky+m3", pitch=30, rate=140),
-    Voice("kyf4", "ky+f4", pitch=70, rate=155),
-    Voice("kym7", "ky+m7", pitch=45, rate=135),
-)
-KAZAKH_SPEAKERS = (
-    Voice("kkm2", "kk+m2", pitch=45, rate=150),
-    Voice("kkf1", "kk+f1", pitch=65, rate=145),
-    Voice("kkm4", "kk+m4", pitch=35, rate=140),
-)
+
+def _voices(table: str) -> tuple[Voice, ...]:
+    """Voices from a table with one ``speaker voice pitch rate`` row per line."""
+    rows = (line.split() for line in table.strip().splitlines())
+    return tuple(Voice(name, voice, int(pitch), int(rate)) for name, voice, pitch, rate in rows)
+
+
+#  speaker  espeak-ng voice       pitch  rate
+DIGIT_SPEAKERS = _voices("""
+    usm1    en-us+m1                40   150
+    usf2    en-us+f2                60   165
+    gbm3    en-gb+m3                35   140
+    scof4   en-gb-scotland+f4       65   155
+    carm4   en-029+m4               45   170
+    nycf1   en-us-nyc+f1            70   160
+    rpm7    en-gb-x-rp+m7           30   135
+    lanf5   en-gb-x-gbclan+f5       55   175
+    klatt   en-us+klatt             50   150
+    croak   en+croak                25   145
+    andy    en-us+Andy              50   180
+    wmdf3   en-gb-x-gbcwmd+f3       75   150
+    usm6    en-us+m6                20   130
+    annie   en+Annie                60   190
+""")
+KYRGYZ_SPEAKERS = _voices("""
+    kym1    ky+m1                   40   150
+    kyf2    ky+f2                   62   145
+    kym3    ky+m3                   30   140
+    kyf4    ky+f4                   70   155
+    kym7    ky+m7                   45   135
+""")
+KAZAKH_SPEAKERS = _voices("""
+    kkm2    kk+m2                   45   150
+    kkf1    kk+f1                   65   145
+    kkm4    kk+m4                   35   140
+""")
 
 # Written forms: numbers with digits, as people write them; the synthesiser reads
 # verbalize_numbers(text).

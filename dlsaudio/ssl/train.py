@@ -13,7 +13,6 @@ from a checkpoint reproduces the loss trajectory of an uninterrupted run.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from dlsaudio.checkpoint import save_checkpoint
 from dlsaudio.data.waves import as_cache
 from dlsaudio.health import CollapseMonitor, health_metrics
 from dlsaudio.ssl.config import BATCHINGS, TrainConfig
@@ -57,15 +57,6 @@ class History:
     @classmethod
     def from_dict(cls, d: dict) -> History:
         return cls(list(d["steps"]), list(d["epochs"]), bool(d.get("collapsed", False)))
-
-
-def save_checkpoint(path: str | Path, state: dict) -> None:
-    """Write ``state`` with :func:`torch.save` atomically: a temporary file, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def _seeded(seed: int, epoch: int, device: str | torch.device = "cpu") -> torch.Generator:

@@ -1,0 +1,106 @@
+"""The base of the package's data sets: audio decoded on first access and kept in memory.
+
+A data set here is a list of per-item columns (paths, texts, labels, ...) over audio that is
+decoded lazily. :class:`CachedAudioDataset` holds what every data set does the same way: the
+cache of decoded waves, shared by subsets, the index check, :meth:`~CachedAudioDataset.preload`
+and :meth:`~CachedAudioDataset.subset`. A subclass names its per-item columns and says how to
+decode item ``index`` and what else its items hold.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Hashable, Sequence, Sized
+from typing import Any, ClassVar
+
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+
+class CachedAudioDataset(Dataset):
+    """Items ``{"wave", "sample_rate", ...}`` with waves decoded once and kept in memory.
+
+    Subclasses set :attr:`columns` (the names of their per-item lists) and implement
+    :meth:`_decode`, :meth:`_cache_key` and :meth:`_fields`.
+
+    Args:
+        sample_rate: the rate every wave is resampled to.
+        cache: keep decoded waves in memory (subsets share the cache).
+
+    Raises:
+        ValueError: ``sample_rate`` is not positive.
+    """
+
+    columns: ClassVar[tuple[str, ...]] = ()
+    """Per-item lists, all of the data set's length; :meth:`subset` selects from each."""
+
+    preload_desc: ClassVar[str] = "loading audio"
+
+    def __init__(self, *, sample_rate: int, cache: bool) -> None:
+        if sample_rate <= 0:
+            raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
+        self.sample_rate = sample_rate
+        self._cache: dict[Hashable, torch.Tensor] | None = {} if cache else None
+
+    @staticmethod
+    def check_lengths(**columns: Sized) -> None:
+        """Check that the constructor's per-item arguments have one entry per item.
+
+        Raises:
+            ValueError: they differ in length; the message names each with its length.
+        """
+        lengths = {name: len(values) for name, values in columns.items()}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{name} {n}" for name, n in lengths.items())
+            raise ValueError(f"{', '.join(lengths)} must have one entry per item, got {shown}")
+
+    def _decode(self, index: int) -> torch.Tensor:
+        """The ``(time,)`` wave of item ``index`` at :attr:`sample_rate`, read from its source."""
+        raise NotImplementedError
+
+    def _cache_key(self, index: int) -> Hashable:
+        """What identifies item ``index``'s audio, the same in every subset."""
+        raise NotImplementedError
+
+    def _fields(self, index: int) -> dict[str, Any]:
+        """The item's other fields: ``label``, ``text``, ``speaker``, ``source``, ``path``."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(getattr(self, self.columns[0]))
+
+    def load_wave(self, index: int) -> torch.Tensor:
+        """The ``(time,)`` waveform of item ``index``, from the cache when possible."""
+        key = self._cache_key(index)
+        if self._cache is not None and key in self._cache:
+            return self._cache[key]
+        wave = self._decode(index)
+        if self._cache is not None:
+            self._cache[key] = wave
+        return wave
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range for {len(self)} items")
+        index = index % len(self)
+        return {
+            "wave": self.load_wave(index),
+            "sample_rate": self.sample_rate,
+            **self._fields(index),
+        }
+
+    def preload(self, progress: bool = True):
+        """Decode every item now (with a progress bar) and return ``self``."""
+        for i in tqdm(range(len(self)), desc=self.preload_desc, disable=not progress):
+            self.load_wave(i)
+        return self
+
+    def subset(self, indices: Sequence[int]):
+        """A data set of the given items (in that order), sharing this one's audio and cache."""
+        indices = [int(i) for i in indices]
+        out = copy.copy(self)
+        for name in self.columns:
+            column = getattr(self, name)
+            setattr(out, name, [column[i] for i in indices])
+        return out
