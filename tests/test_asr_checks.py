@@ -95,31 +95,27 @@ def sum_of_means(model, window, scaler, logits_fn):
         scaler.scale(loss_sum / n).backward()
 
 
-def per_example(model, window, scaler, logits_fn):
-    examples = sum(len(batch["labels"]) for batch in window)
-    for batch in window:
-        loss_sum, _ = token_loss_sum(logits_fn(model, batch), batch["labels"])
-        scaler.scale(loss_sum / examples).backward()
+def divided_by(name, denominator):
+    """Backpropagates every micro-batch's token-loss sum over ``denominator(window)``: the right
+    shape with the wrong normaliser."""
+
+    def fn(model, window, scaler, logits_fn):
+        d = denominator(window)
+        for batch in window:
+            loss_sum, _ = token_loss_sum(logits_fn(model, batch), batch["labels"])
+            scaler.scale(loss_sum / d).backward()
+
+    fn.__name__ = name
+    return fn
 
 
-def padding_counted(model, window, scaler, logits_fn):
-    positions = sum(batch["labels"].numel() for batch in window)
-    for batch in window:
-        loss_sum, _ = token_loss_sum(logits_fn(model, batch), batch["labels"])
-        scaler.scale(loss_sum / positions).backward()
-
-
-def tokens_and_micro_batches(model, window, scaler, logits_fn):
-    total = sum(tokens(batch) for batch in window)
-    for batch in window:
-        loss_sum, _ = token_loss_sum(logits_fn(model, batch), batch["labels"])
-        scaler.scale(loss_sum / total / len(window)).backward()
-
-
-def unnormalised_sum(model, window, scaler, logits_fn):
-    for batch in window:
-        loss_sum, _ = token_loss_sum(logits_fn(model, batch), batch["labels"])
-        scaler.scale(loss_sum).backward()
+per_example = divided_by("per_example", lambda w: sum(len(b["labels"]) for b in w))
+padding_counted = divided_by("padding_counted", lambda w: sum(b["labels"].numel() for b in w))
+tokens_and_micro_batches = divided_by(
+    "tokens_and_micro_batches", lambda w: sum(tokens(b) for b in w) * len(w)
+)
+unnormalised_sum = divided_by("unnormalised_sum", lambda w: 1)
+half_of_it = divided_by("half_of_it", lambda w: 2 * sum(tokens(b) for b in w))
 
 
 def zeroes_between(model, window, scaler, logits_fn):
@@ -136,13 +132,6 @@ def returns_in_the_loop(model, window, scaler, logits_fn):
         loss_sum, _ = token_loss_sum(logits_fn(model, batch), batch["labels"])
         scaler.scale(loss_sum / total).backward()
         return loss_sum.item() / total
-
-
-def half_of_it(model, window, scaler, logits_fn):
-    total = sum(tokens(batch) for batch in window)
-    for batch in window:
-        loss_sum, _ = token_loss_sum(logits_fn(model, batch), batch["labels"])
-        scaler.scale(loss_sum / total / 2).backward()
 
 
 def no_backward(model, window, scaler, logits_fn):
@@ -270,16 +259,6 @@ def zeroes_at_the_end(model, window, optimizer, scheduler, scaler, max_grad_norm
     return float(loss)
 
 
-def forgets_to_zero(model, window, optimizer, scheduler, scaler, max_grad_norm, logits_fn):
-    loss = reference_window(model, window, scaler, logits_fn)
-    scaler.unscale_(optimizer)
-    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-    scaler.step(optimizer)
-    scaler.update()
-    scheduler.step()
-    return loss
-
-
 def steps_every_micro_batch(model, window, optimizer, scheduler, scaler, max_grad_norm, logits_fn):
     losses = []
     for batch in window:
@@ -304,27 +283,14 @@ def steps_every_micro_batch_one_update(
     scheduler.step()
 
 
-def mean_of_means_step(model, window, optimizer, scheduler, scaler, max_grad_norm, logits_fn):
-    optimizer.zero_grad()
-    loss = 0.0
-    for batch in window:
-        out = model(**batch)
-        scaler.scale(out.loss / len(window)).backward()
-        loss += out.loss.item() / len(window)
-    scaler.unscale_(optimizer)
-    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-    scaler.step(optimizer)
-    scaler.update()
-    scheduler.step()
-    return loss
-
-
-def without(*skipped):
-    """The reference step with some of its lines left out or changed."""
+def without(*skipped, accumulate=reference_window):
+    """The reference step with some of its lines left out or changed, or with another
+    accumulation."""
 
     def step(model, window, optimizer, scheduler, scaler, max_grad_norm, logits_fn):
-        optimizer.zero_grad()
-        loss = reference_window(model, window, scaler, logits_fn)
+        if "zero" not in skipped:
+            optimizer.zero_grad()
+        loss = accumulate(model, window, scaler, logits_fn)
         if "clip_first" in skipped:
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         if "unscale" not in skipped:
@@ -345,8 +311,12 @@ def without(*skipped):
                 scheduler.step()
         return None if "return" in skipped else loss
 
-    step.__name__ = "without_" + "_".join(skipped)
+    step.__name__ = "_".join(["without", *skipped]) if skipped else accumulate.__name__
     return step
+
+
+forgets_to_zero = without("zero")
+mean_of_means_step = without(accumulate=hf_mean_of_means)
 
 
 def no_optimizer_step(model, window, optimizer, scheduler, scaler, max_grad_norm, logits_fn):

@@ -31,6 +31,8 @@ from dlsaudio.asr.train import IGNORE_INDEX, whisper_logits
 
 __all__ = [
     "ToySeq2Seq",
+    "accumulation_case",
+    "full_batch_gradients",
     "check_accumulation",
     "check_sampler",
     "check_source_probabilities",
@@ -236,8 +238,8 @@ def _call(fn: Callable, args: tuple, kwargs: dict, called: str, hints: list[Hint
     except Exception as err:  # the student's code failed: say what the check did
         hint = next((h for h in (hint(err) for hint in hints) if h), "")
         raise AssertionError(
-            f"your function raised {type(err).__name__}: {err}. The check called {called}."
-            + (f" {hint}" if hint else "")
+            f"your function raised {type(err).__name__}: {str(err).rstrip('.')}. The check "
+            f"called {called}." + (f" {hint}" if hint else "")
         ) from err
 
 
@@ -309,6 +311,15 @@ def accumulation_case(k: int = 3, micro: int = 2, seed: int = 0):
     model = ToySeq2Seq()
     window = _window(toy_items(k * micro, seed=seed, max_len=10), k)
     return model, window, _concat(window)
+
+
+def full_batch_gradients(model: nn.Module, batch: Mapping) -> list[torch.Tensor]:
+    """Gradients of the mean token loss of one batch (the reference); ``.grad`` is left empty."""
+    model.zero_grad(set_to_none=True)
+    loss_sum, n_tokens = _loss_sum(model, batch)
+    grads = _gradient(model, loss_sum / n_tokens)
+    model.zero_grad(set_to_none=True)
+    return grads
 
 
 def _explain_accumulation(
@@ -399,21 +410,17 @@ def check_accumulation(fn: Callable) -> None:
         NotImplementedError: the student's cell is still the stub.
     """
     model, window, full = accumulation_case()
-    loss_sum, n_tokens = _loss_sum(model, full)
-    reference = _gradient(model, loss_sum / n_tokens)
-    expected_loss = float(loss_sum.detach()) / n_tokens
-    model.zero_grad(set_to_none=True)
+    reference = full_batch_gradients(model, full)
+    expected_loss = _window_loss(model, window)
 
-    off = torch.amp.GradScaler("cpu", enabled=False)
-    returned = _call(
-        fn,
-        (model, window),
-        {"scaler": off, "logits_fn": whisper_logits},
-        ACCUMULATION_CALL,
-        ACCUMULATION_HINTS,
-    )
-    got = _grads(model)
-    model.zero_grad(set_to_none=True)
+    def run(scaler: torch.amp.GradScaler) -> tuple[object, list[torch.Tensor | None]]:
+        kwargs = {"scaler": scaler, "logits_fn": whisper_logits}
+        returned = _call(fn, (model, window), kwargs, ACCUMULATION_CALL, ACCUMULATION_HINTS)
+        got = _grads(model)
+        model.zero_grad(set_to_none=True)
+        return returned, got
+
+    returned, got = run(torch.amp.GradScaler("cpu", enabled=False))
     if all(g is None for g in got):
         raise AssertionError(
             "no parameter has a gradient after your function: call .backward() on every "
@@ -442,16 +449,7 @@ def check_accumulation(fn: Callable) -> None:
         )
 
     scale = 64.0
-    on = torch.amp.GradScaler("cpu", init_scale=scale)
-    _call(
-        fn,
-        (model, window),
-        {"scaler": on, "logits_fn": whisper_logits},
-        ACCUMULATION_CALL,
-        ACCUMULATION_HINTS,
-    )
-    scaled = _grads(model)
-    model.zero_grad(set_to_none=True)
+    _, scaled = run(torch.amp.GradScaler("cpu", init_scale=scale))
     if any(g is None for g in scaled) or not _close(scaled, [scale * r for r in reference]):
         if not any(g is None for g in scaled) and _close(scaled, reference):
             problem = "the scaler was ignored"
