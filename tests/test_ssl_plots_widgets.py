@@ -3,6 +3,7 @@ from threadpoolctl import threadpool_limits
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -14,6 +15,7 @@ from dlsaudio.ssl.plots import (  # noqa: E402
     plot_embeddings,
     plot_history,
     plot_label_efficiency,
+    plot_similarity,
     project_2d,
 )
 from dlsaudio.ssl.train import History  # noqa: E402
@@ -163,3 +165,20 @@ def test_explorer_plays_augmented_audio_at_its_own_loudness():
     quiet, loud = playable(wave, 8000), playable(4 * wave, 8000)
     assert quiet.data != loud.data, "a normalising player would make every gain sound the same"
     assert playable(20 * wave, 8000).data == playable((20 * wave).clamp(-1, 1), 8000).data
+
+
+def test_similarity_plot_shows_the_masked_logits_and_row_softmax():
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    fig = plot_similarity(z1, z2, tau=0.5)
+    left, right = (ax.images[0].get_array() for ax in fig.axes[:2] if ax.images)
+    z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1)
+    expected = (z @ z.T / 0.5).numpy()
+    off = ~np.eye(8, dtype=bool)
+    np.testing.assert_allclose(np.asarray(left)[off], expected[off], rtol=1e-5)
+    assert np.isnan(np.asarray(left)[~off]).all()  # the diagonal is masked
+    np.testing.assert_allclose(np.asarray(right).sum(axis=1), np.ones(8), rtol=1e-5)
+    assert np.allclose(np.asarray(right)[~off], 0)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="same shape"):
+        plot_similarity(z1, z2[:3])

@@ -10,8 +10,15 @@
   configuration (:func:`dlsaudio.ssl.methods.make_method` with ``config="small"``, the
   default augmentations, batch 64, 1-s clips at 16 kHz), measured on the epoch after a
   warm-up epoch.
-- ``seminar``: wall time of ``week_03_ssl/seminar.ipynb`` executed headless in smoke mode by
-  :func:`dlsaudio.notebooks.run_notebook` in a fresh process (``--skip-seminar`` leaves it out).
+- ``seminar`` (with ``--notebook PATH``): wall time of a notebook executed headless in smoke
+  mode by :func:`dlsaudio.notebooks.run_notebook` in a fresh process.
+- ``label_efficiency`` (with ``--data SOURCE``): after the same training budget for each
+  (``--minutes``), the probe accuracy at k = 1, 2, 5, 10 and all labels per class and the kNN
+  accuracy on the held-out takes for the randomly initialised encoder, InfoNCE with the
+  package's defaults, the few-label supervised baseline (the same encoder trained on 10
+  labelled clips per digit) and any other ``--methods``, with training throughput::
+
+      python -m dlsaudio.bench ssl --data fsdd:/data/fsdd-train --test-takes 5-9 --skip-losses
 """
 
 from __future__ import annotations
@@ -32,9 +39,6 @@ import torch
 import torch.nn.functional as F
 
 from dlsaudio import losses
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SEMINAR = REPO_ROOT / "week_03_ssl" / "seminar.ipynb"
 
 
 def reference_info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
@@ -142,8 +146,8 @@ def bench_training(method: str = "infonce", clips: int = 256, batch_size: int = 
     }
 
 
-def bench_seminar(path: Path = SEMINAR, timeout: float = 1800) -> dict:
-    """Wall time of the seminar notebook executed headless in smoke mode.
+def bench_seminar(path: Path, timeout: float = 1800) -> dict:
+    """Wall time of a notebook executed headless in smoke mode.
 
     It runs :func:`dlsaudio.notebooks.run_notebook` in a fresh process (its command line), so
     the timing includes no state of this one.
@@ -159,7 +163,6 @@ def bench_seminar(path: Path = SEMINAR, timeout: float = 1800) -> dict:
             text=True,
             timeout=timeout,
             env={**os.environ, "DLSAUDIO_SMOKE": "1"},
-            cwd=REPO_ROOT,
         )
         wall = time.perf_counter() - start
     if proc.returncode != 0 or "{" not in proc.stdout:
@@ -168,11 +171,93 @@ def bench_seminar(path: Path = SEMINAR, timeout: float = 1800) -> dict:
         )
     report = json.loads(proc.stdout[proc.stdout.index("{") :])
     return {
-        "notebook": str(path.relative_to(REPO_ROOT)),
+        "notebook": str(path),
         "smoke": True,
         "seconds": round(report["seconds"], 1),
         "seconds_with_process_start": round(wall, 1),
     }
+
+
+def bench_label_efficiency(
+    data: str,
+    *,
+    test_takes: str | None = None,
+    minutes: float = 5.0,
+    methods: tuple[str, ...] = ("infonce",),
+    labels_per_class: int = 10,
+    draws: int = 5,
+    seed: int = 0,
+    device: str | None = None,
+    progress: bool = False,
+) -> dict:
+    """Probe accuracy per k after ``minutes`` of training for each method, on held-out takes.
+
+    Every model starts from the same seed; the untrained one has its batch-norm statistics
+    measured on the training clips (:func:`dlsaudio.ssl.calibrate_batch_norm`); the few-label
+    supervised baseline is trained on ``labels_per_class`` clips per digit only, for the
+    same time.
+
+    Raises:
+        ValueError: an unknown method, a data source that cannot be read or split.
+    """
+    from dlsaudio.data import WaveCache, load_digits, take_split
+    from dlsaudio.data.digits import format_takes
+    from dlsaudio.ssl.config import TrainConfig
+    from dlsaudio.ssl.evaluation import (
+        calibrate_batch_norm,
+        extract_embeddings,
+        sample_per_class,
+        score,
+    )
+    from dlsaudio.ssl.methods import METHODS, make_method
+    from dlsaudio.ssl.train import fit
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
+    train_set, test_set = take_split(load_digits(data), test_takes)
+    config = TrainConfig(max_minutes=minutes, epochs=10_000, seed=seed)
+    length = config.clip_samples or 16000
+    train, test = WaveCache(train_set, length), WaveCache(test_set, length)
+
+    def evaluate(model) -> dict:
+        e_train, e_test = extract_embeddings(model, train), extract_embeddings(model, test)
+        out = score(e_train, e_test, draws=draws, seed=seed)
+        return {
+            "probe": {k: round(v["mean"], 4) for k, v in out["probe"].items()},
+            "knn": round(out["knn"], 4),
+        }
+
+    def trained(name: str, on, cfg) -> dict:
+        torch.manual_seed(seed)
+        model = make_method(name)
+        history = fit(model, on, cfg, device=device, progress=progress)
+        return {
+            **evaluate(model),
+            "steps": len(history.steps),
+            "train_clips": len(on),
+            "clips_per_second": round(history.clips_per_second(), 1),
+        }
+
+    torch.manual_seed(seed)
+    untrained = make_method(methods[0])
+    calibrate_batch_norm(untrained, train)
+    results: dict = {
+        "data": data,
+        "split": f"test takes {format_takes(test_set.takes)}: {len(test)} clips, the same "
+        f"{len(set(test.speakers))} speakers as the {len(train)} training clips",
+        "minutes_per_model": minutes,
+        "threads": torch.get_num_threads(),
+        "random_init": evaluate(untrained),
+    }
+    for name in methods:
+        results[name] = trained(name, train, config)
+    few = train.subset(sample_per_class(train.labels.numpy(), labels_per_class, seed=seed))
+    few_config = TrainConfig(
+        max_minutes=minutes, epochs=10_000, seed=seed, batch_size=min(config.batch_size, len(few))
+    )
+    results[f"supervised_{labels_per_class}_per_class"] = trained("supervised", few, few_config)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,11 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dlsaudio.bench ssl", description=__doc__.split("\n")[0]
     )
-    parser.add_argument(
-        "--skip-seminar", action="store_true", help="do not execute the seminar notebook"
-    )
+    parser.add_argument("--skip-losses", action="store_true", help="do not time info_nce")
     parser.add_argument(
         "--skip-training", action="store_true", help="do not measure training throughput"
+    )
+    parser.add_argument(
+        "--notebook", type=Path, default=None, help="also time this notebook in smoke mode"
     )
     parser.add_argument("--method", default="infonce", help="method for the throughput measurement")
     parser.add_argument(
@@ -203,22 +289,43 @@ def main(argv: list[str] | None = None) -> int:
         default=1024,
         help="N for the original seminar's (slow) loss; 0 skips it",
     )
+    group = parser.add_argument_group("label efficiency on real recordings")
+    group.add_argument("--data", default=None, help="digits source, e.g. fsdd:PATH")
+    group.add_argument("--test-takes", default=None, help="held-out takes, e.g. 5-9")
+    group.add_argument("--minutes", type=float, default=5.0, help="training budget per model")
+    group.add_argument(
+        "--methods", nargs="+", default=["infonce"], help="pre-training methods to compare"
+    )
+    group.add_argument("--draws", type=int, default=5, help="labelled subsets drawn per k")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.minutes <= 0:
+        parser.error(f"--minutes must be positive, got {args.minutes}")
+    if args.notebook is not None and not args.notebook.is_file():
+        parser.error(f"--notebook {args.notebook}: no such file")
 
     result: dict = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
-        "info_nce": bench_info_nce(
-            tuple(args.sizes), seminar_n=args.seminar_n or None, repeats=args.repeats
-        ),
     }
+    if not args.skip_losses:
+        result["info_nce"] = bench_info_nce(
+            tuple(args.sizes), seminar_n=args.seminar_n or None, repeats=args.repeats
+        )
     if not args.skip_training:
         result["training"] = bench_training(args.method)
-    if not args.skip_seminar:
-        result["seminar"] = bench_seminar()
+    if args.notebook is not None:
+        result["seminar"] = bench_seminar(args.notebook)
+    if args.data is not None:
+        result["label_efficiency"] = bench_label_efficiency(
+            args.data,
+            test_takes=args.test_takes,
+            minutes=args.minutes,
+            methods=tuple(args.methods),
+            draws=args.draws,
+        )
     json.dump(result, sys.stdout, indent=2)
     print()
     return 0

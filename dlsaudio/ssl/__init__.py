@@ -10,14 +10,18 @@ Typical use (see ``week_03_ssl/seminar.ipynb``)::
 Command line: ``python -m dlsaudio.ssl --method infonce --data sample --minutes 2 --out DIR``.
 """
 
+from dlsaudio.data.waves import WaveCache
 from dlsaudio.ssl.evaluation import (
     Embeddings,
+    calibrate_batch_norm,
     evaluate,
     extract_embeddings,
     knn_accuracy,
     label_efficiency,
     linear_probe,
     sample_per_class,
+    score,
+    speaker_shift,
 )
 from dlsaudio.ssl.methods import (
     BYOL,
@@ -34,7 +38,7 @@ from dlsaudio.ssl.methods import (
     ema_update,
     make_method,
 )
-from dlsaudio.ssl.train import History, WaveCache, fit, save_checkpoint
+from dlsaudio.ssl.train import History, fit, save_checkpoint
 
 __all__ = [
     "BYOL",
@@ -51,6 +55,7 @@ __all__ = [
     "VICReg",
     "WaveCache",
     "byol_momentum",
+    "calibrate_batch_norm",
     "ema_update",
     "evaluate",
     "extract_embeddings",
@@ -61,4 +66,6 @@ __all__ = [
     "make_method",
     "sample_per_class",
     "save_checkpoint",
+    "score",
+    "speaker_shift",
 ]

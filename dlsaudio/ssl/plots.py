@@ -9,8 +9,10 @@ from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 
+from dlsaudio.losses import DEFAULT_TAU, info_nce
 from dlsaudio.ssl.evaluation import Embeddings
 from dlsaudio.ssl.train import History
 
@@ -149,6 +151,50 @@ def plot_embeddings(
         ax.set_yticks([])
         if name == "digit":
             ax.legend(*sc.legend_elements(), fontsize="x-small", loc="best", ncol=2)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_similarity(
+    z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU, *, title: str = ""
+) -> Figure:
+    """What InfoNCE sees for a batch: the masked ``(2N, 2N)`` logits and each row's softmax.
+
+    Left, the cosine similarities of the ``2N`` views divided by ``tau``, with the diagonal
+    (a view with itself) masked out; right, the softmax of each row, the probability InfoNCE
+    gives each candidate of being the anchor's positive. The positives (the other view of the
+    same clip) are circled: the loss is the mean of ``-log`` of the circled probabilities.
+
+    Args:
+        z1: ``(batch, dim)`` projections of the first views.
+        z2: ``(batch, dim)`` projections of the second views.
+        tau: temperature.
+        title: figure title.
+
+    Raises:
+        ValueError: shapes that :func:`dlsaudio.losses.info_nce` rejects.
+    """
+    info_nce(z1, z2, tau)  # the same checks as the loss
+    n = z1.shape[0]
+    z = torch.nn.functional.normalize(torch.cat([z1, z2]).detach().float(), dim=1)  # (2N, dim)
+    logits = (z @ z.T / tau).fill_diagonal_(float("-inf"))  # (2N, 2N)
+    probs = torch.softmax(logits, dim=1)
+    partner = torch.cat([torch.arange(n) + n, torch.arange(n)])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    shown = logits.clone()
+    shown[torch.isinf(shown)] = float("nan")
+    for ax, values, title in (
+        (axes[0], shown, f"similarity / tau (tau = {tau}), diagonal masked"),
+        (axes[1], probs, "softmax of each row"),
+    ):
+        im = ax.imshow(values.numpy(), cmap="viridis")
+        ax.scatter(partner.numpy(), np.arange(2 * n), s=40, facecolors="none", edgecolors="red")
+        ax.axhline(n - 0.5, c="white", lw=0.8)
+        ax.axvline(n - 0.5, c="white", lw=0.8)
+        ax.set(title=title, xlabel="candidate k", ylabel="anchor i")
+        fig.colorbar(im, ax=ax, fraction=0.046)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
