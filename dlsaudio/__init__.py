@@ -6,8 +6,8 @@ prediction), ``x1``/``x2`` (two views), ``tau`` (a temperature), ``source`` (whe
 comes from), ``accum_steps`` (micro-batches per optimizer step).
 """
 
-from dlsaudio.smoke import is_smoke, on_colab, pick
+from dlsaudio.smoke import is_smoke, on_colab, pick, run_folder
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "is_smoke", "on_colab", "pick"]
+__all__ = ["__version__", "is_smoke", "on_colab", "pick", "run_folder"]

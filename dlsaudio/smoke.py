@@ -1,4 +1,4 @@
-"""Smoke mode: one switch that shrinks data, epochs and model size.
+"""Smoke mode (one switch that shrinks data, epochs and model size) and where a notebook runs.
 
 Set ``DLSAUDIO_SMOKE=1`` (the test configuration does) and every notebook and script
 that reads sizes through :func:`pick` runs the same code on less data. There are no
@@ -8,6 +8,7 @@ that reads sizes through :func:`pick` runs the same code on less data. There are
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -47,3 +48,40 @@ def on_colab() -> bool:
     import sys
 
     return "google.colab" in sys.modules
+
+
+DRIVE_ROOT = Path("/content/drive/MyDrive")
+"""Where Colab mounts Google Drive (``from google.colab import drive; drive.mount("/content/drive")``)."""
+
+
+def run_folder(name: str, drive_root: str | Path = DRIVE_ROOT) -> Path:
+    """The folder a notebook run writes its checkpoints and results to, announced in one line.
+
+    With Google Drive mounted (on Colab: ``drive.mount("/content/drive")`` before this call) it
+    is ``MyDrive/dlsaudio/<name>``, which survives a disconnected session, so a rerun of the
+    notebook resumes from the last checkpoint. Otherwise it is ``outputs/<name>`` next to the
+    notebook, which a new Colab session no longer has.
+
+    Args:
+        name: a folder name such as ``"whisper-ky"`` (no path separators).
+        drive_root: where Drive is mounted.
+
+    Raises:
+        ValueError: an empty name or one with a path separator or ``..``.
+    """
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"name={name!r}; expected a plain folder name such as 'whisper-ky'")
+    drive = Path(drive_root)
+    if drive.is_dir():
+        folder = drive / "dlsaudio" / name
+        print(f"run folder: {folder} (Google Drive: a disconnected run resumes from here)")
+        return folder
+    folder = Path("outputs") / name
+    hint = (
+        "; mount Google Drive first to keep checkpoints across a disconnect: "
+        'from google.colab import drive; drive.mount("/content/drive")'
+        if on_colab()
+        else ""
+    )
+    print(f"run folder: {folder}{hint}")
+    return folder

@@ -5,9 +5,15 @@ import torch
 
 pytest.importorskip("whisper")
 
-from dlsaudio.asr import build_tiny_whisper, error_report, prepare_example  # noqa: E402
+from dlsaudio.asr import (  # noqa: E402
+    build_tiny_whisper,
+    configure_language,
+    error_report,
+    prepare_example,
+)
 from dlsaudio.asr.inference import (  # noqa: E402
     asr_eval_fn,
+    detect_language,
     evaluate_examples,
     transcribe,
     transcribe_features,
@@ -69,3 +75,44 @@ def test_bad_arguments_raise(tiny):
         transcribe(model, processor, [torch.zeros(2, 100)])
     with pytest.raises(ValueError, match="examples is empty"):
         asr_eval_fn(processor, [])
+
+
+def test_detect_language_ranks_the_language_tokens(tiny):
+    model, processor = tiny
+    feats = torch.randn(2, 80, 200, generator=torch.Generator().manual_seed(3))
+    found = detect_language(model, processor, feats, top=99)
+    assert len(found) == 2 and all(len(f) == 99 for f in found)
+    for languages in found:
+        assert sum(languages.values()) == pytest.approx(1.0, abs=1e-5)
+        assert list(languages.values()) == sorted(languages.values(), reverse=True)
+    # Hugging Face's own detection (the language token generate() would pick) is our first one
+    model.eval()
+    ids = model.detect_language(feats, num_segment_frames=200).tolist()
+    assert [processor.tokenizer.convert_ids_to_tokens(i) for i in ids] == [
+        f"<|{next(iter(f))}|>" for f in found
+    ]
+    (top3,) = detect_language(model, processor, feats[0])  # one utterance, (n_mels, frames)
+    assert list(top3) == list(found[0])[:3]
+    assert list(top3.values()) == pytest.approx(list(found[0].values())[:3], rel=1e-5)
+
+
+def test_detect_language_works_with_no_language_token(tiny):
+    """language=None turns detection off in generate() (its language table is put aside), but
+    asking which language the decoder hears still works and gives the same answer."""
+    model, processor = tiny
+    feats = torch.randn(1, 80, 200, generator=torch.Generator().manual_seed(4))
+    with_kk = detect_language(model, processor, feats)
+    configure_language(model, processor, None)
+    try:
+        assert not getattr(model.generation_config, "lang_to_id", None)
+        assert detect_language(model, processor, feats) == with_kk
+    finally:
+        configure_language(model, processor, "kk")
+
+
+def test_detect_language_rejects_bad_input(tiny):
+    model, processor = tiny
+    with pytest.raises(ValueError, match=r"features have shape \(1, 128, 200\).*n_mels=80"):
+        detect_language(model, processor, torch.zeros(1, 128, 200))
+    with pytest.raises(ValueError, match="top=0; expected a positive integer"):
+        detect_language(model, processor, torch.zeros(80, 200), top=0)

@@ -36,3 +36,30 @@ def test_repository_addresses_are_built_from_one_name():
         == f"https://raw.githubusercontent.com/{repo.GITHUB_REPO}/{repo.BRANCH}/images/x.svg"
     )
     assert repo.PIP_URL.endswith(f"github.com/{repo.GITHUB_REPO}@{repo.BRANCH}")
+
+
+def test_run_folder_is_on_drive_when_it_is_mounted(tmp_path, capsys):
+    folder = smoke.run_folder("whisper-ky", drive_root=tmp_path)
+    assert folder == tmp_path / "dlsaudio" / "whisper-ky"
+    assert "Google Drive: a disconnected run resumes from here" in capsys.readouterr().out
+
+
+def test_run_folder_is_local_without_drive_and_says_how_to_keep_it_on_colab(
+    tmp_path, capsys, monkeypatch
+):
+    import sys
+    import types
+
+    missing = tmp_path / "not-mounted"
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert str(smoke.run_folder("whisper-ky", drive_root=missing)) == "outputs/whisper-ky"
+    assert capsys.readouterr().out == "run folder: outputs/whisper-ky\n"
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    smoke.run_folder("whisper-ky", drive_root=missing)
+    assert 'drive.mount("/content/drive")' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["", "..", "a/b", "/content/x"])
+def test_run_folder_wants_a_plain_name(name):
+    with pytest.raises(ValueError, match="expected a plain folder name"):
+        smoke.run_folder(name)

@@ -214,3 +214,20 @@ def test_missing_openai_whisper_says_what_to_install(monkeypatch):
             build_whisper_tokenizer()
     finally:
         whisper_module._tiktoken_vocab.cache_clear()
+
+
+def test_language_none_survives_save_and_load(tmp_path):
+    """A model fine-tuned without a language token is saved and read back without one, and can
+    be given a language again afterwards."""
+    model, processor = build_tiny_whisper(
+        language=None, d_model=32, layers=1, heads=2, chunk_seconds=1
+    )
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    loaded, loaded_processor = load_whisper(str(tmp_path), language=None)
+    loaded.eval()
+    feats = torch.randn(1, 80, 100, generator=torch.Generator().manual_seed(0))
+    assert prefix(loaded, feats, 3) == [50258, 50359, 50363]
+    assert loaded_processor.tokenizer("а").input_ids[:3] == [50258, 50359, 50363]
+    configure_language(loaded, loaded_processor, "kk")
+    assert prefix(loaded, feats, 4) == [50258, 50316, 50359, 50363]

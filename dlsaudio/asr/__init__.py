@@ -3,12 +3,20 @@
 Training with exact gradient accumulation: :mod:`dlsaudio.asr.train` (the loop and the names
 notebooks import for it), built from :mod:`~dlsaudio.asr.loss`, :mod:`~dlsaudio.asr.accumulation`,
 :mod:`~dlsaudio.asr.schedule`, :mod:`~dlsaudio.asr.precision`, :mod:`~dlsaudio.asr.distributed`
-and :mod:`~dlsaudio.asr.plots`; :mod:`dlsaudio.asr.cost` measures a step's time and memory.
+and :mod:`~dlsaudio.asr.plots`; :mod:`dlsaudio.asr.cost` measures a step's time and memory,
+:mod:`dlsaudio.asr.estimate` turns throughput into time estimates for a Colab T4, and
+:mod:`dlsaudio.asr.lora` adds LoRA adapters.
 """
 
 from dlsaudio.asr.collator import IGNORE_INDEX, DataCollatorSpeechSeq2SeqWithPadding
 from dlsaudio.asr.features import WhisperExamples, prepare_dataset, prepare_example
-from dlsaudio.asr.inference import asr_eval_fn, evaluate_examples, transcribe, transcribe_features
+from dlsaudio.asr.inference import (
+    asr_eval_fn,
+    detect_language,
+    evaluate_examples,
+    transcribe,
+    transcribe_features,
+)
 from dlsaudio.asr.metrics import cer, error_report, frequent_errors, utterance_errors, wer
 from dlsaudio.asr.text import normalize_kyrgyz
 from dlsaudio.asr.whisper import (
@@ -32,6 +40,7 @@ __all__ = [
     "build_whisper_tokenizer",
     "cer",
     "configure_language",
+    "detect_language",
     "error_report",
     "evaluate_examples",
     "frequent_errors",

@@ -1,4 +1,4 @@
-"""Transcribing with Whisper and scoring the transcripts."""
+"""Transcribing with Whisper, asking which language it hears, and scoring the transcripts."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torchaudio
 from tqdm.auto import tqdm
+from transformers.models.whisper.tokenization_whisper import LANGUAGES
 
 from dlsaudio.asr.metrics import error_report
 
@@ -109,6 +110,66 @@ def transcribe(
             ).input_features[0]
         )
     return transcribe_features(model, processor, feats, batch_size, max_new_tokens)
+
+
+@torch.no_grad()
+def detect_language(
+    model: Any, processor: Any, features: torch.Tensor, top: int = 3
+) -> list[dict[str, float]]:
+    """Which languages Whisper hears: the probabilities of its language tokens.
+
+    Whisper predicts a language token right after ``<|startoftranscript|>``. This runs the
+    decoder for that one position and normalises its scores over the language tokens only
+    (the same scores ``generate`` uses when it detects a language). It reads the language
+    tokens from the tokenizer, so it works whatever language the model is configured with,
+    including ``language=None``, where generation itself never detects one.
+
+    Args:
+        model: a ``WhisperForConditionalGeneration``.
+        processor: its ``WhisperProcessor``.
+        features: ``(n_mels, frames)`` or ``(batch, n_mels, frames)`` log-mel features from the
+            model's own feature extractor.
+        top: how many languages to return per utterance.
+
+    Returns:
+        One dict per utterance, ``{code: probability}`` for the ``top`` most likely languages,
+        most likely first.
+
+    Raises:
+        ValueError: for features whose number of mel bins differs from the model's, or
+            ``top`` < 1.
+    """
+    if not isinstance(top, int) or top < 1:
+        raise ValueError(f"top={top!r}; expected a positive integer")
+    features = torch.as_tensor(features)
+    if features.ndim == 2:
+        features = features[None]  # (1, n_mels, frames)
+    n_mels = model.config.num_mel_bins
+    if features.ndim != 3 or features.shape[1] != n_mels:
+        raise ValueError(
+            f"features have shape {tuple(features.shape)}, expected (n_mels, frames) or "
+            f"(batch, n_mels, frames) with n_mels={n_mels}; compute them with the model's own "
+            "feature extractor"
+        )
+    tokenizer = processor.tokenizer
+    vocab = tokenizer.get_vocab()
+    codes = [code for code in LANGUAGES if f"<|{code}|>" in vocab]
+    ids = torch.tensor([vocab[f"<|{code}|>"] for code in codes])
+    param = next(model.parameters())
+    start = tokenizer.convert_tokens_to_ids("<|startoftranscript|>")
+    was_training = model.training
+    model.eval()
+    logits = model(
+        input_features=features.to(param.device, param.dtype),
+        decoder_input_ids=torch.full((len(features), 1), start, device=param.device),
+    ).logits[:, -1]  # (batch, vocab)
+    model.train(was_training)
+    probabilities = logits[:, ids.to(logits.device)].float().softmax(-1).cpu()  # (batch, languages)
+    best = probabilities.topk(min(top, len(codes)), dim=-1)
+    return [
+        {codes[i]: float(p) for p, i in zip(values, indices, strict=True)}
+        for values, indices in zip(best.values.tolist(), best.indices.tolist(), strict=True)
+    ]
 
 
 def evaluate_examples(
