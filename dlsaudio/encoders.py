@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from dlsaudio.audio import LogMel
+from dlsaudio.validation import check_positive_ints
 
 CONFIGS = ("small", "resnet18")
 
@@ -36,13 +37,6 @@ _STAGES = {
 def _check_config(config: str) -> None:
     if config not in _STAGES:
         raise ValueError(f"config={config!r} is unknown; choose one of {CONFIGS}")
-
-
-def _check_positive_ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
-    values = tuple(values)
-    if len(values) == 0 or any(not isinstance(v, int) or v <= 0 for v in values):
-        raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {values}")
-    return values
 
 
 def _check_wave(name: str, wave: torch.Tensor, min_time: int) -> None:
@@ -75,7 +69,7 @@ class ResidualBlock(nn.Module):
         super().__init__()
         if dims not in (1, 2):
             raise ValueError(f"dims must be 1 or 2, got {dims}")
-        _check_positive_ints(
+        check_positive_ints(
             "in_channels, out_channels, stride, kernel_size",
             (in_channels, out_channels, stride, kernel_size),
         )
@@ -147,11 +141,11 @@ class WaveEncoder(nn.Module):
     ) -> None:
         super().__init__()
         _check_config(config)
-        channels = _check_positive_ints("channels", channels or _STAGES[config][0])
-        blocks = _check_positive_ints("blocks", blocks or _STAGES[config][1])
+        channels = check_positive_ints("channels", channels or _STAGES[config][0])
+        blocks = check_positive_ints("blocks", blocks or _STAGES[config][1])
         if len(channels) != len(blocks):
             raise ValueError(f"channels {channels} and blocks {blocks} must have the same length")
-        _check_positive_ints("stem_stride", (stem_stride,))
+        check_positive_ints("stem_stride", (stem_stride,))
         self.config = config
         self.dim = channels[-1]
         stem = channels[0]
@@ -214,11 +208,11 @@ class MelEncoder(nn.Module):
     ) -> None:
         super().__init__()
         _check_config(config)
-        channels = _check_positive_ints("channels", channels or _STAGES[config][0])
-        blocks = _check_positive_ints("blocks", blocks or _STAGES[config][1])
+        channels = check_positive_ints("channels", channels or _STAGES[config][0])
+        blocks = check_positive_ints("blocks", blocks or _STAGES[config][1])
         if len(channels) != len(blocks):
             raise ValueError(f"channels {channels} and blocks {blocks} must have the same length")
-        _check_positive_ints("sample_rate, n_mels", (sample_rate, n_mels))
+        check_positive_ints("sample_rate, n_mels", (sample_rate, n_mels))
         self.config = config
         self.dim = channels[-1]
         self.front = LogMel(sample_rate=sample_rate, n_mels=n_mels)
@@ -258,15 +252,22 @@ class MelEncoder(nn.Module):
 ENCODERS = {"wave": WaveEncoder, "mel": MelEncoder}
 
 
-def make_encoder(kind: str = "mel", config: str = "small") -> nn.Module:
-    """Build an encoder by name: ``kind`` in ``{"wave", "mel"}``, ``config`` in ``CONFIGS``.
+def make_encoder(kind: str = "mel", config: str = "small", **overrides) -> nn.Module:
+    """Build an encoder by name: ``kind`` in :data:`ENCODERS`, ``config`` in :data:`CONFIGS`.
+
+    Args:
+        kind: ``"mel"`` (2D over the log-mel) or ``"wave"`` (1D over the waveform).
+        config: ``"small"`` (CPU) or ``"resnet18"`` (GPU).
+        **overrides: keyword arguments of the encoder (``channels``, ``blocks``, ...); a
+            ``None`` value keeps the configuration's default, so a notebook can pass its
+            smoke-mode widths unconditionally.
 
     Raises:
-        ValueError: unknown ``kind`` or ``config``.
+        ValueError: unknown ``kind`` or ``config``, or invalid overrides.
     """
     if kind not in ENCODERS:
         raise ValueError(f"kind={kind!r} is unknown; choose one of {sorted(ENCODERS)}")
-    return ENCODERS[kind](config=config)
+    return ENCODERS[kind](config=config, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _mlp(
@@ -286,7 +287,7 @@ def _mlp(
 class _Head(nn.Module):
     def __init__(self, in_dim, hidden_dim, out_dim, num_layers, last_bn) -> None:
         super().__init__()
-        _check_positive_ints(
+        check_positive_ints(
             "in_dim, hidden_dim, out_dim, num_layers", (in_dim, hidden_dim, out_dim, num_layers)
         )
         self.in_dim, self.out_dim = in_dim, out_dim

@@ -23,6 +23,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from dlsaudio.validation import check_positive
+
 __all__ = [
     "CollapseMonitor",
     "alignment",
@@ -44,11 +46,6 @@ def _check_z(name: str, z: torch.Tensor, min_batch: int = 2) -> None:
         )
     if z.shape[0] < min_batch:
         raise ValueError(f"{name} has batch size {z.shape[0]}, expected at least {min_batch}")
-
-
-def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
 
 
 @torch.no_grad()
@@ -123,7 +120,7 @@ def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> torch.T
         raise ValueError(
             f"z1 and z2 must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}"
         )
-    _check_positive("alpha", alpha)
+    check_positive("alpha", alpha)
     d = F.normalize(z1, dim=1) - F.normalize(z2, dim=1)
     return d.norm(dim=1).pow(alpha).mean()
 
@@ -145,7 +142,7 @@ def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
         ValueError: if ``z`` is not ``(batch, dim)`` with batch >= 2, or ``t <= 0``.
     """
     _check_z("z", z)
-    _check_positive("t", t)
+    check_positive("t", t)
     sq_dist = torch.pdist(F.normalize(z, dim=1), p=2).pow(2)  # (batch * (batch - 1) / 2,)
     return torch.logsumexp(-t * sq_dist, dim=0) - math.log(sq_dist.numel())
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "DEFAULT_TAU",
     "BYOLLoss",
     "BarlowTwinsLoss",
     "InfoNCE",
@@ -35,6 +36,11 @@ __all__ = [
     "variance_term",
     "vicreg_loss",
 ]
+
+
+#: InfoNCE temperature of SimCLR's ImageNet runs (https://arxiv.org/abs/2002.05709), the default
+#: of every contrastive loss and method here.
+DEFAULT_TAU = 0.1
 
 
 def _check_pair(name1: str, a: torch.Tensor, name2: str, b: torch.Tensor, min_batch: int) -> None:
@@ -74,7 +80,7 @@ def _check_non_negative(name: str, value: float) -> None:
 # --------------------------------------------------------------------------- contrastive
 
 
-def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
+def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> torch.Tensor:
     """NT-Xent, the InfoNCE loss of SimCLR over the 2N views (https://arxiv.org/abs/2002.05709).
 
     Row ``i`` of ``z1`` and row ``i`` of ``z2`` are two views of one example (a positive
@@ -108,7 +114,7 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> torch.Tens
 
 
 def info_nce_shared_denominator(
-    z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1
+    z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU
 ) -> torch.Tensor:
     """The defective NT-Xent of the original course seminar. Do not train with it.
 
@@ -146,7 +152,7 @@ class InfoNCE(nn.Module):
         ValueError: if ``tau`` is not positive.
     """
 
-    def __init__(self, tau: float = 0.1) -> None:
+    def __init__(self, tau: float = DEFAULT_TAU) -> None:
         super().__init__()
         _check_positive("tau", tau)
         self.tau = float(tau)

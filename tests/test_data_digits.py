@@ -12,7 +12,9 @@ from dlsaudio.data import (
     fetch_fsdd,
     fsdd_official_split,
     load_digits,
+    parse_takes,
     speaker_split,
+    take_split,
 )
 from dlsaudio.data import digits as digits_module
 
@@ -112,8 +114,60 @@ def test_fsdd_layout_and_official_split(fsdd):
 
 
 def test_fsdd_split_needs_takes_above_four(sample):
-    with pytest.raises(ValueError, match="use speaker_split instead"):
+    with pytest.raises(
+        ValueError, match="leaves no training clips: this sample data set has takes 0-2"
+    ):
         fsdd_official_split(sample)
+
+
+@pytest.fixture
+def fsdd_training_takes(tmp_path):
+    """A folder like FSDD's training split alone: takes 5 to 9, none of the test takes 0-4."""
+    rec = tmp_path / "fsdd-train" / "recordings"
+    rec.mkdir(parents=True)
+    for speaker in ("jackson", "george"):
+        for take in range(5, 10):
+            sf.write(str(rec / f"3_{speaker}_{take}.wav"), _tone(8000, seed=take), 8000)
+    return tmp_path / "fsdd-train"
+
+
+def test_a_folder_of_training_takes_needs_a_chosen_split(fsdd_training_takes, monkeypatch):
+    monkeypatch.delenv("DLSAUDIO_TEST_TAKES", raising=False)
+    ds = load_digits(f"fsdd:{fsdd_training_takes}")
+    assert sorted(set(ds.takes)) == [5, 6, 7, 8, 9]
+    with pytest.raises(
+        ValueError, match=r"takes 0-4 leaves no test clips.*takes 5-9.*test_takes='5-9'"
+    ):
+        take_split(ds)
+    train, test = take_split(ds, "5-6")
+    assert set(test.takes) == {5, 6} and set(train.takes) == {7, 8, 9}
+    assert set(train.speakers) == set(test.speakers) == {"jackson", "george"}
+    monkeypatch.setenv("DLSAUDIO_TEST_TAKES", "9")
+    train, test = take_split(ds)
+    assert set(test.takes) == {9} and len(train) + len(test) == len(ds)
+
+
+def test_take_split_defaults_to_the_sources_own_split(sample, fsdd, monkeypatch):
+    monkeypatch.delenv("DLSAUDIO_TEST_TAKES", raising=False)
+    train, test = take_split(sample)
+    assert set(test.takes) == {0} and set(train.takes) == {1, 2}
+    assert set(test.speakers) == set(train.speakers)
+    train, test = take_split(load_digits(f"fsdd:{fsdd}"))
+    assert set(test.takes) == {0, 1, 2, 3, 4} and set(train.takes) == {5, 6}
+
+
+@pytest.mark.parametrize(
+    "text, takes",
+    [("5-9", (5, 6, 7, 8, 9)), ("0,2", (0, 2)), ("0-1, 7", (0, 1, 7)), ([3, 1], (1, 3))],
+)
+def test_parse_takes(text, takes):
+    assert parse_takes(text) == takes
+
+
+@pytest.mark.parametrize("text", ["", "five", "5-", "-1", "3-x", [-2]])
+def test_parse_takes_rejects_what_is_not_a_take(text):
+    with pytest.raises(ValueError, match="take"):
+        parse_takes(text)
 
 
 def test_audiomnist_layout(audiomnist):

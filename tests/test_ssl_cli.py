@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import torch
@@ -99,3 +100,102 @@ def test_cli_rejects_labels_per_class_for_ssl_methods_and_nonsense_values(capsys
 def test_cli_takes_several_maps():
     args = parse_args(["--projection", "tsne", "umap", "--out", "x"])
     assert args.projection == ["tsne", "umap"]
+
+
+QUICK = [
+    "--method",
+    "simclr",
+    "--epochs",
+    "1",
+    "--draws",
+    "1",
+    "--projection",
+    "none",
+    "--no-progress",
+]
+
+
+def test_a_second_run_into_the_same_folder_needs_resume_or_overwrite(tmp_path, capsys):
+    first = main([*QUICK, "--out", str(tmp_path)])
+    with pytest.raises(
+        SystemExit, match="holds a previous run .*pass --resume to continue it, --overwrite"
+    ):
+        main([*QUICK, "--out", str(tmp_path), "--batch-size", "16"])
+    before = (tmp_path / "results.json").read_text()
+    assert json.loads(before)["probe"] == first["probe"]  # untouched
+    second = main([*QUICK, "--out", str(tmp_path), "--batch-size", "16", "--overwrite"])
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["args"]["batch_size"] == "16" and saved["steps"] == second["steps"]
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["batch_size"] == 16  # the checkpoint and results belong to the same run
+
+
+def test_resume_continues_the_run_and_refuses_other_settings(tmp_path):
+    main([*QUICK, "--out", str(tmp_path)])
+    resumed = main([*QUICK[:2], "--epochs", "2", *QUICK[4:], "--out", str(tmp_path), "--resume"])
+    assert resumed["epochs"] == 2  # one epoch from the checkpoint, one more
+    with pytest.raises(SystemExit, match=r"differs from the one in .*lr: 0.001 then, 0.01 now"):
+        main([*QUICK, "--out", str(tmp_path), "--resume", "--lr", "0.01"])
+    with pytest.raises(SystemExit, match="holds no checkpoint.pt to continue from"):
+        main([*QUICK, "--out", str(tmp_path / "new"), "--resume"])
+
+
+def test_unusable_output_folders_fail_before_any_data_is_loaded(tmp_path, monkeypatch):
+    import dlsaudio.ssl.__main__ as cli
+
+    monkeypatch.setattr(cli, "load_split", lambda *a: pytest.fail("data loaded"))
+    a_file = tmp_path / "results"
+    a_file.write_text("x")
+    with pytest.raises(SystemExit, match="is a file; pass a folder"):
+        main([*QUICK, "--out", str(a_file)])
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root writes anywhere; simulate a read-only folder
+            monkeypatch.setattr(
+                cli.tempfile,
+                "NamedTemporaryFile",
+                lambda **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied")),
+            )
+        with pytest.raises(SystemExit, match="cannot write into --out .*Permission denied"):
+            main([*QUICK, "--out", str(locked)])
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--draws", "0"], "--draws must be >= 1, got 0"),
+        (["--minutes", "0"], "--minutes: max_minutes must be positive"),
+        (["--batch-size", "1"], "--batch-size: batch_size must be an int >= 2"),
+        (["--lr", "-1"], "--lr: lr must be positive"),
+        (["--epochs", "0"], "--epochs: epochs must be a positive int"),
+        (["--batching", "voices"], "invalid choice: 'voices'"),
+        (["--method", "byol", "--tau", "0.2"], "--tau applies to infonce, simclr, multiformat"),
+        (["--tau", "0"], "--tau must be positive, got 0.0"),
+        (["--test-takes", "five"], "--test-takes: takes 'five'"),
+        (["--resume", "--overwrite"], "not allowed with argument"),
+    ],
+)
+def test_argument_values_are_checked_before_training(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        parse_args([*argv, "--out", "x"])
+    assert message in capsys.readouterr().err
+
+
+def test_tau_reaches_the_method(tmp_path):
+    results = main([*QUICK, "--tau", "0.3", "--out", str(tmp_path)])
+    assert results["args"]["tau"] == "0.3"
+
+
+def test_a_folder_without_the_default_test_takes_asks_for_a_choice(tmp_path, monkeypatch):
+    monkeypatch.delenv("DLSAUDIO_TEST_TAKES", raising=False)
+    with pytest.raises(SystemExit, match="takes 5 leaves no test clips.*test-takes"):
+        main([*QUICK, "--test-takes", "5", "--out", str(tmp_path)])
+    results = main([*QUICK, "--test-takes", "2", "--out", str(tmp_path), "--overwrite"])
+    assert (
+        results["split"].startswith("test takes 2: 140 clips of the same 14 speakers")
+        and results["test_clips"] == 140
+    )

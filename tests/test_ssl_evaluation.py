@@ -83,7 +83,9 @@ def test_extract_embeddings_uses_encoder_features_in_eval_mode():
     assert emb.x.shape == (5, 8) and emb.labels.tolist() == [0, 1, 0, 1, 0]
     assert method.training  # the mode is restored
     method.eval()
-    waves = torch.stack([torch.nn.functional.pad(it["wave"], (0, 200)) for it in items])
+    waves = torch.stack(
+        [torch.nn.functional.pad(it["wave"], (100, 100)) for it in items]
+    )  # centred
     np.testing.assert_allclose(emb.x, method.encoder(waves).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 

@@ -7,7 +7,7 @@ from threadpoolctl import threadpool_limits
 from dlsaudio.augment import AddNoise, Identity
 from dlsaudio.encoders import MelEncoder
 from dlsaudio.ssl.methods import BYOL, SimCLR, SSLMethod, StepOutput, Supervised
-from dlsaudio.ssl.train import History, WaveCache, fit, save_checkpoint
+from dlsaudio.ssl.train import History, TrainingDiverged, batch_plan, fit, save_checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -51,15 +51,6 @@ def run(method, **kw):
     kw = {"epochs": 2, "batch_size": 8, "clip_samples": CLIP, "progress": False, **kw}
     kw.setdefault("augment", AddNoise(min_snr_db=10, max_snr_db=20))
     return fit(method, dataset(), **kw)
-
-
-def test_wave_cache_pads_and_crops_to_a_fixed_length():
-    cache = WaveCache(dataset(6), length=1300)
-    assert cache.waves.shape == (6, 1300)
-    assert cache.lengths.tolist() == [1200, 1300, 1300, 1300, 1300, 1200]
-    assert torch.equal(cache.waves[0, 1200:], torch.zeros(100))  # zero padding at the end
-    assert cache.labels.tolist() == [0, 1, 2, 0, 1, 2] and cache[1]["label"] == 1
-    assert WaveCache(dataset(3, labels=False)).labels is None
 
 
 def test_fit_records_loss_lr_and_health_per_step():
@@ -169,7 +160,69 @@ def test_invalid_arguments_raise(kw, match):
 def test_invalid_data_raise():
     with pytest.raises(ValueError, match="needs an integer 'label'"):
         fit(Supervised(MelEncoder(**TINY), 3), dataset(labels=False), batch_size=8, progress=False)
-    with pytest.raises(ValueError, match="length must be a positive"):
-        WaveCache(dataset(), length=0)
-    with pytest.raises(ValueError, match="dataset is empty"):
-        WaveCache([])
+
+
+def test_speaker_batches_hold_as_few_speakers_as_the_data_allow():
+    speakers = [s for s in "abc" for _ in range(8)] + ["d"] * 5  # 29 clips
+    g = torch.Generator().manual_seed(0)
+    plan = batch_plan(speakers, 8, "speaker", g)
+    assert len(plan) == 29 // 8 and all(len(b) == 8 for b in plan)
+    used = torch.cat(plan).tolist()
+    assert len(set(used)) == len(used)  # no clip twice
+    # one speaker's 8 clips fill a batch unless the cut falls inside a speaker: at most two
+    assert all(len({speakers[i] for i in b.tolist()}) <= 2 for b in plan)
+    assert sum(len({speakers[i] for i in b.tolist()}) == 1 for b in plan) >= 1
+    shuffled = batch_plan(speakers, 8, "shuffle", torch.Generator().manual_seed(0))
+    assert len(shuffled) == 3 and len(set(torch.cat(shuffled).tolist())) == 24
+    with pytest.raises(ValueError, match="batching='voices' is unknown"):
+        batch_plan(speakers, 8, "voices", g)
+
+
+def test_fit_trains_with_speaker_batches():
+    history = run(simclr(), batching="speaker")
+    assert len(history.steps) == 2 * 3
+
+
+def test_fit_names_unknown_settings():
+    with pytest.raises(ValueError, match=r"unknown settings \['learning_rate'\]"):
+        run(simclr(), learning_rate=0.1)
+    with pytest.raises(ValueError, match="batching='speakers' is unknown"):
+        run(simclr(), batching="speakers")
+
+
+def test_a_diverging_run_stops_at_the_first_non_finite_loss():
+    class Diverging(SimCLR):
+        def training_step(self, x1, x2, label=None):
+            out = super().training_step(x1, x2, label)
+            return StepOutput(out.loss * float("inf"), out.z1, out.z2)
+
+    torch.manual_seed(0)
+    method = Diverging(MelEncoder(**TINY), dim=8, hidden_dim=16)
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"at step 1: the loss is (nan|inf) at learning rate 0.001; lower the learning rate \(for example lr=0.0001\)",
+    ):
+        run(method)
+
+
+def test_resume_refuses_a_truncated_or_foreign_checkpoint(tmp_path):
+    path = tmp_path / "run.pt"
+    run(simclr(), checkpoint=path, epochs=1)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        ValueError, match=r"cannot resume from .*run.pt: it is not a readable checkpoint"
+    ):
+        run(simclr(), checkpoint=path)
+    torch.save({"weights": 1}, path)
+    with pytest.raises(
+        ValueError, match=r"it lacks \['epoch', 'history', 'model', 'optimizer', 'scaler'\]"
+    ):
+        run(simclr(), checkpoint=path)
+    run(byol(), checkpoint=path, resume=False, epochs=1)
+    with pytest.raises(ValueError, match="it holds a BYOL run and this is a SimCLR"):
+        run(simclr(), checkpoint=path)
+    run(simclr(), checkpoint=path, resume=False, epochs=1)
+    wider = SimCLR(MelEncoder(channels=(4, 16), blocks=(1, 1)), dim=8, hidden_dim=16)
+    with pytest.raises(ValueError, match="its weights do not fit this SimCLR"):
+        run(wider, checkpoint=path)

@@ -23,12 +23,17 @@ from dlsaudio.data.digits import (
     fetch_fsdd,
     fsdd_official_split,
     load_digits,
+    parse_takes,
     speaker_split,
+    take_split,
 )
 from dlsaudio.data.paths import SAMPLE_DIR
+from dlsaudio.data.waves import WaveCache, as_cache
 
 __all__ = [
     "SAMPLE_DIR",
+    "WaveCache",
+    "as_cache",
     "AsrDataset",
     "DatasetUnavailableError",
     "asr_source",
@@ -39,5 +44,7 @@ __all__ = [
     "fetch_fsdd",
     "fsdd_official_split",
     "load_digits",
+    "parse_takes",
     "speaker_split",
+    "take_split",
 ]

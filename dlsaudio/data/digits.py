@@ -18,7 +18,7 @@ import csv
 import os
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,15 +36,23 @@ __all__ = [
     "DigitsDataset",
     "digits_source",
     "fetch_fsdd",
+    "format_takes",
     "fsdd_official_split",
     "load_digits",
+    "parse_takes",
     "speaker_split",
+    "take_split",
 ]
 
 DIGIT_SOURCES = ("sample", "fsdd:PATH", "audiomnist:PATH")
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset"
 AUDIOMNIST_URL = "https://github.com/soerenab/AudioMNIST"
 DIGITS_ENV_VAR = "DLSAUDIO_DIGITS"
+TEST_TAKES_ENV_VAR = "DLSAUDIO_TEST_TAKES"
+#: Test takes of each source's own split. FSDD's README makes takes 0-4 of every speaker and
+#: digit its test set; AudioMNIST has no official split and gets the same; the bundled sample
+#: (takes 0-2) holds out take 0.
+DEFAULT_TEST_TAKES = {"sample": (0,), "fsdd": (0, 1, 2, 3, 4), "audiomnist": (0, 1, 2, 3, 4)}
 _NAME = re.compile(r"^(\d)_([A-Za-z0-9]+)_(\d+)\.(wav|flac)$")
 
 
@@ -252,24 +260,87 @@ def speaker_split(
     return dataset.subset(train), dataset.subset(test)
 
 
-def fsdd_official_split(dataset: DigitsDataset) -> tuple[DigitsDataset, DigitsDataset]:
-    """The Free Spoken Digit Dataset's split: takes 0-4 are test, the rest train.
+def parse_takes(text: str | Iterable[int]) -> tuple[int, ...]:
+    """Take numbers from ``"5-9"``, ``"0,1,2"``, ``"0-4,10"`` or an iterable of ints.
+
+    Raises:
+        ValueError: the text is not a comma-separated list of takes and ranges, or is empty.
+    """
+    if not isinstance(text, str):
+        takes = tuple(int(t) for t in text)
+    else:
+        takes = []
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            low, dash, high = part.partition("-")
+            if not low.isdigit() or (dash and not high.isdigit()):
+                raise ValueError(
+                    f"takes {text!r}: {part!r} is neither a take number nor a range such as 5-9"
+                )
+            takes.extend(range(int(low), int(high or low) + 1))
+        takes = tuple(takes)
+    if not takes or any(t < 0 for t in takes):
+        raise ValueError(f"takes must be one or more non-negative take numbers, got {text!r}")
+    return tuple(sorted(set(takes)))
+
+
+def format_takes(takes: Iterable[int]) -> str:
+    """``"0-2,5,7-8"`` for takes 0, 1, 2, 5, 7, 8."""
+    takes = sorted(set(takes))
+    runs, start = [], takes[0]
+    for prev, cur in zip(takes, [*takes[1:], None], strict=True):
+        if cur != prev + 1:
+            runs.append(f"{start}" if start == prev else f"{start}-{prev}")
+            start = cur
+    return ",".join(runs)
+
+
+def take_split(
+    dataset: DigitsDataset, test_takes: str | Iterable[int] | None = None
+) -> tuple[DigitsDataset, DigitsDataset]:
+    """Split by take: the test clips are other recordings of the same speakers.
+
+    FSDD's official split holds out takes 0-4 of every speaker and digit. This split measures
+    what an encoder learned about the digits; :func:`speaker_split` adds the shift to new
+    voices on top.
+
+    Args:
+        dataset: the data set to split.
+        test_takes: the takes held out, as ints or text (``"5-9"``); ``None`` reads
+            ``DLSAUDIO_TEST_TAKES`` and falls back to the source's own split
+            (:data:`DEFAULT_TEST_TAKES`: FSDD 0-4, the bundled sample take 0).
 
     Returns:
         ``(train, test)`` subsets sharing the cache (the same speakers are in both).
 
     Raises:
-        ValueError: one side would be empty (the bundled sample has only takes 0-2; use
-            :func:`speaker_split` there).
+        ValueError: no clip has a test take (a folder of FSDD's training takes 5-49 has none of
+            the official test takes: hold out validation takes, e.g. ``"5-9"``), or every clip
+            has one.
     """
-    test = [i for i, t in enumerate(dataset.takes) if t <= 4]
-    train = [i for i, t in enumerate(dataset.takes) if t > 4]
+    if test_takes is None:
+        test_takes = os.environ.get(TEST_TAKES_ENV_VAR) or DEFAULT_TEST_TAKES[dataset.source]
+    wanted = set(parse_takes(test_takes))
+    test = [i for i, t in enumerate(dataset.takes) if t in wanted]
+    train = [i for i, t in enumerate(dataset.takes) if t not in wanted]
     if not test or not train:
+        side = "test" if not test else "training"
         raise ValueError(
-            f"the FSDD split needs takes 0-4 for test and takes >= 5 for train; this data set "
-            f"has takes {min(dataset.takes)}..{max(dataset.takes)}; use speaker_split instead"
+            f"holding out takes {format_takes(wanted)} leaves no {side} clips: this "
+            f"{dataset.source} data set has takes {format_takes(dataset.takes)}. Choose other "
+            f"test takes (a folder of FSDD's training takes 5-49 has none of its official test "
+            f"takes 0-4: hold out validation takes with test_takes='5-9', "
+            f"{TEST_TAKES_ENV_VAR}=5-9 or --test-takes 5-9)"
         )
     return dataset.subset(train), dataset.subset(test)
+
+
+def fsdd_official_split(dataset: DigitsDataset) -> tuple[DigitsDataset, DigitsDataset]:
+    """The Free Spoken Digit Dataset's official split: takes 0-4 are test, the rest train.
+
+    Raises:
+        ValueError: as :func:`take_split` (a folder without takes 0-4, or the bundled sample).
+    """
+    return take_split(dataset, DEFAULT_TEST_TAKES["fsdd"])
 
 
 def fetch_fsdd(cache_dir: str | Path | None = None, timeout: float = 600) -> Path:

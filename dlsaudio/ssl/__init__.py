@@ -10,8 +10,10 @@ Typical use (see ``week_03_ssl/seminar.ipynb``)::
 Command line: ``python -m dlsaudio.ssl --method infonce --data sample --minutes 2 --out DIR``.
 """
 
+from dlsaudio.data.waves import WaveCache
 from dlsaudio.ssl.evaluation import (
     Embeddings,
+    calibrate_batch_norm,
     evaluate,
     extract_embeddings,
     knn_accuracy,
@@ -34,7 +36,7 @@ from dlsaudio.ssl.methods import (
     ema_update,
     make_method,
 )
-from dlsaudio.ssl.train import History, WaveCache, fit, save_checkpoint
+from dlsaudio.ssl.train import History, fit, save_checkpoint
 
 __all__ = [
     "BYOL",
@@ -51,6 +53,7 @@ __all__ = [
     "VICReg",
     "WaveCache",
     "byol_momentum",
+    "calibrate_batch_norm",
     "ema_update",
     "evaluate",
     "extract_embeddings",

@@ -1,34 +1,63 @@
 """Pre-train (or train supervised), then evaluate on frozen embeddings; write JSON and plots.
 
-Example::
+Examples::
 
     python -m dlsaudio.ssl --method infonce --data fsdd:/data/free-spoken-digit-dataset \\
         --minutes 5 --out results/fsdd_infonce
+    # a folder of FSDD's training takes only (5-49): hold out validation takes
+    python -m dlsaudio.ssl --data fsdd:/data/fsdd-train --test-takes 5-9 --out results/val
 
-The split is speaker-disjoint (``--test-speakers`` held out) for the bundled sample and
-AudioMNIST, and the official split (takes 0-4 are test) for FSDD. ``results.json`` holds the
-probe accuracy for each number of labels per class, the kNN accuracy, training throughput
-and the embedding health at the end of training; with ``--baseline`` also the same numbers
-for the randomly initialised encoder.
+The split is by take (:func:`dlsaudio.data.take_split`): the test clips are other recordings
+of the training speakers, FSDD's official split by default (takes 0-4). ``results.json``
+holds the probe accuracy for each number of labels per class, the kNN accuracy, training
+throughput and the embedding health at the end of training; with ``--baseline`` also the same
+numbers for the randomly initialised encoder (its batch-norm statistics measured on the
+training clips, see :func:`dlsaudio.ssl.calibrate_batch_norm`).
 
 A supervised encoder trained on every label has seen them all, so its probe at k labels per
 class is not a k-label result. ``--method supervised --labels-per-class 10`` trains it on 10
 clips per digit: the fair baseline for SSL's probe at k = 10.
+
+An output folder that holds a previous run is not overwritten: pass ``--resume`` to continue
+it from its checkpoint or ``--overwrite`` to replace it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from dlsaudio.encoders import CONFIGS
-from dlsaudio.ssl.methods import METHODS, make_method
+from dlsaudio.cli import add_dataclass_arguments, dataclass_from_args
+from dlsaudio.encoders import CONFIGS, ENCODERS
+from dlsaudio.ssl.config import BATCHINGS, TrainConfig
+from dlsaudio.ssl.methods import DEFAULT_METHOD, METHODS, TAU_METHODS, make_method
+
+#: Files a run writes into its folder; one of them there means a previous run.
+RUN_FILES = ("results.json", "history.json", "checkpoint.pt", "run.json")
+PROJECTIONS = ("tsne", "umap", "none")
+#: Settings a resumed run must share with the run it continues.
+RESUME_KEYS = (
+    "method",
+    "data",
+    "test_takes",
+    "config",
+    "encoder",
+    "tau",
+    "labels_per_class",
+    *TrainConfig.field_names(),
+)
+#: The command line trains for a time budget; epochs are only an upper bound.
+DEFAULT_MINUTES = 5.0
+MAX_EPOCHS = 1000
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -36,32 +65,46 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--method",
         choices=METHODS,
-        default="infonce",
-        help="infonce = two-view InfoNCE on the log-mel encoder (= simclr); multiformat = the seminar's waveform-vs-log-mel model",
+        default=DEFAULT_METHOD,
+        help="infonce = two-view InfoNCE on the log-mel encoder (= simclr); multiformat = the "
+        "seminar's waveform-vs-log-mel model",
     )
     p.add_argument(
         "--data",
         default="sample",
         help="sample | fsdd:PATH | audiomnist:PATH (see dlsaudio.data.load_digits)",
     )
+    p.add_argument(
+        "--test-takes",
+        default=None,
+        help="takes held out for testing, e.g. 5-9 (default: the source's own split, FSDD's "
+        "official takes 0-4, or DLSAUDIO_TEST_TAKES)",
+    )
     p.add_argument("--out", required=True, type=Path, help="folder for results.json and plots")
-    p.add_argument("--minutes", type=float, default=5.0, help="training time budget")
-    p.add_argument("--epochs", type=int, default=1000, help="upper bound on epochs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=DEFAULT_MINUTES,
+        dest="max_minutes",
+        help=f"training time budget (default: {DEFAULT_MINUTES})",
+    )
+    train = p.add_argument_group("training (dlsaudio.ssl.TrainConfig)")
+    add_dataclass_arguments(
+        train, TrainConfig, exclude=("max_minutes",), choices={"batching": BATCHINGS}
+    )
+    train.set_defaults(epochs=MAX_EPOCHS)
+    p.add_argument(
+        "--tau",
+        type=float,
+        default=None,
+        help=f"InfoNCE temperature of {', '.join(TAU_METHODS)} (default: the method's own)",
+    )
     p.add_argument("--config", choices=CONFIGS, default="small", help="encoder size")
     p.add_argument(
         "--encoder",
-        choices=("mel", "wave"),
+        choices=tuple(ENCODERS),
         default="mel",
         help="encoder of single-encoder methods",
-    )
-    p.add_argument(
-        "--test-speakers",
-        type=int,
-        default=3,
-        help="speakers held out (sample, AudioMNIST); FSDD uses its official split",
     )
     p.add_argument("--draws", type=int, default=5, help="seeded draws per k of the probe")
     p.add_argument(
@@ -72,7 +115,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--projection",
-        choices=("tsne", "umap", "none"),
+        choices=PROJECTIONS,
         nargs="+",
         default=["tsne"],
         help="2D maps of the test embeddings (several allowed: --projection tsne umap)",
@@ -80,6 +123,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--baseline", action="store_true", help="also evaluate the untrained encoder")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its checkpoint"
+    )
+    again.add_argument(
+        "--overwrite", action="store_true", help="replace the run in --out (its files are deleted)"
+    )
     args = p.parse_args(argv)
     if args.labels_per_class is not None:
         if args.method != "supervised":
@@ -89,17 +139,99 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             )
         if args.labels_per_class < 1:
             p.error(f"--labels-per-class must be >= 1, got {args.labels_per_class}")
+    if args.tau is not None:
+        if args.method not in TAU_METHODS:
+            p.error(f"--tau applies to {', '.join(TAU_METHODS)}, not to --method {args.method}")
+        if not args.tau > 0:
+            p.error(f"--tau must be positive, got {args.tau}")
+    if args.draws < 1:
+        p.error(f"--draws must be >= 1, got {args.draws}")
+    try:
+        args.train = dataclass_from_args(TrainConfig, args)
+    except ValueError as err:
+        field = str(err).split()[0]
+        option = "--minutes" if field == "max_minutes" else "--" + field.replace("_", "-")
+        p.error(f"{option}: {err}")
+    if args.test_takes is not None:
+        from dlsaudio.data import parse_takes
+
+        try:
+            parse_takes(args.test_takes)
+        except ValueError as err:
+            p.error(f"--test-takes: {err}")
     return args
 
 
-def load_split(data: str, test_speakers: int, seed: int):
-    """``(train, test)`` datasets for a ``--data`` value."""
-    from dlsaudio.data import fsdd_official_split, load_digits, speaker_split
+def prepare_out(out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Make sure ``out`` can take this run before any data is loaded or trained on.
 
-    dataset = load_digits(data)
-    if data.startswith("fsdd:"):
-        return fsdd_official_split(dataset)
-    return speaker_split(dataset, test_speakers, seed=seed)
+    Raises:
+        SystemExit: ``out`` is a file, cannot be created or written, holds a previous run and
+            neither ``resume`` nor ``overwrite`` is set, or ``resume`` finds no checkpoint.
+    """
+    if out.exists() and not out.is_dir():
+        sys.exit(f"error: --out {out} is a file; pass a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        sys.exit(
+            f"error: cannot write into --out {out} ({err.strerror or err}); choose a writable "
+            "folder with free space"
+        )
+    previous = [name for name in RUN_FILES if (out / name).exists()]
+    if resume:
+        if not (out / "checkpoint.pt").is_file():
+            sys.exit(f"error: --resume: {out} holds no checkpoint.pt to continue from")
+        return
+    if previous and not overwrite:
+        sys.exit(
+            f"error: {out} holds a previous run ({', '.join(previous)}); pass --resume to "
+            "continue it, --overwrite to replace it, or another --out"
+        )
+    for name in previous:
+        (out / name).unlink()
+
+
+def _run_settings(args: argparse.Namespace) -> dict:
+    settings = {key: getattr(args, key, None) for key in RESUME_KEYS if key in vars(args)}
+    settings.update(asdict(args.train))
+    return settings
+
+
+def check_resume(out: Path, settings: dict) -> None:
+    """A resumed run must train what the saved one trained.
+
+    Raises:
+        SystemExit: a setting differs, naming each.
+    """
+    path = out / "run.json"
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        sys.exit(f"error: --resume: {path} is missing or unreadable; start afresh with --overwrite")
+    changed = {
+        k: (saved.get(k), settings.get(k))
+        for k in RESUME_KEYS
+        if k not in ("max_minutes", "epochs") and saved.get(k) != settings.get(k)
+    }
+    if changed:
+        diff = ", ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b) in changed.items())
+        sys.exit(f"error: --resume: this run differs from the one in {out} ({diff})")
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def load_split(data: str, test_takes: str | None):
+    """``(train, test)`` data sets for a ``--data`` value, split by take."""
+    from dlsaudio.data import load_digits, take_split
+
+    return take_split(load_digits(data), test_takes)
 
 
 def _mean_health(history, last: int = 20) -> dict[str, float]:
@@ -114,61 +246,75 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     matplotlib.use("Agg")
 
+    from dlsaudio.data import WaveCache
+    from dlsaudio.data.digits import format_takes
     from dlsaudio.ssl.evaluation import (
-        DEFAULT_KS,
+        calibrate_batch_norm,
         extract_embeddings,
-        knn_accuracy,
-        label_efficiency,
         sample_per_class,
+        score,
     )
     from dlsaudio.ssl.plots import plot_embeddings, plot_history, plot_label_efficiency
-    from dlsaudio.ssl.train import WaveCache, fit
+    from dlsaudio.ssl.train import fit
 
     args = parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    train_set, test_set = load_split(args.data, args.test_speakers, args.seed)
-    train, test = WaveCache(train_set), WaveCache(test_set)
-    print(f"{args.data}: {len(train)} train clips, {len(test)} test clips", file=sys.stderr)
+    prepare_out(args.out, resume=args.resume, overwrite=args.overwrite)
+    settings = _run_settings(args)
+    if args.resume:
+        check_resume(args.out, settings)
+    else:
+        _write_json(args.out / "run.json", settings)
+    try:
+        train_set, test_set = load_split(args.data, args.test_takes)
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f"error: --data {args.data}: {err}")
+    length = args.train.clip_samples or 16000
+    train, test = WaveCache(train_set, length), WaveCache(test_set, length)
+    split = (
+        f"test takes {format_takes(test_set.takes)}: "
+        f"{len(test)} clips of the same {len(set(test.speakers))} speakers as the {len(train)} "
+        "training clips"
+    )
+    print(f"{args.data}: {split}", file=sys.stderr)
     fit_on = train
+    config = args.train
     if args.labels_per_class is not None:
-        few = sample_per_class(train.labels.numpy(), args.labels_per_class, seed=args.seed)
-        fit_on = WaveCache(train_set.subset(few))
-        if len(fit_on) < args.batch_size:
-            args.batch_size = len(fit_on)
+        fit_on = train.subset(
+            sample_per_class(train.labels.numpy(), args.labels_per_class, args.seed)
+        )
+        if len(fit_on) < config.batch_size:
+            config = TrainConfig(**{**asdict(config), "batch_size": len(fit_on)})
+            args.batch_size = config.batch_size
         print(
-            f"training on {len(fit_on)} labelled clips, batches of {args.batch_size}",
+            f"training on {len(fit_on)} labelled clips, batches of {config.batch_size}",
             file=sys.stderr,
         )
 
-    def evaluate(model) -> dict:
+    def evaluate(model) -> tuple[dict, object]:
         e_train, e_test = extract_embeddings(model, train), extract_embeddings(model, test)
-        curve = label_efficiency(e_train, e_test, DEFAULT_KS, draws=args.draws, seed=args.seed)
-        return {
-            "probe": curve,
-            "knn": knn_accuracy(e_train, e_test, k=min(5, len(e_train))),
-        }, e_test
+        return score(e_train, e_test, draws=args.draws, seed=args.seed), e_test
 
     torch.manual_seed(args.seed)
-    method = make_method(args.method, config=args.config, encoder=args.encoder)
-    if args.device:
-        method.to(args.device)
-    results: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
+    kwargs = {} if args.tau is None else {"tau": args.tau}
+    method = make_method(args.method, config=args.config, encoder=args.encoder, **kwargs)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    method.to(device)
+    results: dict = {"args": {k: str(v) for k, v in vars(args).items()}, "split": split}
     curves = {}
     if args.baseline:
-        results["random_init"], _ = evaluate(method)
+        untrained = make_method(args.method, config=args.config, encoder=args.encoder, **kwargs)
+        untrained.load_state_dict(method.state_dict())
+        calibrate_batch_norm(untrained.to(device), train)
+        results["random_init"], _ = evaluate(untrained)
         curves["random init"] = results["random_init"]["probe"]
     start = time.perf_counter()
     history = fit(
         method,
         fit_on,
-        epochs=args.epochs,
-        max_minutes=args.minutes,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        device=args.device,
+        config,
+        device=device,
         checkpoint=args.out / "checkpoint.pt",
-        resume=False,
+        resume=args.resume,
         progress=not args.no_progress,
     )
     trained, e_test = evaluate(method)
@@ -185,14 +331,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         final_loss=history.steps[-1]["loss"] if history.steps else None,
         health=_mean_health(history),
     )
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    (args.out / "history.json").write_text(json.dumps(history.to_dict()))
+    _write_json(args.out / "history.json", history.to_dict())
     plot_history(history).savefig(args.out / "history.png", dpi=100)
     plot_label_efficiency(curves).savefig(args.out / "label_efficiency.png", dpi=100)
     for projection in dict.fromkeys(args.projection):
         if projection != "none":
             fig = plot_embeddings(e_test, method=projection, title=f"{args.method}, test clips")
             fig.savefig(args.out / f"embeddings_{projection}.png", dpi=100)
+    _write_json(args.out / "results.json", results)
     print(json.dumps({k: results[k] for k in ("probe", "knn", "clips_per_second")}, indent=2))
     return results
 

@@ -18,7 +18,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from dlsaudio.ssl.train import as_cache
+from dlsaudio.data.waves import as_cache
 
 DEFAULT_KS = (1, 2, 5, 10, None)  # None: all labels
 
@@ -45,7 +45,7 @@ def extract_embeddings(
     dataset,
     *,
     batch_size: int = 128,
-    clip_samples: int = 16000,
+    clip_samples: int | None = None,
     device: str | torch.device | None = None,
 ) -> Embeddings:
     """Encode every clip of ``dataset`` with a frozen model, in eval mode.
@@ -54,9 +54,10 @@ def extract_embeddings(
         model: an SSL method (its ``embed`` is used: encoder features, not projections) or a
             bare encoder ``(batch, time) -> (batch, dim)``.
         dataset: items with ``"wave"``, ``"label"`` and ``"speaker"``, or a
-            :class:`~dlsaudio.ssl.train.WaveCache`.
+            :class:`~dlsaudio.data.WaveCache`.
         batch_size: clips per forward pass.
-        clip_samples: every clip is padded or cropped to this many samples.
+        clip_samples: every clip is padded or cropped to this many samples (default: a
+            cache's own length, 16000 for a data set).
         device: where to run; the model's device by default.
 
     Returns:
@@ -80,6 +81,53 @@ def extract_embeddings(
     model.train(was_training)
     labels = cache.labels if cache.labels is not None else torch.full((len(cache),), -1)
     return Embeddings(torch.cat(chunks).numpy(), labels.numpy(), list(cache.speakers))
+
+
+@torch.no_grad()
+def calibrate_batch_norm(
+    model: torch.nn.Module, dataset, *, batch_size: int = 128, clip_samples: int | None = None
+) -> torch.nn.Module:
+    """Re-estimate every batch-norm layer's running statistics on ``dataset``; no weight changes.
+
+    An untrained network in eval mode normalises with the statistics batch norm starts with
+    (mean 0, variance 1), not with those of the data, so one direction dominates every feature
+    and all clips look alike (std of the normalised embeddings near 0, effective rank near 1).
+    One pass over the data in train mode, without gradients, gives the statistics that the
+    first training step would see: the honest random-initialisation baseline.
+
+    Args:
+        model: a method (the pass goes through its ``project``, so the projection heads are
+            calibrated too) or a bare encoder.
+        dataset: items with ``"wave"``, or a :class:`~dlsaudio.data.WaveCache`.
+        batch_size: clips per forward pass.
+        clip_samples: pad or crop to this many samples (default: the cache's length).
+
+    Returns:
+        ``model``, in the training mode it had before.
+
+    Raises:
+        ValueError: ``batch_size`` < 2 (batch statistics need two clips).
+    """
+    if not isinstance(batch_size, int) or batch_size < 2:
+        raise ValueError(f"batch_size must be an int >= 2, got {batch_size!r}")
+    cache = as_cache(dataset, clip_samples)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over all batches
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.train()
+    forward = getattr(model, "project", model)
+    for i in range(0, len(cache), batch_size):
+        chunk = cache.waves[i : i + batch_size]
+        if len(chunk) > 1:  # train-mode batch norm needs two clips
+            forward(chunk.to(device))
+    for m, momentum in zip(norms, saved, strict=True):
+        m.momentum = momentum
+    model.train(was_training)
+    return model
 
 
 def _check_pair(train: Embeddings, test: Embeddings) -> None:
@@ -188,15 +236,43 @@ def knn_accuracy(train: Embeddings, test: Embeddings, k: int = 5) -> float:
     return float(knn.score(test.x, test.labels))
 
 
-def evaluate(
-    model: torch.nn.Module, train_set, test_set, *, ks=DEFAULT_KS, draws: int = 5, knn_k: int = 5
+def score(
+    train: Embeddings,
+    test: Embeddings,
+    *,
+    ks=DEFAULT_KS,
+    draws: int = 5,
+    seed: int = 0,
+    knn_k: int = 5,
 ) -> dict:
-    """Extract embeddings of both sets and return ``{"probe": curve, "knn": accuracy}``.
+    """``{"probe": curve, "knn": accuracy}`` of frozen embeddings.
 
-    ``curve`` is :func:`label_efficiency`'s output.
+    ``curve`` is :func:`label_efficiency`'s output; kNN uses ``knn_k`` neighbours (at most
+    the number of training clips).
+
+    Raises:
+        ValueError: as :func:`label_efficiency` and :func:`knn_accuracy`.
     """
-    train, test = extract_embeddings(model, train_set), extract_embeddings(model, test_set)
     return {
-        "probe": label_efficiency(train, test, ks, draws=draws),
+        "probe": label_efficiency(train, test, ks, draws=draws, seed=seed),
         "knn": knn_accuracy(train, test, k=min(knn_k, len(train))),
     }
+
+
+def evaluate(
+    model: torch.nn.Module,
+    train_set,
+    test_set,
+    *,
+    ks=DEFAULT_KS,
+    draws: int = 5,
+    seed: int = 0,
+    knn_k: int = 5,
+) -> dict:
+    """Extract embeddings of both sets and :func:`score` them.
+
+    Raises:
+        ValueError: as :func:`score`.
+    """
+    train, test = extract_embeddings(model, train_set), extract_embeddings(model, test_set)
+    return score(train, test, ks=ks, draws=draws, seed=seed, knn_k=knn_k)

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlsaudio import losses
-from dlsaudio.encoders import CONFIGS, MelEncoder, PredictionHead, ProjectionHead, WaveEncoder
+from dlsaudio.encoders import CONFIGS, ENCODERS, PredictionHead, ProjectionHead, make_encoder
+from dlsaudio.validation import check_non_negative, check_positive
 
 
 class StepOutput(NamedTuple):
@@ -42,11 +43,6 @@ def _check_views(x1: torch.Tensor, x2: torch.Tensor) -> None:
             f"x1 and x2 must be two views of shape (batch, time), got {tuple(x1.shape)} "
             f"and {tuple(x2.shape)}"
         )
-
-
-def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
 class SSLMethod(nn.Module):
@@ -71,6 +67,10 @@ class SSLMethod(nn.Module):
         """Encoder features ``(batch, dim)`` of waves ``(batch, time)``."""
         return self.encoder(wave)
 
+    def project(self, wave: torch.Tensor) -> torch.Tensor:
+        """Projections ``(batch, dim)`` of waves ``(batch, time)``: the space the loss acts on."""
+        return self.projector(self.encoder(wave))
+
     def on_step_end(self, progress: float) -> None:
         """Hook after each optimizer step; ``progress`` is the fraction of training done."""
 
@@ -92,10 +92,14 @@ class SimCLR(SSLMethod):
     """
 
     def __init__(
-        self, encoder: nn.Module, dim: int = 128, hidden_dim: int = 512, tau: float = 0.1
+        self,
+        encoder: nn.Module,
+        dim: int = 128,
+        hidden_dim: int = 512,
+        tau: float = losses.DEFAULT_TAU,
     ) -> None:
         super().__init__(encoder)
-        _check_positive("tau", tau)
+        check_positive("tau", tau)
         self.tau = tau
         self.projector = ProjectionHead(encoder.dim, hidden_dim, dim)
 
@@ -135,11 +139,11 @@ class MultiFormatContrastive(SSLMethod):
         mel_encoder: nn.Module,
         dim: int = 128,
         hidden_dim: int = 512,
-        tau: float = 0.1,
+        tau: float = losses.DEFAULT_TAU,
         embed_with: str = "mel",
     ) -> None:
         super().__init__(mel_encoder)
-        _check_positive("tau", tau)
+        check_positive("tau", tau)
         if embed_with not in self.EMBED_WITH:
             raise ValueError(
                 f"embed_with={embed_with!r} is unknown; choose one of {self.EMBED_WITH}"
@@ -155,6 +159,11 @@ class MultiFormatContrastive(SSLMethod):
         z1 = self.wave_projector(self.wave_encoder(x1))  # (batch, dim) waveform view
         z2 = self.mel_projector(self.encoder(x2))  # (batch, dim) log-mel view
         return StepOutput(losses.info_nce(z1, z2, tau=self.tau), z1, z2)
+
+    def project(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two projections of the same waves ``(batch, time)``: ``(z_wave, z_mel)``, each
+        ``(batch, dim)``, as the loss sees them (without augmentation)."""
+        return self.wave_projector(self.wave_encoder(wave)), self.mel_projector(self.encoder(wave))
 
     def embed(self, wave: torch.Tensor) -> torch.Tensor:
         if self.embed_with == "mel":
@@ -343,7 +352,7 @@ class VICReg(SSLMethod):
         super().__init__(encoder)
         self.coeffs = {"sim_coeff": sim_coeff, "std_coeff": std_coeff, "cov_coeff": cov_coeff}
         for name, value in self.coeffs.items():
-            losses._check_non_negative(name, value)
+            check_non_negative(name, value)
         self.projector = ProjectionHead(encoder.dim, hidden_dim, dim, num_layers=3)
 
     def training_step(self, x1, x2, label=None) -> StepOutput:
@@ -377,6 +386,10 @@ class Supervised(SSLMethod):
         """Class logits ``(batch, num_classes)``."""
         return self.head(self.encoder(wave))
 
+    def project(self, wave: torch.Tensor) -> torch.Tensor:
+        """Encoder features ``(batch, dim)``: the supervised baseline has no projection head."""
+        return self.encoder(wave)
+
     def training_step(self, x1, x2, label=None) -> StepOutput:
         _check_views(x1, x2)
         if label is None or label.shape != (x1.shape[0],):
@@ -388,6 +401,10 @@ class Supervised(SSLMethod):
 
 
 METHODS = ("supervised", "infonce", "simclr", "multiformat", "byol", "simsiam", "barlow", "vicreg")
+#: What ``python -m dlsaudio.ssl`` trains unless told otherwise.
+DEFAULT_METHOD = "infonce"
+#: Methods with an InfoNCE temperature ``tau``.
+TAU_METHODS = ("infonce", "simclr", "multiformat")
 
 
 def make_method(
@@ -413,12 +430,13 @@ def make_method(
         raise ValueError(f"method {name!r} is unknown; choose one of {METHODS}")
     if config not in CONFIGS:
         raise ValueError(f"config={config!r} is unknown; choose one of {CONFIGS}")
-    kinds = {"mel": MelEncoder, "wave": WaveEncoder}
-    if encoder not in kinds:
-        raise ValueError(f"encoder={encoder!r} is unknown; choose one of {sorted(kinds)}")
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder={encoder!r} is unknown; choose one of {sorted(ENCODERS)}")
     if name == "multiformat":
-        return MultiFormatContrastive(WaveEncoder(config), MelEncoder(config), **kwargs)
-    enc = kinds[encoder](config)
+        return MultiFormatContrastive(
+            make_encoder("wave", config), make_encoder("mel", config), **kwargs
+        )
+    enc = make_encoder(encoder, config)
     if name == "supervised":
         return Supervised(enc, num_classes=num_classes, **kwargs)
     cls = {

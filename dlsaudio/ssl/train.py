@@ -16,57 +16,15 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
 
-from dlsaudio.audio import collate_waves, pad_crop
+from dlsaudio.data.waves import as_cache
 from dlsaudio.health import CollapseMonitor, health_metrics
+from dlsaudio.ssl.config import BATCHINGS, TrainConfig
 from dlsaudio.ssl.methods import SSLMethod
-
-
-class WaveCache(Dataset):
-    """Fixed-length copies of a dataset's waves, held in memory.
-
-    Every clip is decoded once, then zero-padded or cropped (from the start) to
-    ``length`` samples, so batches need no further padding.
-
-    Args:
-        dataset: a sequence of items ``{"wave": (time,), "label": int | None, "speaker": str, ...}``.
-        length: samples per clip (16000 = 1 s at 16 kHz, enough for spoken digits).
-
-    Raises:
-        ValueError: ``length`` not positive, or the dataset is empty.
-    """
-
-    def __init__(self, dataset: Sequence[dict], length: int = 16000) -> None:
-        if not isinstance(length, int) or length <= 0:
-            raise ValueError(f"length must be a positive number of samples, got {length!r}")
-        if len(dataset) == 0:
-            raise ValueError("dataset is empty; check the data source")
-        items = [dataset[i] for i in range(len(dataset))]
-        self.length = length
-        self.waves = torch.stack([pad_crop(torch.as_tensor(it["wave"]), length) for it in items])
-        self.lengths = torch.tensor([min(len(it["wave"]), length) for it in items])
-        labels = [it.get("label") for it in items]
-        self.labels = torch.tensor(labels) if all(isinstance(v, int) for v in labels) else None
-        self.speakers = [str(it.get("speaker", "")) for it in items]
-
-    def __len__(self) -> int:
-        return self.waves.shape[0]
-
-    def __getitem__(self, i: int) -> dict:
-        item = {"wave": self.waves[i], "index": i}
-        if self.labels is not None:
-            item["label"] = int(self.labels[i])
-        return item
-
-
-def as_cache(dataset, length: int = 16000) -> WaveCache:
-    """Return ``dataset`` itself if it is already a :class:`WaveCache`, else cache it."""
-    return dataset if isinstance(dataset, WaveCache) else WaveCache(dataset, length)
 
 
 @dataclass
@@ -118,22 +76,84 @@ def _seeded(seed: int, epoch: int, device: str | torch.device = "cpu") -> torch.
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
 
 
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; the message gives the step, the loss and the lr."""
+
+
+def batch_plan(
+    speakers: Sequence[str], batch_size: int, batching: str, generator: torch.Generator
+) -> list[torch.Tensor]:
+    """One epoch's batches of clip indices (the last incomplete batch is dropped).
+
+    ``"shuffle"`` draws clips at random. ``"speaker"`` shuffles the clips of each speaker,
+    lays the speakers one after another in random order and cuts that sequence into batches,
+    so a batch holds as few speakers as the data allow and its negatives mostly share the
+    anchor's voice: telling clips apart by who speaks no longer pays, telling them apart by
+    what is said does (same-speaker negatives, CPC https://arxiv.org/abs/1807.03748, 3.1).
+
+    Raises:
+        ValueError: an unknown ``batching``.
+    """
+    if batching not in BATCHINGS:
+        raise ValueError(f"batching={batching!r} is unknown; choose one of {BATCHINGS}")
+    n = len(speakers)
+    if batching == "shuffle":
+        order = torch.randperm(n, generator=generator)
+        return list(order[: n - n % batch_size].view(-1, batch_size))
+    groups: dict[str, list[int]] = {}
+    for i, speaker in enumerate(speakers):
+        groups.setdefault(speaker, []).append(i)
+    names = sorted(groups)
+    parts = []
+    for k in torch.randperm(len(names), generator=generator).tolist():
+        members = torch.tensor(groups[names[k]])
+        parts.append(members[torch.randperm(len(members), generator=generator)])
+    order = torch.cat(parts)
+    batches = list(order[: n - n % batch_size].view(-1, batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def _load_state(path: Path, device: torch.device, method: SSLMethod) -> dict:
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as err:  # truncated or not a checkpoint: EOFError, RuntimeError, ...
+        raise ValueError(
+            f"cannot resume from {path}: it is not a readable checkpoint ({type(err).__name__}: "
+            f"{err}); delete it to start afresh"
+        ) from None
+    missing = {"model", "optimizer", "scaler", "history", "epoch"} - set(state)
+    if missing:
+        raise ValueError(
+            f"cannot resume from {path}: it lacks {sorted(missing)}, so it was not written by "
+            "dlsaudio.ssl.fit; delete it or pass another checkpoint"
+        )
+    saved = state.get("method")
+    if saved is not None and saved != type(method).__name__:
+        raise ValueError(
+            f"cannot resume from {path}: it holds a {saved} run and this is a "
+            f"{type(method).__name__}; pass the checkpoint of this method or another path"
+        )
+    try:
+        method.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise ValueError(
+            f"cannot resume from {path}: its weights do not fit this {type(method).__name__} "
+            f"(another encoder size or projection dim?): {str(err).splitlines()[0]}"
+        ) from None
+    return state
+
+
 def fit(
     method: SSLMethod,
     dataset,
+    config: TrainConfig | None = None,
     *,
-    epochs: int = 10,
-    max_minutes: float | None = None,
-    batch_size: int = 64,
-    lr: float = 1e-3,
-    weight_decay: float = 1e-4,
     augment: Callable | None = None,
-    clip_samples: int = 16000,
-    seed: int = 0,
     device: str | torch.device | None = None,
     checkpoint: str | Path | None = None,
     resume: bool = True,
     progress: bool = True,
+    **overrides,
 ) -> History:
     """Train ``method`` on ``dataset`` and return its :class:`History`.
 
@@ -141,58 +161,46 @@ def fit(
         method: any :class:`~dlsaudio.ssl.methods.SSLMethod` (labels are passed to methods
             with ``needs_labels``).
         dataset: items with ``"wave"`` (and ``"label"`` for the supervised baseline), or a
-            :class:`WaveCache`.
-        epochs: passes over the data.
-        max_minutes: stop after this much training time even if epochs remain; the learning
-            rate and BYOL's momentum schedules then follow the elapsed time.
-        batch_size: clips per batch (the last incomplete batch is dropped).
-        lr: peak learning rate of AdamW; it decays to 0 on a cosine over training.
-        weight_decay: AdamW weight decay.
+            :class:`~dlsaudio.data.WaveCache`.
+        config: the loop's settings (:class:`~dlsaudio.ssl.config.TrainConfig`; its defaults
+            when ``None``).
         augment: ``aug(wave, generator=g)`` applied twice to make the two views; ``None``
             uses :func:`dlsaudio.augment.default_wave_augment`. Pass
             :class:`dlsaudio.augment.Identity` for none.
-        clip_samples: every clip is padded or cropped to this many samples.
-        seed: seeds the shuffling and the views of each epoch (seed the model's initialisation
-            yourself with ``torch.manual_seed`` before building it).
         device: ``"cuda"`` when available, else ``"cpu"``, by default.
         checkpoint: a file to save to after each epoch (and when the time budget ends an
             epoch early: that epoch then counts as done); if it exists and ``resume``, training
             continues from it.
         resume: continue from ``checkpoint`` when it exists.
         progress: show a tqdm progress bar.
+        **overrides: fields of :class:`~dlsaudio.ssl.config.TrainConfig` to change
+            (``max_minutes=2.5, batch_size=32``, ...).
 
     Returns:
         The :class:`History` (also for the epochs done before a resume).
 
     Raises:
-        ValueError: non-positive ``epochs``, ``batch_size``, ``lr`` or ``max_minutes``; a
-            dataset smaller than one batch; labels missing for a supervised method.
+        ValueError: an unknown or out-of-range setting; a data set smaller than one batch;
+            labels missing for a supervised method; a checkpoint that cannot be resumed.
+        TrainingDiverged: the loss became NaN or infinite (the message says at which step,
+            with which loss and learning rate).
     """
     from tqdm.auto import tqdm
 
     from dlsaudio.augment import default_wave_augment
 
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 2:
+    unknown = set(overrides) - set(TrainConfig.field_names())
+    if unknown:
         raise ValueError(
-            f"batch_size must be an int >= 2 (contrastive losses need pairs), got {batch_size!r}"
+            f"fit() got unknown settings {sorted(unknown)}; the settings are "
+            f"{list(TrainConfig.field_names())}"
         )
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
-    if max_minutes is not None and not max_minutes > 0:
-        raise ValueError(f"max_minutes must be positive or None, got {max_minutes!r}")
-    if not weight_decay >= 0:
-        raise ValueError(f"weight_decay must be non-negative, got {weight_decay!r}")
-    if not isinstance(clip_samples, int) or clip_samples < 1:
+    cfg = replace(config or TrainConfig(), **overrides)  # validates
+    cache = as_cache(dataset, cfg.clip_samples)
+    if len(cache) < cfg.batch_size:
         raise ValueError(
-            f"clip_samples must be a positive number of samples (16000 = 1 s at 16 kHz), "
-            f"got {clip_samples!r}"
-        )
-    cache = as_cache(dataset, clip_samples)
-    if len(cache) < batch_size:
-        raise ValueError(
-            f"the dataset has {len(cache)} clips, fewer than batch_size={batch_size}; lower batch_size"
+            f"the data set has {len(cache)} clips, fewer than batch_size={cfg.batch_size}; "
+            "lower batch_size"
         )
     if method.needs_labels and cache.labels is None:
         raise ValueError(f"{type(method).__name__} needs an integer 'label' in every item")
@@ -202,14 +210,15 @@ def fit(
 
     method.to(device)
     optimizer = torch.optim.AdamW(
-        [p for p in method.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay
+        [p for p in method.parameters() if p.requires_grad],
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
     )
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     history = History()
     start_epoch = 0
     if checkpoint is not None and resume and Path(checkpoint).is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        method.load_state_dict(state["model"])
+        state = _load_state(Path(checkpoint), device, method)
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         history = History.from_dict(state["history"])
@@ -219,9 +228,9 @@ def fit(
         "id": id(method),
     }
 
-    steps_per_epoch = len(cache) // batch_size
-    total_steps = epochs * steps_per_epoch
-    budget = None if max_minutes is None else 60.0 * max_minutes
+    steps_per_epoch = len(cache) // cfg.batch_size
+    total_steps = cfg.epochs * steps_per_epoch
+    budget = None if cfg.max_minutes is None else 60.0 * cfg.max_minutes
     trained = sum(row["seconds"] for row in history.epochs)
     step = start_epoch * steps_per_epoch
     monitor: CollapseMonitor | None = None  # built at the first step, when dim is known
@@ -231,6 +240,7 @@ def fit(
             save_checkpoint(
                 checkpoint,
                 {
+                    "method": type(method).__name__,
                     "model": method.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scaler": scaler.state_dict(),
@@ -241,29 +251,30 @@ def fit(
 
     bar = tqdm(total=total_steps, initial=step, disable=not progress, desc=type(method).__name__)
     out_of_time = False
-    for epoch in range(start_epoch, epochs):
+    for epoch in range(start_epoch, cfg.epochs):
         method.train()
-        loader = DataLoader(
-            cache,
-            batch_size=batch_size,
-            shuffle=True,
-            drop_last=True,
-            collate_fn=collate_waves,
-            generator=_seeded(seed, epoch),
-        )
-        views = _seeded(seed + 1, epoch, device)
+        plan = batch_plan(cache.speakers, cfg.batch_size, cfg.batching, _seeded(cfg.seed, epoch))
+        views = _seeded(cfg.seed + 1, epoch, device)
         t0, clips, losses = time.perf_counter(), 0, []
-        for batch in loader:
+        for index in plan:
             frac = step / total_steps
             if budget is not None:
                 frac = max(frac, min((trained + time.perf_counter() - t0) / budget, 1.0))
+            lr = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * frac))
             for group in optimizer.param_groups:
-                group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * frac))
-            wave = batch["wave"].to(device)  # (batch, time)
-            label = batch["label"].to(device) if method.needs_labels else None
+                group["lr"] = lr
+            wave = cache.waves[index].to(device)  # (batch, time)
+            label = cache.labels[index].to(device) if method.needs_labels else None
             x1, x2 = augment(wave, generator=views), augment(wave, generator=views)
             with torch.autocast(device_type=device.type, enabled=use_amp):
                 loss, z1, z2 = method.training_step(x1, x2, label)
+            if not torch.isfinite(loss.detach()):
+                bar.close()
+                raise TrainingDiverged(
+                    f"training diverged at step {step + 1}: the loss is {float(loss.detach())} at "
+                    f"learning rate {lr:.3g}; lower the learning rate (for example lr={cfg.lr / 10:g})"
+                    " and check the input waves for NaN or inf"
+                )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
