@@ -582,6 +582,14 @@ def info_nce_per_row(z1, z2, tau):
     return F.cross_entropy(_masked(z, tau), targets, reduction="none")
 
 
+def info_nce_unnormalised_exp(z1, z2, tau):
+    z = torch.cat([z1, z2])
+    n = z1.shape[0]
+    e = torch.exp(z @ z.T / tau).fill_diagonal_(0)  # overflows for large dot products
+    positives = torch.cat([e.diagonal(n), e.diagonal(-n)])
+    return -torch.log(positives / e.sum(dim=1)).mean()
+
+
 def info_nce_one_argument(z):
     return z.sum()
 
@@ -663,6 +671,7 @@ INFO_NCE_WRONG = [
         r"collinear embeddings .* NT-Xent is log\(2N - 1\)",
     ),
     wrong(checks.check_info_nce, info_nce_batch_dim, r"each ROW is one embedding"),
+    wrong(checks.check_info_nce, info_nce_unnormalised_exp, "does not l2-normalise the embeddings"),
     wrong(checks.check_info_nce, info_nce_per_row, r"wrong shape: expected a scalar, got \(12,\)"),
     wrong(
         checks.check_info_nce,
@@ -690,9 +699,12 @@ INFO_NCE_RIGHT = [
 
 def test_info_nce_check_uses_the_temperature_it_is_given(capsys) -> None:
     checks.check_info_nce(losses.info_nce, tau=0.1)
-    assert capsys.readouterr().out.startswith("OK: ")
+    checks.check_info_nce(info_nce_explicit_exp, tau=0.05)
+    assert capsys.readouterr().out.count("OK: ") == 2
     with pytest.raises(AssertionError, match="does not use the temperature"):
         checks.check_info_nce(info_nce_no_temperature, tau=0.1)
+    with pytest.raises(AssertionError, match=r"returned (inf|nan) on random z1, z2 .* exp overflows"):
+        checks.check_info_nce(info_nce_unnormalised_exp, tau=0.05)
 
 
 # --------------------------------------------------------------------------- BYOL momentum
@@ -1500,8 +1512,7 @@ def _byol():
     return BYOL(MelEncoder(**TINY), dim=8, hidden_dim=16)
 
 
-def test_the_history_records_the_model_it_trained(capsys, threads=1) -> None:
-    torch.set_num_threads(threads)
+def test_the_history_records_the_model_it_trained(capsys) -> None:
     model = StudentContrastive()
     trained = tiny_fit(model)
     assert trained.model == {"class": f"{__name__}.StudentContrastive", "id": id(model)}

@@ -629,12 +629,21 @@ def check_info_nce(fn: Callable, tau: float = 0.5) -> None:
     n, dim = 6, 8
     z1, z2 = _randn(20, n, dim), _randn(21, n, dim)
     out = _call(fn, INFO_NCE, z1, z2, tau)
-    if isinstance(out, torch.Tensor) and out.ndim == 0 and torch.isinf(out):
-        raise AssertionError(
-            f"wrong value: `{_name(fn)}` returned inf: the target of some row is a masked (-inf) "
-            "entry, i.e. the row itself. With the views concatenated as torch.cat([z1, z2]), the "
-            "positive of row i is row i + N for i < N and row i - N for i >= N"
-        )
+    if isinstance(out, torch.Tensor) and out.ndim == 0 and not torch.isfinite(out):
+        if math.isfinite(_loose_value(fn, INFO_NCE, z1 / 10, z2 / 10, tau)):
+            raise AssertionError(
+                f"wrong value: `{_name(fn)}` returned {float(out)} on random z1, z2 but a finite "
+                "value when they are 10 times smaller: exp overflows. Use cosine similarities "
+                "(normalise z) and compute the log of the softmax with F.cross_entropy, "
+                "log_softmax or torch.logsumexp rather than exp then log"
+            )
+        if torch.isinf(out):
+            raise AssertionError(
+                f"wrong value: `{_name(fn)}` returned inf: the target of some row is a masked "
+                "(-inf) entry, i.e. the row itself. With the views concatenated as "
+                "torch.cat([z1, z2]), the positive of row i is row i + N for i < N and row "
+                "i - N for i >= N"
+            )
     got = float(_scalar(fn, out))
     expected = float(losses.info_nce(z1, z2, tau))
     case = f"random z1, z2 of shape ({n}, {dim}), tau={tau}"
