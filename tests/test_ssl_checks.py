@@ -24,12 +24,16 @@ def not_implemented(*args, **kwargs):
     raise NotImplementedError()
 
 
-def wrong(check, fn, match):
-    return pytest.param(check, fn, match, id=f"{check.__name__}-{fn.__name__}")
+def wrong(check, cases):
+    """Test parameters ``(check, fn, match)`` from ``(fn, match)`` pairs: wrong solutions of one task."""
+    return [
+        pytest.param(check, fn, match, id=f"{check.__name__}-{fn.__name__}") for fn, match in cases
+    ]
 
 
-def right(check, fn):
-    return pytest.param(check, fn, id=f"{check.__name__}-{fn.__name__}")
+def right(check, fns):
+    """Test parameters ``(check, fn)``: right solutions of one task, written in different ways."""
+    return [pytest.param(check, fn, id=f"{check.__name__}-{fn.__name__}") for fn in fns]
 
 
 # --------------------------------------------------------------------------- BYOL loss
@@ -133,73 +137,67 @@ def byol_detached_norm(p, z):
     return (2 - 2 * (pn * F.normalize(z.detach(), dim=1)).sum(1)).mean()
 
 
-BYOL_WRONG = [
-    wrong(
-        checks.check_byol_loss,
-        byol_no_detach,
-        r"missing stop-gradient: gradient flows into z .* z\.detach\(\)",
-    ),
-    wrong(
-        checks.check_byol_loss,
-        byol_dot,
-        r"changes when p or z is multiplied by 2.*normalise p and z \(F.normalize",
-    ),
-    wrong(
-        checks.check_byol_loss,
-        byol_normalises_p_only,
-        r"changes when z is multiplied by 2.*normalise z \(F.normalize",
-    ),
-    wrong(
-        checks.check_byol_loss,
-        byol_normalises_batch_dim,
-        r"changes when p or z has each row multiplied by its own positive factor.*each ROW is one embedding",
-    ),
-    wrong(checks.check_byol_loss, byol_cosine_batch_dim, r"each ROW is one embedding"),
-    wrong(checks.check_byol_loss, byol_minus_two_cos, r"computes -2 cos: the loss is 2 - 2 \* cos"),
-    wrong(checks.check_byol_loss, byol_negative_cosine, r"computes -cos, SimSiam's loss"),
-    wrong(
-        checks.check_byol_loss, byol_one_minus_cos, r"computes 1 - cos: BYOL's loss is 2 - 2 \* cos"
-    ),
-    wrong(checks.check_byol_loss, byol_mse, r"averages over the features too \(F.mse_loss does\)"),
-    wrong(checks.check_byol_loss, byol_sum, r"sums over the batch: average with .mean\(\)"),
-    wrong(
-        checks.check_byol_loss,
-        byol_distance,
-        r"averages the distance \|\|p - z\|\|, not its square",
-    ),
-    wrong(
-        checks.check_byol_loss,
-        byol_detaches_p,
-        r"stop-gradient on the wrong argument.*detach z, not p",
-    ),
-    wrong(checks.check_byol_loss, byol_detaches_both, r"no gradient: .* do not detach p"),
-    wrong(checks.check_byol_loss, byol_item, r"must return a scalar torch.Tensor"),
-    wrong(checks.check_byol_loss, byol_per_row, r"wrong shape: expected a scalar, got \(8,\)"),
-    wrong(
-        checks.check_byol_loss,
-        byol_three_args,
-        r"wrong signature: the check calls byol_three_args\(.*missing a required argument: 'tau'.*define it as byol_loss\(p, z\)",
-    ),
-    wrong(
-        checks.check_byol_loss,
-        byol_matmul,
-        r"raised RuntimeError: .*The check called byol_matmul\(",
-    ),
-    wrong(
-        checks.check_byol_loss,
-        byol_detached_norm,
-        r"wrong gradient: .* gradient into p is not that of mean\(2 - 2 cos\(p, z\)\)",
-    ),
-]
-BYOL_RIGHT = [
-    right(checks.check_byol_loss, losses.byol_loss),
-    right(checks.check_byol_loss, byol_reference),
-    right(checks.check_byol_loss, byol_squared_distance),
-    right(checks.check_byol_loss, byol_no_grad_target),
-    right(checks.check_byol_loss, byol_float64),
-    right(checks.check_byol_loss, byol_mse_per_row),
-]
-
+BYOL_WRONG = wrong(
+    checks.check_byol_loss,
+    [
+        (
+            byol_no_detach,
+            r"missing stop-gradient: gradient flows into z .* z\.detach\(\)",
+        ),
+        (
+            byol_dot,
+            r"changes when p or z is multiplied by 2.*normalise p and z \(F.normalize",
+        ),
+        (
+            byol_normalises_p_only,
+            r"changes when z is multiplied by 2.*normalise z \(F.normalize",
+        ),
+        (
+            byol_normalises_batch_dim,
+            r"changes when p or z has each row multiplied by its own positive factor.*each ROW is one embedding",
+        ),
+        (byol_cosine_batch_dim, r"each ROW is one embedding"),
+        (byol_minus_two_cos, r"computes -2 cos: the loss is 2 - 2 \* cos"),
+        (byol_negative_cosine, r"computes -cos, SimSiam's loss"),
+        (byol_one_minus_cos, r"computes 1 - cos: BYOL's loss is 2 - 2 \* cos"),
+        (byol_mse, r"averages over the features too \(F.mse_loss does\)"),
+        (byol_sum, r"sums over the batch: average with .mean\(\)"),
+        (
+            byol_distance,
+            r"averages the distance \|\|p - z\|\|, not its square",
+        ),
+        (
+            byol_detaches_p,
+            r"stop-gradient on the wrong argument.*detach z, not p",
+        ),
+        (byol_detaches_both, r"no gradient: .* do not detach p"),
+        (byol_item, r"must return a scalar torch.Tensor"),
+        (byol_per_row, r"wrong shape: expected a scalar, got \(8,\)"),
+        (
+            byol_three_args,
+            r"wrong signature: the check calls byol_three_args\(.*missing a required argument: 'tau'.*define it as byol_loss\(p, z\)",
+        ),
+        (
+            byol_matmul,
+            r"raised RuntimeError: .*The check called byol_matmul\(",
+        ),
+        (
+            byol_detached_norm,
+            r"wrong gradient: .* gradient into p is not that of mean\(2 - 2 cos\(p, z\)\)",
+        ),
+    ],
+)
+BYOL_RIGHT = right(
+    checks.check_byol_loss,
+    [
+        losses.byol_loss,
+        byol_reference,
+        byol_squared_distance,
+        byol_no_grad_target,
+        byol_float64,
+        byol_mse_per_row,
+    ],
+)
 
 # --------------------------------------------------------------------------- SimSiam loss
 
@@ -320,61 +318,57 @@ def simsiam_detaches_z1_only(p1, p2, z1, z2, stop_gradient=True):
     return _negcos(p1, p2, z1.detach() if stop_gradient else z1, z2)
 
 
-SIMSIAM_WRONG = [
-    wrong(
-        checks.check_simsiam_loss,
-        simsiam_no_stop_gradient,
-        r"missing stop-gradient: with stop_gradient=True gradient flows into z1 and z2",
-    ),
-    wrong(
-        checks.check_simsiam_loss,
-        simsiam_always_detached,
-        r"with stop_gradient=False no gradient reaches z1 and z2",
-    ),
-    wrong(checks.check_simsiam_loss, simsiam_inverted, r"stop_gradient is inverted"),
-    wrong(
-        checks.check_simsiam_loss,
-        simsiam_default_off,
-        r"the default of `simsiam_default_off` lets the gradient into z",
-    ),
-    wrong(
-        checks.check_simsiam_loss,
-        simsiam_old_signature,
-        r"wrong signature: .*unexpected keyword argument 'stop_gradient'.*define it as simsiam_loss\(p1, p2, z1, z2, stop_gradient=True\)",
-    ),
-    wrong(
-        checks.check_simsiam_loss,
-        simsiam_same_view,
-        r"compares p1 with z1; each prediction must predict the OTHER view",
-    ),
-    wrong(
-        checks.check_simsiam_loss,
-        simsiam_dot,
-        r"changes when p1, p2, z1 or z2 is multiplied by 2",
-    ),
-    wrong(checks.check_simsiam_loss, simsiam_batch_dim, r"each ROW is one embedding"),
-    wrong(checks.check_simsiam_loss, simsiam_positive, r"has the wrong sign"),
-    wrong(checks.check_simsiam_loss, simsiam_no_half, r"adds the two terms: average them"),
-    wrong(checks.check_simsiam_loss, simsiam_one_direction, r"has only one direction, D\(p1, z2\)"),
-    wrong(checks.check_simsiam_loss, simsiam_sum, r"sums the cosines over the batch"),
-    wrong(checks.check_simsiam_loss, simsiam_byol_form, r"computes BYOL's 2 - 2 cos"),
-    wrong(checks.check_simsiam_loss, simsiam_detaches_p, r"stop-gradient on the wrong arguments"),
-    wrong(
-        checks.check_simsiam_loss, simsiam_value_changes, r"stop_gradient must not change the value"
-    ),
-    wrong(
-        checks.check_simsiam_loss,
-        simsiam_detaches_z1_only,
-        r"missing stop-gradient: with stop_gradient=True gradient flows into z2 in",
-    ),
-]
-SIMSIAM_RIGHT = [
-    right(checks.check_simsiam_loss, simsiam_reference),
-    right(checks.check_simsiam_loss, simsiam_paper),
-    right(checks.check_simsiam_loss, simsiam_keyword_only),
-    right(checks.check_simsiam_loss, simsiam_float64),
-]
-
+SIMSIAM_WRONG = wrong(
+    checks.check_simsiam_loss,
+    [
+        (
+            simsiam_no_stop_gradient,
+            r"missing stop-gradient: with stop_gradient=True gradient flows into z1 and z2",
+        ),
+        (
+            simsiam_always_detached,
+            r"with stop_gradient=False no gradient reaches z1 and z2",
+        ),
+        (simsiam_inverted, r"stop_gradient is inverted"),
+        (
+            simsiam_default_off,
+            r"the default of `simsiam_default_off` lets the gradient into z",
+        ),
+        (
+            simsiam_old_signature,
+            r"wrong signature: .*unexpected keyword argument 'stop_gradient'.*define it as simsiam_loss\(p1, p2, z1, z2, stop_gradient=True\)",
+        ),
+        (
+            simsiam_same_view,
+            r"compares p1 with z1; each prediction must predict the OTHER view",
+        ),
+        (
+            simsiam_dot,
+            r"changes when p1, p2, z1 or z2 is multiplied by 2",
+        ),
+        (simsiam_batch_dim, r"each ROW is one embedding"),
+        (simsiam_positive, r"has the wrong sign"),
+        (simsiam_no_half, r"adds the two terms: average them"),
+        (simsiam_one_direction, r"has only one direction, D\(p1, z2\)"),
+        (simsiam_sum, r"sums the cosines over the batch"),
+        (simsiam_byol_form, r"computes BYOL's 2 - 2 cos"),
+        (simsiam_detaches_p, r"stop-gradient on the wrong arguments"),
+        (simsiam_value_changes, r"stop_gradient must not change the value"),
+        (
+            simsiam_detaches_z1_only,
+            r"missing stop-gradient: with stop_gradient=True gradient flows into z2 in",
+        ),
+    ],
+)
+SIMSIAM_RIGHT = right(
+    checks.check_simsiam_loss,
+    [
+        simsiam_reference,
+        simsiam_paper,
+        simsiam_keyword_only,
+        simsiam_float64,
+    ],
+)
 
 # --------------------------------------------------------------------------- InfoNCE
 
@@ -598,103 +592,95 @@ def info_nce_cat_typo(z1, z2, tau):
     return torch.cat(z1, z2).sum()
 
 
-INFO_NCE_WRONG = [
-    wrong(checks.check_info_nce, losses.info_nce_shared_denominator, "WHOLE 2N x 2N matrix"),
-    wrong(checks.check_info_nce, info_nce_whole_with_diagonal, "WHOLE 2N x 2N matrix"),
-    wrong(
-        checks.check_info_nce,
-        info_nce_keeps_diagonal,
-        r"keeps k == i in the denominator.*mask the diagonal",
-    ),
-    wrong(checks.check_info_nce, info_nce_dot_product, "does not l2-normalise the embeddings"),
-    wrong(
-        checks.check_info_nce,
-        info_nce_no_temperature,
-        "does not use the temperature: divide the cosine similarities by tau",
-    ),
-    wrong(checks.check_info_nce, info_nce_tau_twice, r"divides by tau twice"),
-    wrong(checks.check_info_nce, info_nce_times_tau, r"multiplies the similarities by tau"),
-    wrong(
-        checks.check_info_nce,
-        info_nce_first_half,
-        r"averages over only the N anchors of z1: NT-Xent averages over all 2N anchors",
-    ),
-    wrong(
-        checks.check_info_nce,
-        info_nce_cross_view_only,
-        r"compares z1 only with z2 \(the N x N matrix z1 @ z2.T\)",
-    ),
-    wrong(checks.check_info_nce, info_nce_cross_view_symmetric, r"compares z1 only with z2"),
-    wrong(
-        checks.check_info_nce,
-        info_nce_self_positive,
-        r"returned inf: the target of some row is a masked \(-inf\) entry",
-    ),
-    wrong(
-        checks.check_info_nce,
-        info_nce_shifted_positive,
-        r"for 12 of the 2N = 12 rows the target index .* points at a negative",
-    ),
-    wrong(
-        checks.check_info_nce,
-        info_nce_interleaved_targets,
-        r"for 12 of the 2N = 12 rows the target index",
-    ),
-    wrong(checks.check_info_nce, info_nce_sum, r"sums the loss over the 2N anchors: average it"),
-    wrong(checks.check_info_nce, info_nce_halves_added, r"adds the mean losses of the two halves"),
-    wrong(checks.check_info_nce, info_nce_mean_denominator, r"is NT-Xent minus log\(2N - 1\)"),
-    wrong(checks.check_info_nce, info_nce_row_mean_denominator, r"is NT-Xent minus log\(2N\)"),
-    wrong(
-        checks.check_info_nce,
-        info_nce_plus_log_2n,
-        r"is NT-Xent plus log\(2N\): remove the constant",
-    ),
-    wrong(
-        checks.check_info_nce,
-        info_nce_fixed_tau,
-        r"gives the same value for tau=0.5 and tau=0.2: it ignores its tau argument",
-    ),
-    wrong(checks.check_info_nce, info_nce_detaches_z2, r"no gradient reaches z2 .* detach neither"),
-    wrong(
-        checks.check_info_nce,
-        info_nce_detached_denominator,
-        r"wrong gradient: .* gradient into z1 is not that of NT-Xent",
-    ),
-    wrong(
-        checks.check_info_nce,
-        info_nce_unnormalised_unmasked,
-        r"changes when z1 or z2 is multiplied by 2.*normalise z1 and z2",
-    ),
-    wrong(
-        checks.check_info_nce,
-        info_nce_unmasked_summed,
-        r"collinear embeddings .* NT-Xent is log\(2N - 1\)",
-    ),
-    wrong(checks.check_info_nce, info_nce_batch_dim, r"each ROW is one embedding"),
-    wrong(checks.check_info_nce, info_nce_unnormalised_exp, "does not l2-normalise the embeddings"),
-    wrong(checks.check_info_nce, info_nce_per_row, r"wrong shape: expected a scalar, got \(12,\)"),
-    wrong(
-        checks.check_info_nce,
-        info_nce_one_argument,
-        r"wrong signature: .*define it as info_nce\(z1, z2, tau\)",
-    ),
-    wrong(
-        checks.check_info_nce,
-        info_nce_cat_typo,
-        r"raised TypeError: .*The check called info_nce_cat_typo\(",
-    ),
-]
-INFO_NCE_RIGHT = [
-    right(checks.check_info_nce, losses.info_nce),
-    right(checks.check_info_nce, info_nce_finite_mask),
-    right(checks.check_info_nce, info_nce_loops),
-    right(checks.check_info_nce, info_nce_log_softmax),
-    right(checks.check_info_nce, info_nce_cosine_broadcast),
-    right(checks.check_info_nce, info_nce_float64),
-    right(checks.check_info_nce, info_nce_interleaved),
-    right(checks.check_info_nce, info_nce_explicit_exp),
-    right(checks.check_info_nce, info_nce_blocks),
-]
+INFO_NCE_WRONG = wrong(
+    checks.check_info_nce,
+    [
+        (losses.info_nce_shared_denominator, "WHOLE 2N x 2N matrix"),
+        (info_nce_whole_with_diagonal, "WHOLE 2N x 2N matrix"),
+        (
+            info_nce_keeps_diagonal,
+            r"keeps k == i in the denominator.*mask the diagonal",
+        ),
+        (info_nce_dot_product, "does not l2-normalise the embeddings"),
+        (
+            info_nce_no_temperature,
+            "does not use the temperature: divide the cosine similarities by tau",
+        ),
+        (info_nce_tau_twice, r"divides by tau twice"),
+        (info_nce_times_tau, r"multiplies the similarities by tau"),
+        (
+            info_nce_first_half,
+            r"averages over only the N anchors of z1: NT-Xent averages over all 2N anchors",
+        ),
+        (
+            info_nce_cross_view_only,
+            r"compares z1 only with z2 \(the N x N matrix z1 @ z2.T\)",
+        ),
+        (info_nce_cross_view_symmetric, r"compares z1 only with z2"),
+        (
+            info_nce_self_positive,
+            r"returned inf: the target of some row is a masked \(-inf\) entry",
+        ),
+        (
+            info_nce_shifted_positive,
+            r"for 12 of the 2N = 12 rows the target index .* points at a negative",
+        ),
+        (
+            info_nce_interleaved_targets,
+            r"for 12 of the 2N = 12 rows the target index",
+        ),
+        (info_nce_sum, r"sums the loss over the 2N anchors: average it"),
+        (info_nce_halves_added, r"adds the mean losses of the two halves"),
+        (info_nce_mean_denominator, r"is NT-Xent minus log\(2N - 1\)"),
+        (info_nce_row_mean_denominator, r"is NT-Xent minus log\(2N\)"),
+        (
+            info_nce_plus_log_2n,
+            r"is NT-Xent plus log\(2N\): remove the constant",
+        ),
+        (
+            info_nce_fixed_tau,
+            r"gives the same value for tau=0.5 and tau=0.2: it ignores its tau argument",
+        ),
+        (info_nce_detaches_z2, r"no gradient reaches z2 .* detach neither"),
+        (
+            info_nce_detached_denominator,
+            r"wrong gradient: .* gradient into z1 is not that of NT-Xent",
+        ),
+        (
+            info_nce_unnormalised_unmasked,
+            r"changes when z1 or z2 is multiplied by 2.*normalise z1 and z2",
+        ),
+        (
+            info_nce_unmasked_summed,
+            r"collinear embeddings .* NT-Xent is log\(2N - 1\)",
+        ),
+        (info_nce_batch_dim, r"each ROW is one embedding"),
+        (info_nce_unnormalised_exp, "does not l2-normalise the embeddings"),
+        (info_nce_per_row, r"wrong shape: expected a scalar, got \(12,\)"),
+        (
+            info_nce_one_argument,
+            r"wrong signature: .*define it as info_nce\(z1, z2, tau\)",
+        ),
+        (
+            info_nce_cat_typo,
+            r"raised TypeError: .*The check called info_nce_cat_typo\(",
+        ),
+    ],
+)
+INFO_NCE_RIGHT = right(
+    checks.check_info_nce,
+    [
+        losses.info_nce,
+        info_nce_finite_mask,
+        info_nce_loops,
+        info_nce_log_softmax,
+        info_nce_cosine_broadcast,
+        info_nce_float64,
+        info_nce_interleaved,
+        info_nce_explicit_exp,
+        info_nce_blocks,
+    ],
+)
 
 
 def test_info_nce_check_uses_the_temperature_it_is_given(capsys) -> None:
@@ -703,7 +689,9 @@ def test_info_nce_check_uses_the_temperature_it_is_given(capsys) -> None:
     assert capsys.readouterr().out.count("OK: ") == 2
     with pytest.raises(AssertionError, match="does not use the temperature"):
         checks.check_info_nce(info_nce_no_temperature, tau=0.1)
-    with pytest.raises(AssertionError, match=r"returned (inf|nan) on random z1, z2 .* exp overflows"):
+    with pytest.raises(
+        AssertionError, match=r"returned (inf|nan) on random z1, z2 .* exp overflows"
+    ):
         checks.check_info_nce(info_nce_unnormalised_exp, tau=0.05)
 
 
@@ -776,55 +764,53 @@ def momentum_vector(progress, tau_base=0.996):
     return torch.tensor([momentum_reference(progress, tau_base)])
 
 
-MOMENTUM_WRONG = [
-    wrong(
-        checks.check_byol_momentum,
-        momentum_constant,
-        r"stays at tau_base: the momentum must rise to 1",
-    ),
-    wrong(checks.check_byol_momentum, momentum_ignores_base, r"ignores its tau_base argument"),
-    wrong(checks.check_byol_momentum, momentum_backwards, r"runs backwards"),
-    wrong(checks.check_byol_momentum, momentum_no_half, r"is missing the / 2"),
-    wrong(
-        checks.check_byol_momentum,
-        momentum_online_weight,
-        r"returns 1 - momentum, the weight of the online network",
-    ),
-    wrong(
-        checks.check_byol_momentum,
-        momentum_linear,
-        r"rises linearly: BYOL's schedule follows a cosine",
-    ),
-    wrong(
-        checks.check_byol_momentum,
-        momentum_no_pi,
-        r"progress=1.0, tau_base=0.99 \(the end\).*ends at 1",
-    ),
-    wrong(
-        checks.check_byol_momentum,
-        momentum_no_default,
-        r"wrong signature: the check calls momentum_no_default\(0.0\).*define it as byol_momentum\(progress, tau_base=0.996\)",
-    ),
-    wrong(checks.check_byol_momentum, momentum_wrong_default, r"Make tau_base=0.996 the default"),
-    wrong(
-        checks.check_byol_momentum,
-        momentum_string,
-        r"wrong type: the momentum .* must be a number, got str",
-    ),
-    wrong(
-        checks.check_byol_momentum,
-        momentum_vector,
-        r"wrong shape: the momentum .* must be one number, got a Tensor of shape \(1,\)",
-    ),
-]
-MOMENTUM_RIGHT = [
-    right(checks.check_byol_momentum, momentum_reference),
-    right(checks.check_byol_momentum, momentum_float32),
-    right(checks.check_byol_momentum, momentum_numpy),
-    right(checks.check_byol_momentum, momentum_tensor),
-    right(checks.check_byol_momentum, momentum_int_at_end),
-]
-
+MOMENTUM_WRONG = wrong(
+    checks.check_byol_momentum,
+    [
+        (
+            momentum_constant,
+            r"stays at tau_base: the momentum must rise to 1",
+        ),
+        (momentum_ignores_base, r"ignores its tau_base argument"),
+        (momentum_backwards, r"runs backwards"),
+        (momentum_no_half, r"is missing the / 2"),
+        (
+            momentum_online_weight,
+            r"returns 1 - momentum, the weight of the online network",
+        ),
+        (
+            momentum_linear,
+            r"rises linearly: BYOL's schedule follows a cosine",
+        ),
+        (
+            momentum_no_pi,
+            r"progress=1.0, tau_base=0.99 \(the end\).*ends at 1",
+        ),
+        (
+            momentum_no_default,
+            r"wrong signature: the check calls momentum_no_default\(0.0\).*define it as byol_momentum\(progress, tau_base=0.996\)",
+        ),
+        (momentum_wrong_default, r"Make tau_base=0.996 the default"),
+        (
+            momentum_string,
+            r"wrong type: the momentum .* must be a number, got str",
+        ),
+        (
+            momentum_vector,
+            r"wrong shape: the momentum .* must be one number, got a Tensor of shape \(1,\)",
+        ),
+    ],
+)
+MOMENTUM_RIGHT = right(
+    checks.check_byol_momentum,
+    [
+        momentum_reference,
+        momentum_float32,
+        momentum_numpy,
+        momentum_tensor,
+        momentum_int_at_end,
+    ],
+)
 
 # --------------------------------------------------------------------------- EMA update
 
@@ -923,63 +909,60 @@ def ema_wrong_signature(target, online):
     ema_reference(target, online, 0.99)
 
 
-EMA_WRONG = [
-    wrong(
-        checks.check_ema_update,
-        ema_swapped,
-        r"swapped the weights: with momentum=0.9 the target keeps 90% of itself",
-    ),
-    wrong(checks.check_ema_update, ema_rebinding, r"did not change the target parameters"),
-    wrong(checks.check_ema_update, ema_moves_online, r"changed the ONLINE network"),
-    wrong(
-        checks.check_ema_update,
-        ema_fixed_momentum,
-        r"moves the target with momentum 0.5, not with its momentum argument 0.9",
-    ),
-    wrong(
-        checks.check_ema_update,
-        ema_hard_copy,
-        r"copies the online weights into the target \(a hard copy ignores the momentum\)",
-    ),
-    wrong(
-        checks.check_ema_update,
-        ema_no_one_minus,
-        r"adds the whole online weight: multiply it by \(1 - momentum\)",
-    ),
-    wrong(
-        checks.check_ema_update,
-        ema_no_momentum_on_target,
-        r"does not multiply the target by momentum",
-    ),
-    wrong(
-        checks.check_ema_update,
-        ema_weights_only,
-        r"did not update '0.bias': put every parameter in the loop",
-    ),
-    wrong(
-        checks.check_ema_update,
-        ema_without_no_grad,
-        r"left an autograd graph in the target; use torch.no_grad\(\)",
-    ),
-    wrong(
-        checks.check_ema_update,
-        ema_state_dict,
-        r"raised RuntimeError: .*num_batches_tracked; update target.parameters\(\)",
-    ),
-    wrong(
-        checks.check_ema_update,
-        ema_wrong_signature,
-        r"wrong signature: .*define it as ema_update\(target, online, momentum\)",
-    ),
-]
-EMA_RIGHT = [
-    right(checks.check_ema_update, ema_reference),
-    right(checks.check_ema_update, ema_package),
-    right(checks.check_ema_update, ema_lerp),
-    right(checks.check_ema_update, ema_data),
-    right(checks.check_ema_update, ema_state_dict_floats),
-    right(checks.check_ema_update, ema_foreach),
-]
+EMA_WRONG = wrong(
+    checks.check_ema_update,
+    [
+        (
+            ema_swapped,
+            r"swapped the weights: with momentum=0.9 the target keeps 90% of itself",
+        ),
+        (ema_rebinding, r"did not change the target parameters"),
+        (ema_moves_online, r"changed the ONLINE network"),
+        (
+            ema_fixed_momentum,
+            r"moves the target with momentum 0.5, not with its momentum argument 0.9",
+        ),
+        (
+            ema_hard_copy,
+            r"copies the online weights into the target \(a hard copy ignores the momentum\)",
+        ),
+        (
+            ema_no_one_minus,
+            r"adds the whole online weight: multiply it by \(1 - momentum\)",
+        ),
+        (
+            ema_no_momentum_on_target,
+            r"does not multiply the target by momentum",
+        ),
+        (
+            ema_weights_only,
+            r"did not update '0.bias': put every parameter in the loop",
+        ),
+        (
+            ema_without_no_grad,
+            r"left an autograd graph in the target; use torch.no_grad\(\)",
+        ),
+        (
+            ema_state_dict,
+            r"raised RuntimeError: .*num_batches_tracked; update target.parameters\(\)",
+        ),
+        (
+            ema_wrong_signature,
+            r"wrong signature: .*define it as ema_update\(target, online, momentum\)",
+        ),
+    ],
+)
+EMA_RIGHT = right(
+    checks.check_ema_update,
+    [
+        ema_reference,
+        ema_package,
+        ema_lerp,
+        ema_data,
+        ema_state_dict_floats,
+        ema_foreach,
+    ],
+)
 
 
 def test_ema_in_place_on_a_target_that_requires_grad() -> None:
@@ -1173,100 +1156,84 @@ def validation_no_batch_size(model, waves, labels):
     return validation_reference(model, waves, labels)
 
 
-VALIDATION_WRONG = [
-    wrong(
-        checks.check_validation_metrics,
-        validation_train_mode,
-        r"ran the model in training mode: call model.eval\(\)",
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_with_gradients,
-        r"with gradients on: wrap the loop in",
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_drops_last_batch,
-        r"dropped the last, smaller batch \(clips \[8, 9\] of 10",
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_first_batch_only,
-        r"ran the model on 4 of the 10 clips",
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_whole_set,
-        r"ran the model on 10 clips at once with batch_size=4",
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_swapped,
-        r"returns \(accuracy, loss\); return \(loss, accuracy\)",
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_mean_of_means,
-        r"averages the batch means; the last batch is smaller",
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_double_softmax,
-        r"applies softmax before F.cross_entropy",
-    ),
-    wrong(
-        checks.check_validation_metrics, validation_nll_on_logits, r"uses F.nll_loss on raw logits"
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_nll_on_probabilities,
-        r"uses F.nll_loss on probabilities",
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_summed_loss,
-        r"returns the summed loss: divide it by the number of clips",
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_per_batch_division,
-        r"divides the summed loss by the number of batches",
-    ),
-    wrong(checks.check_validation_metrics, validation_percent, r"returns a percentage"),
-    wrong(
-        checks.check_validation_metrics, validation_count, r"returns the number of correct clips"
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_mean_batch_accuracy,
-        r"averages the batch accuracies",
-    ),
-    wrong(
-        checks.check_validation_metrics, validation_dict, r"must return a pair \(loss, accuracy\)"
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_vector_accuracy,
-        r"wrong shape: the accuracy .* must be one number",
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_calls_head,
-        r"raised AttributeError: .*has no attribute 'head'.*only maps waves \(batch, time\) to logits",
-    ),
-    wrong(
-        checks.check_validation_metrics,
-        validation_no_batch_size,
-        r"wrong signature: .*batch_size=4.*define it as validation_metrics\(model, waves, labels, batch_size=64\)",
-    ),
-]
-VALIDATION_RIGHT = [
-    right(checks.check_validation_metrics, validation_reference),
-    right(checks.check_validation_metrics, validation_loader),
-    right(checks.check_validation_metrics, validation_split),
-    right(checks.check_validation_metrics, validation_two_passes),
-]
-
+VALIDATION_WRONG = wrong(
+    checks.check_validation_metrics,
+    [
+        (
+            validation_train_mode,
+            r"ran the model in training mode: call model.eval\(\)",
+        ),
+        (
+            validation_with_gradients,
+            r"with gradients on: wrap the loop in",
+        ),
+        (
+            validation_drops_last_batch,
+            r"dropped the last, smaller batch \(clips \[8, 9\] of 10",
+        ),
+        (
+            validation_first_batch_only,
+            r"ran the model on 4 of the 10 clips",
+        ),
+        (
+            validation_whole_set,
+            r"ran the model on 10 clips at once with batch_size=4",
+        ),
+        (
+            validation_swapped,
+            r"returns \(accuracy, loss\); return \(loss, accuracy\)",
+        ),
+        (
+            validation_mean_of_means,
+            r"averages the batch means; the last batch is smaller",
+        ),
+        (
+            validation_double_softmax,
+            r"applies softmax before F.cross_entropy",
+        ),
+        (validation_nll_on_logits, r"uses F.nll_loss on raw logits"),
+        (
+            validation_nll_on_probabilities,
+            r"uses F.nll_loss on probabilities",
+        ),
+        (
+            validation_summed_loss,
+            r"returns the summed loss: divide it by the number of clips",
+        ),
+        (
+            validation_per_batch_division,
+            r"divides the summed loss by the number of batches",
+        ),
+        (validation_percent, r"returns a percentage"),
+        (validation_count, r"returns the number of correct clips"),
+        (
+            validation_mean_batch_accuracy,
+            r"averages the batch accuracies",
+        ),
+        (validation_dict, r"must return a pair \(loss, accuracy\)"),
+        (
+            validation_vector_accuracy,
+            r"wrong shape: the accuracy .* must be one number",
+        ),
+        (
+            validation_calls_head,
+            r"raised AttributeError: .*has no attribute 'head'.*only maps waves \(batch, time\) to logits",
+        ),
+        (
+            validation_no_batch_size,
+            r"wrong signature: .*batch_size=4.*define it as validation_metrics\(model, waves, labels, batch_size=64\)",
+        ),
+    ],
+)
+VALIDATION_RIGHT = right(
+    checks.check_validation_metrics,
+    [
+        validation_reference,
+        validation_loader,
+        validation_split,
+        validation_two_passes,
+    ],
+)
 
 # --------------------------------------------------------------------------- all function checks
 
