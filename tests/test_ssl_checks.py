@@ -544,6 +544,10 @@ def info_nce_fixed_tau(z1, z2, tau):
     return losses.info_nce(z1, z2, 0.1)
 
 
+def info_nce_tau_of_the_check(z1, z2, tau):
+    return losses.info_nce(z1, z2, 0.5)  # right only at the check's own temperature
+
+
 def info_nce_detaches_z2(z1, z2, tau):
     return losses.info_nce(z1, z2.detach(), tau)
 
@@ -641,6 +645,10 @@ INFO_NCE_WRONG = wrong(
             info_nce_fixed_tau,
             r"gives the same value for tau=0.5 and tau=0.2: it ignores its tau argument",
         ),
+        (
+            info_nce_tau_of_the_check,
+            r"gives the same value for tau=0.5 and tau=0.2: it ignores its tau argument",
+        ),
         (info_nce_detaches_z2, r"no gradient reaches z2 .* detach neither"),
         (
             info_nce_detached_denominator,
@@ -728,6 +736,10 @@ def momentum_ignores_base(progress, tau_base=0.996):
     return momentum_reference(progress, 0.996)
 
 
+def momentum_fixed_base(progress, tau_base=0.996):
+    return momentum_reference(progress, 0.99)  # right only when tau_base is 0.99
+
+
 def momentum_backwards(progress, tau_base=0.996):
     return momentum_reference(1 - progress, tau_base)
 
@@ -772,6 +784,7 @@ MOMENTUM_WRONG = wrong(
             r"stays at tau_base: the momentum must rise to 1",
         ),
         (momentum_ignores_base, r"ignores its tau_base argument"),
+        (momentum_fixed_base, r"ignores its tau_base argument \(it uses 0.99\)"),
         (momentum_backwards, r"runs backwards"),
         (momentum_no_half, r"is missing the / 2"),
         (

@@ -663,32 +663,38 @@ def check_info_nce(fn: Callable, tau: float = 0.5) -> None:
     )
 
     eye = torch.eye(n, dim)  # z1 = z2: each view equals its positive, orthogonal to the negatives
-    one_hot = _loose_value(fn, INFO_NCE, eye, eye.clone(), tau)
-    right = -1 / tau + math.log(math.exp(1 / tau) + 2 * n - 2)
+
+    def one_hot(t: float) -> tuple[float, float]:
+        """The student's value on the orthonormal case at temperature t, and the right one."""
+        right = -1 / t + math.log(math.exp(1 / t) + 2 * n - 2)
+        return _loose_value(fn, INFO_NCE, eye, eye.clone(), t), right
+
+    got_one_hot, right = one_hot(tau)
     case = f"orthonormal embeddings (z1 = z2 = rows of the identity, N={n}), tau={tau}"
-    _known_mistake(fn, case, one_hot, right, _info_nce_mistakes(eye, eye.clone(), tau))
-    if not _close(one_hot, right):
-        other_tau = tau / 2.5
-        if _close(_loose_value(fn, INFO_NCE, eye, eye.clone(), other_tau), one_hot):
-            raise AssertionError(
-                f"wrong value on a known case: `{_name(fn)}` gives the same value for tau={tau} "
-                f"and tau={other_tau}: it ignores its tau argument (a fixed temperature inside?); "
-                "divide the similarities by the tau it is given"
-            )
+    _known_mistake(fn, case, got_one_hot, right, _info_nce_mistakes(eye, eye.clone(), tau))
+    other_tau = tau / 2.5
+    got_other, right_other = one_hot(other_tau)
+    if not _close(got_other, right_other) and _close(got_other, got_one_hot):
+        raise AssertionError(
+            f"wrong value on a known case: `{_name(fn)}` gives the same value for tau={tau} and "
+            f"tau={other_tau}: it ignores its tau argument (a fixed temperature inside?); divide "
+            "the similarities by the tau it is given"
+        )
+    if not _close(got_one_hot, right):
         wrong = math.log(math.exp(1 / tau) + 2 * n - 2)  # a row whose "positive" is a negative
-        rows = 2 * n * (one_hot - right) / (wrong - right)
+        rows = 2 * n * (got_one_hot - right) / (wrong - right)
         if 0.5 <= rows <= 2 * n + 0.5 and abs(rows - round(rows)) < 1e-3:
             raise AssertionError(
                 f"wrong value on a known case: for {round(rows)} of the 2N = {2 * n} rows the "
                 f"target index of `{_name(fn)}` points at a negative, not at the row's other view. "
                 "With the views concatenated as torch.cat([z1, z2]), the positive of row i is "
                 f"row i + N for i < N and row i - N for i >= N ({case}: expected {right:.6f}, "
-                f"got {one_hot:.6f})"
+                f"got {got_one_hot:.6f})"
             )
         _value(
             fn,
             case,
-            one_hot,
+            got_one_hot,
             right,
             "Each view equals its positive (cosine 1) and is orthogonal to its negatives "
             "(cosine 0), so every row's loss is -1/tau + log(exp(1/tau) + 2N - 2): check the "
@@ -845,7 +851,15 @@ def check_byol_momentum(fn: Callable) -> None:
                 (
                     tau_base + (1 - tau_base) * progress,
                     "rises linearly: BYOL's schedule follows a cosine",
-                )
+                ),
+                *(
+                    (
+                        _cosine_momentum(progress, fixed),
+                        f"ignores its tau_base argument (it uses {fixed}): use the tau_base it "
+                        "is given",
+                    )
+                    for fixed in (0.99, 0.996)
+                ),
             ],
             formula,
         )
@@ -1261,9 +1275,10 @@ def check_training_history(
     if expect_collapse:
         if long_enough and not collapse:
             raise AssertionError(
-                f"this run was meant to collapse and did not: {numbers}. Check that nothing else stops the gradient on the path the model trains "
-                "through (simsiam_loss(..., stop_gradient=False) must let it into z1 and z2, "
-                "and the model's forward or training_step must not detach z), or train longer"
+                f"this run was meant to collapse and did not: {numbers}. Check that nothing "
+                "else stops the gradient on the path the model trains through "
+                "(simsiam_loss(..., stop_gradient=False) must let it into z1 and z2, and the "
+                "model's forward or training_step must not detach z), or train longer"
             )
     elif collapse and not allow_collapse:
         raise AssertionError(
