@@ -33,12 +33,14 @@ class History:
 
     ``steps`` rows hold ``step, epoch, loss, lr, seconds`` and the health metrics
     (:func:`dlsaudio.health.health_metrics`); ``epochs`` rows hold ``epoch, loss`` (mean) and
-    ``clips_per_second``.
+    ``clips_per_second``. ``model`` says which model was trained: its class (``"module.qualname"``)
+    and ``id``, so a self-check can tell whether a history belongs to a given model object.
     """
 
     steps: list[dict] = field(default_factory=list)
     epochs: list[dict] = field(default_factory=list)
     collapsed: bool = False
+    model: dict = field(default_factory=dict)
 
     def column(self, name: str, per: str = "step") -> list[float]:
         """Values of one field, per ``"step"`` or per ``"epoch"``."""
@@ -52,11 +54,13 @@ class History:
         return clips / seconds if seconds > 0 else 0.0
 
     def to_dict(self) -> dict:
-        return {"steps": self.steps, "epochs": self.epochs, "collapsed": self.collapsed}
+        d = {"steps": self.steps, "epochs": self.epochs, "collapsed": self.collapsed}
+        return {**d, "model": self.model}
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
-        return cls(list(d["steps"]), list(d["epochs"]), bool(d.get("collapsed", False)))
+        model = dict(d.get("model", {}))  # empty in histories saved before it was recorded
+        return cls(list(d["steps"]), list(d["epochs"]), bool(d.get("collapsed", False)), model)
 
 
 def _seeded(seed: int, epoch: int, device: str | torch.device = "cpu") -> torch.Generator:
@@ -210,6 +214,10 @@ def fit(
         scaler.load_state_dict(state["scaler"])
         history = History.from_dict(state["history"])
         start_epoch = state["epoch"]
+    history.model = {
+        "class": f"{type(method).__module__}.{type(method).__qualname__}",
+        "id": id(method),
+    }
 
     steps_per_epoch = len(cache) // cfg.batch_size
     total_steps = cfg.epochs * steps_per_epoch
