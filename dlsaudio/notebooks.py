@@ -390,9 +390,18 @@ def sliced_get_msg(get_msg, slice_seconds: float = REPLY_POLL_SECONDS):
     return get_msg_in_slices
 
 
-def notebook_client(nb: nbformat.NotebookNode, **kwargs):
+def notebook_client(
+    nb: nbformat.NotebookNode, *, max_output_chars: int | None = None, **kwargs
+):
     """An ``nbclient.NotebookClient`` whose wait for each cell's reply polls in short slices
-    (see :func:`sliced_get_msg`); ``kwargs`` go to ``NotebookClient``."""
+    (see :func:`sliced_get_msg`); ``kwargs`` go to ``NotebookClient``.
+
+    Args:
+        nb: the notebook to run.
+        max_output_chars: keep at most about this many characters of output per cell (errors
+            are always kept), so that a cell printing in a loop cannot fill the memory of the
+            process running it; None keeps everything.
+    """
     from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
 
@@ -403,6 +412,18 @@ def notebook_client(nb: nbformat.NotebookNode, **kwargs):
             return kc
 
         start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+        def output(self, outs, msg, display_id, cell_index):
+            out = super().output(outs, msg, display_id, cell_index)
+            if max_output_chars is None or out is None or out.output_type == "error":
+                return out
+            if sum(len(json.dumps(o)) for o in outs) > max_output_chars:
+                outs.pop()
+                note = f"[output cut at {max_output_chars} characters]\n"
+                if not any(o.get("text") == note for o in outs):
+                    outs.append(nbformat.v4.new_output("stream", name="stderr", text=note))
+                return None
+            return out
 
     return SlicedReplyClient(nb, **kwargs)
 
