@@ -466,3 +466,21 @@ def test_headless_client_waits_for_replies_in_slices():
         assert client.kc.shell_channel.get_msg.__name__ == "get_msg_in_slices"
         client.execute_cell(nb.cells[0], 0)
     assert nb.cells[0].execution_count == 1
+
+
+def test_headless_client_caps_the_output_of_a_cell_but_keeps_its_error():
+    nb = _nb(
+        [
+            nbformat.v4.new_code_cell(
+                "for i in range(2000):\n    print('x' * 100)\nraise ValueError('last')"
+            ),
+        ]
+    )
+    client = notebooks.notebook_client(
+        nb, timeout=60, kernel_name="python3", max_output_chars=5_000, allow_errors=True
+    )
+    client.execute()
+    outputs = nb.cells[0].outputs
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert len(text) < 10_000 and "[output cut at 5000 characters]" in text
+    assert outputs[-1].output_type == "error" and outputs[-1].evalue == "last"
