@@ -6,9 +6,18 @@ Homework solution notebooks are the single source. Solution code sits between li
 HERE*). Every notebook gets a Colab badge and an install cell built from
 :mod:`dlsaudio.repo`, so the repository location is written once.
 
+A marker is the whole line, exactly: a line that only looks like one (``## BEGIN SOLUTION``,
+``###BEGIN SOLUTION``, ``# end solution``) is an error naming the notebook and the cell, never a
+line copied into the student copy.
+
+A generated ``homework.ipynb`` carries a stamp (a hash of every cell it was generated with), so
+``build`` can tell a copy it wrote from one somebody filled in: it refuses to overwrite edits
+unless given ``--force``, and then keeps the edited file as ``homework.ipynb.bak``.
+
 Command line::
 
     python -m dlsaudio.notebooks build          # clean, stamp, write homework.ipynb files
+    python -m dlsaudio.notebooks build --force  # overwrite edited student copies (backup kept)
     python -m dlsaudio.notebooks check          # exit 1 when a committed notebook is stale
     python -m dlsaudio.notebooks run week_03_ssl/seminar.ipynb --out results/week03
 """
@@ -20,6 +29,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -36,8 +46,18 @@ SOLUTION_SUFFIX = "_solution.ipynb"
 BADGE_ID = "colab-badge"
 INSTALL_ID = "colab-install"
 NOTEBOOK_DIRS = "week_*"
+STAMP_KEY = "dlsaudio"
+BACKUP_SUFFIX = ".bak"
+STALE_ADVICE = (
+    "course staff: regenerate with `python -m dlsaudio.notebooks build` and commit the result; "
+    "students: do not run it, your filled-in homework.ipynb is meant to differ, and "
+    "regenerating it would replace your answers"
+)
 
 _KEEP_CELL_METADATA = ("tags",)
+# the marker words after nothing but punctuation and spaces: "## BEGIN SOLUTION", "###END SOLUTION",
+# "# begin solution", "<!-- END SOLUTION -->"; prose that mentions a solution does not match
+_MARKER_LIKE = re.compile(r"\W*(begin|end)[\s_-]*solution\b", re.IGNORECASE)
 
 
 def install_source() -> str:
@@ -77,31 +97,41 @@ def student_path(solution: Path) -> Path:
     return solution.with_name(solution.name[: -len(SOLUTION_SUFFIX)] + ".ipynb")
 
 
-def _strip_regions(source: str, where: str, markdown: bool) -> str:
+def _strip_regions(source: str, where: str, markdown: bool) -> tuple[str, int]:
+    """Replace every solution region of one cell's source by the stub; return it and the
+    number of regions."""
     out: list[str] = []
     inside = False
+    regions = 0
     for number, line in enumerate(source.split("\n"), start=1):
         stripped = line.strip()
-        if stripped.startswith(BEGIN):
+        if stripped == BEGIN:
             if inside:
                 raise ValueError(
                     f"{where}, line {number}: nested '{BEGIN}'; close the previous region first"
                 )
             inside = True
+            regions += 1
             indent = line[: len(line) - len(line.lstrip())]
             if markdown:
                 out.append(ANSWER_STUB)
             else:
                 out.extend(indent + stub for stub in CODE_STUB)
-        elif stripped.startswith(END):
+        elif stripped == END:
             if not inside:
                 raise ValueError(f"{where}, line {number}: '{END}' without a matching '{BEGIN}'")
             inside = False
+        elif _MARKER_LIKE.match(stripped):
+            raise ValueError(
+                f"{where}, line {number}: {stripped!r} looks like a solution marker but is not "
+                f"one; a marker is the whole line, exactly '{BEGIN}' or '{END}' (the line "
+                "would otherwise be copied into the student notebook)"
+            )
         elif not inside:
             out.append(line)
     if inside:
         raise ValueError(f"{where}: '{BEGIN}' is never closed by '{END}'")
-    return "\n".join(out)
+    return "\n".join(out), regions
 
 
 def make_student(
@@ -110,16 +140,17 @@ def make_student(
     """Return the student copy of a solution notebook (a new object; the input is unchanged).
 
     Raises:
-        ValueError: markers are unbalanced or nested, or the notebook has no solution region.
+        ValueError: a marker is mistyped, unbalanced or nested (the message names the notebook,
+            the cell's index and id, and the line), or the notebook has no solution region.
     """
     nb = nbformat.from_dict(json.loads(json.dumps(solution_nb)))
     regions = 0
     for index, cell in enumerate(nb.cells):
-        if BEGIN in cell.source or END in cell.source:
-            regions += cell.source.count(BEGIN)
-            cell.source = _strip_regions(
-                cell.source, f"{name}, cell {index}", markdown=cell.cell_type == "markdown"
-            )
+        where = f"{name}, cell {index}" + (f" (id {cell.id})" if cell.get("id") else "")
+        cell.source, found = _strip_regions(
+            cell.source, where, markdown=cell.cell_type == "markdown"
+        )
+        regions += found
     if regions == 0:
         raise ValueError(
             f"{name}: no '{BEGIN}' region found; a solution notebook needs at least one"
@@ -171,42 +202,162 @@ def _dumps(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+def _cell_hash(cell: nbformat.NotebookNode) -> str:
+    return hashlib.sha256(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:12]
+
+
+def stamp(nb: nbformat.NotebookNode, solution_name: str) -> nbformat.NotebookNode:
+    """Record in ``nb``'s metadata which solution it was generated from and a hash of each cell,
+    so that later edits (a student's answers) can be told from build's own output."""
+    nb.metadata[STAMP_KEY] = {
+        "generated_from": solution_name,
+        "cells": {cell.id: _cell_hash(cell) for cell in nb.cells},
+    }
+    return nb
+
+
+def _describe(nb: nbformat.NotebookNode, indices: list[int]) -> str:
+    return ", ".join(f"{nb.cells[i].get('id', '?')} (index {i})" for i in indices)
+
+
+def student_edits(path: Path, wanted: nbformat.NotebookNode | None = None) -> list[str]:
+    """What the student copy at ``path`` holds beyond what build wrote there: edited, added or
+    deleted cells and outputs of a run. Empty when the file is missing or unedited.
+
+    Args:
+        path: a generated student notebook (``homework.ipynb``).
+        wanted: what build would write now; compared against when the file has no stamp (a
+            copy from before stamps existed).
+    """
+    if not path.exists():
+        return []
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as error:  # a damaged file or a merge leftover may still hold answers
+        return [f"not a readable notebook ({type(error).__name__}: {str(error)[:120]})"]
+    edits = []
+    ran = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("outputs")]
+    if ran:
+        edits.append(f"outputs of a run in cells {_describe(nb, ran)}")
+    recorded = nb.metadata.get(STAMP_KEY, {}).get("cells")
+    if not isinstance(recorded, dict):
+        if wanted is not None and [(c.cell_type, c.source) for c in nb.cells] == [
+            (c.cell_type, c.source) for c in wanted.cells
+        ]:
+            return edits
+        return [*edits, "no build stamp, so its cells cannot be told from a student's answers"]
+    known = set(recorded.values())
+    changed = [
+        i
+        for i, cell in enumerate(nb.cells)
+        if recorded.get(cell.get("id")) != _cell_hash(cell)
+        and not (cell.get("id") not in recorded and _cell_hash(cell) in known)
+    ]
+    if changed:
+        edits.append(f"edited or added cells {_describe(nb, changed)}")
+    present = {cell.get("id") for cell in nb.cells} | {_cell_hash(cell) for cell in nb.cells}
+    deleted = [
+        cell_id for cell_id, h in recorded.items() if cell_id not in present and h not in present
+    ]
+    if deleted:
+        edits.append(f"deleted cells {', '.join(deleted)}")
+    return edits
+
+
+class StudentEditsError(ValueError):
+    """``build`` would overwrite a student copy that holds edits."""
+
+
+def _solution_of(path: Path) -> Path:
+    return path.with_name(path.stem + SOLUTION_SUFFIX)
+
+
 def render_all(root: Path) -> dict[Path, str]:
     """The text every notebook under ``root`` should have, student copies included."""
     wanted: dict[Path, str] = {}
     for path in find_notebooks(root):
         rel = path.relative_to(root).as_posix()
-        if (
-            path.name.endswith(SOLUTION_SUFFIX)
-            or not (path.with_name(path.stem + "_solution.ipynb")).exists()
-        ):
+        if path.name.endswith(SOLUTION_SUFFIX) or not _solution_of(path).exists():
             nb = clean(nbformat.read(path, as_version=4), rel)
             wanted[path] = _dumps(nb)
             if path.name.endswith(SOLUTION_SUFFIX):
                 target = student_path(path)
                 student = make_student(nb, name=rel)
                 student = clean(student, target.relative_to(root).as_posix())
-                wanted[target] = _dumps(student)
+                wanted[target] = _dumps(stamp(student, path.name))
     return wanted
 
 
-def build(root: Path) -> list[Path]:
-    """Write every cleaned notebook and student copy; return the files that changed."""
-    changed = []
-    for path, text in render_all(root).items():
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-            changed.append(path)
+def _stale(wanted: dict[Path, str]) -> list[Path]:
+    return [
+        path
+        for path, text in wanted.items()
+        if not path.exists() or path.read_text(encoding="utf-8") != text
+    ]
+
+
+def _edited_student_copies(wanted: dict[Path, str], paths: list[Path]) -> dict[Path, list[str]]:
+    edited = {}
+    for path in paths:
+        if _solution_of(path).exists():
+            edits = student_edits(path, nbformat.reads(wanted[path], as_version=4))
+            if edits:
+                edited[path] = edits
+    return edited
+
+
+def _backup(path: Path) -> Path:
+    backup, n = path.with_name(path.name + BACKUP_SUFFIX), 1
+    while backup.exists():
+        backup, n = path.with_name(f"{path.name}{BACKUP_SUFFIX}{n}"), n + 1
+    os.replace(path, backup)
+    return backup
+
+
+def _write(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def build(root: Path, *, force: bool = False) -> list[Path]:
+    """Write every cleaned notebook and student copy; return the files that changed.
+
+    A student copy that holds edits (answers, outputs of a run, changed cells: see
+    :func:`student_edits`) is never overwritten silently.
+
+    Args:
+        root: the repository root.
+        force: overwrite edited student copies anyway, keeping each as ``<name>.bak``.
+
+    Raises:
+        StudentEditsError: a student copy holds edits and ``force`` is off; nothing is written.
+        ValueError: a solution notebook's markers are mistyped, unbalanced or missing.
+    """
+    wanted = render_all(root)
+    changed = _stale(wanted)
+    edited = _edited_student_copies(wanted, changed)
+    if edited and not force:
+        lines = [
+            f"  {path.relative_to(root)}: {'; '.join(edits)}" for path, edits in edited.items()
+        ]
+        raise StudentEditsError(
+            "not overwritten, these student notebooks hold edits (a student's answers?):\n"
+            + "\n".join(lines)
+            + "\nNothing was written. Students: keep your notebook, do not regenerate it. "
+            "Course staff who mean to replace them: build --force (each edited file is kept as "
+            f"<name>{BACKUP_SUFFIX})"
+        )
+    for path in changed:
+        if path in edited:
+            _backup(path)
+        _write(path, wanted[path])
     return changed
 
 
 def check(root: Path) -> list[Path]:
     """Return the notebooks whose committed text differs from what :func:`build` would write."""
-    return [
-        path
-        for path, text in render_all(root).items()
-        if not path.exists() or path.read_text(encoding="utf-8") != text
-    ]
+    return _stale(render_all(root))
 
 
 REPLY_POLL_SECONDS = 1.0
@@ -239,9 +390,18 @@ def sliced_get_msg(get_msg, slice_seconds: float = REPLY_POLL_SECONDS):
     return get_msg_in_slices
 
 
-def notebook_client(nb: nbformat.NotebookNode, **kwargs):
+def notebook_client(
+    nb: nbformat.NotebookNode, *, max_output_chars: int | None = None, **kwargs
+):
     """An ``nbclient.NotebookClient`` whose wait for each cell's reply polls in short slices
-    (see :func:`sliced_get_msg`); ``kwargs`` go to ``NotebookClient``."""
+    (see :func:`sliced_get_msg`); ``kwargs`` go to ``NotebookClient``.
+
+    Args:
+        nb: the notebook to run.
+        max_output_chars: keep at most about this many characters of output per cell (errors
+            are always kept), so that a cell printing in a loop cannot fill the memory of the
+            process running it; None keeps everything.
+    """
     from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
 
@@ -252,6 +412,18 @@ def notebook_client(nb: nbformat.NotebookNode, **kwargs):
             return kc
 
         start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+        def output(self, outs, msg, display_id, cell_index):
+            out = super().output(outs, msg, display_id, cell_index)
+            if max_output_chars is None or out is None or out.output_type == "error":
+                return out
+            if sum(len(json.dumps(o)) for o in outs) > max_output_chars:
+                outs.pop()
+                note = f"[output cut at {max_output_chars} characters]\n"
+                if not any(o.get("text") == note for o in outs):
+                    outs.append(nbformat.v4.new_output("stream", name="stderr", text=note))
+                return None
+            return out
 
     return SlicedReplyClient(nb, **kwargs)
 
@@ -347,8 +519,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m dlsaudio.notebooks", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser(
+    build_parser = sub.add_parser(
         "build", help="clean notebooks, stamp badges and install cells, write student copies"
+    )
+    build_parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"overwrite student copies that hold edits (each is kept as <name>{BACKUP_SUFFIX})",
     )
     sub.add_parser("check", help="exit 1 when a committed notebook differs from what build writes")
     run = sub.add_parser("run", help="execute a notebook headless and save it with its figures")
@@ -366,17 +543,24 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     root = find_root()
-    if args.command == "build":
-        changed = build(root)
-        for path in changed:
-            print(f"wrote {path.relative_to(root)}")
-        print(f"{len(changed)} notebook(s) changed")
-        return 0
-    stale = check(root)
+    try:
+        if args.command == "build":
+            changed = build(root, force=args.force)
+            for path in changed:
+                print(f"wrote {path.relative_to(root)}")
+            print(f"{len(changed)} notebook(s) changed")
+            return 0
+        wanted = render_all(root)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 1
+    stale = _stale(wanted)
+    edited = _edited_student_copies(wanted, stale)
     for path in stale:
-        print(f"out of date: {path.relative_to(root)}")
+        note = f" (holds edits: {'; '.join(edited[path])})" if path in edited else ""
+        print(f"out of date: {path.relative_to(root)}{note}")
     if stale:
-        print("run `python -m dlsaudio.notebooks build` and commit the result", file=sys.stderr)
+        print(STALE_ADVICE, file=sys.stderr)
         return 1
     print("all notebooks are up to date")
     return 0

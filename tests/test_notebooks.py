@@ -57,6 +57,40 @@ def test_make_student_rejects_unbalanced_markers(source, message):
         notebooks.make_student(_nb([nbformat.v4.new_code_cell(source)]), name="hw.ipynb")
 
 
+_MISTYPED = [
+    ("## BEGIN SOLUTION", "## END SOLUTION"),
+    ("#### BEGIN SOLUTION", "#### END SOLUTION"),
+    ("###BEGIN SOLUTION", "###END SOLUTION"),
+    ("### BEGIN SOLUTION", "## END SOLUTION"),
+    ("### BEGIN SOLUTION", "#### END SOLUTION"),
+    ("### BEGIN SOLUTION", "###END SOLUTION"),
+]
+
+
+@pytest.mark.parametrize("kind", ["code", "markdown"])
+@pytest.mark.parametrize(("begin", "end"), _MISTYPED)
+def test_make_student_rejects_a_line_that_only_looks_like_a_marker(kind, begin, end):
+    good = nbformat.v4.new_code_cell(
+        "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"
+    )
+    make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+    bad = make(f"Task 2\n{begin}\nsecret = 42\n{end}")
+    bad.id = "task-two"
+    bad_line, number = (begin, 2) if begin != notebooks.BEGIN else (end, 4)
+    with pytest.raises(
+        ValueError,
+        match=rf"hw\.ipynb, cell 1 \(id task-two\), line {number}: '{re.escape(bad_line)}' looks "
+        "like a solution marker but is not one",
+    ):
+        notebooks.make_student(_nb([good, bad]), name="hw.ipynb")
+
+
+def test_prose_about_a_solution_is_not_a_marker():
+    md = "The end solution is below.\n### BEGIN SOLUTION\nIt is 42.\n### END SOLUTION"
+    student = notebooks.make_student(_nb([nbformat.v4.new_markdown_cell(md)]))
+    assert student.cells[0].source == f"The end solution is below.\n{notebooks.ANSWER_STUB}"
+
+
 def test_make_student_needs_a_region():
     with pytest.raises(ValueError, match="no '### BEGIN SOLUTION' region"):
         notebooks.make_student(_nb([nbformat.v4.new_code_cell("x = 1")]), name="hw.ipynb")
@@ -94,6 +128,118 @@ def test_build_and_check_round_trip(tmp_path):
     student = tmp_path / "week_01" / "homework.ipynb"
     student.write_text(student.read_text().replace("NotImplementedError", "Exception"))
     assert notebooks.check(tmp_path) == [student]
+
+
+def _course(tmp_path, answer="return 1"):
+    """A one-homework repository under tmp_path, built; returns (solution, student) paths."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "dlsaudio").mkdir(exist_ok=True)
+    (tmp_path / "week_01").mkdir(exist_ok=True)
+    solution = tmp_path / "week_01" / "homework_solution.ipynb"
+    code = f"def f():\n    ### BEGIN SOLUTION\n    {answer}\n    ### END SOLUTION"
+    nbformat.write(
+        _nb([nbformat.v4.new_markdown_cell("# Homework"), nbformat.v4.new_code_cell(code)]),
+        solution,
+    )
+    notebooks.build(tmp_path)
+    return solution, tmp_path / "week_01" / "homework.ipynb"
+
+
+def _fill_in(student):
+    """Do what a student does: replace the stub with an answer."""
+    text = student.read_text().replace("raise NotImplementedError()", "return 2  # mine")
+    student.write_text(text)
+    return text
+
+
+def _change_solution(solution):
+    nb = nbformat.read(solution, as_version=4)
+    nb.cells[2].source = "# Homework 1"
+    nbformat.write(nb, solution)
+
+
+def test_build_refuses_to_overwrite_a_filled_in_student_notebook(tmp_path):
+    solution, student = _course(tmp_path)
+    mine = _fill_in(student)
+    _change_solution(solution)
+    with pytest.raises(
+        notebooks.StudentEditsError,
+        match=r"(?s)week_01/homework\.ipynb: edited or added cells \w+ \(index 3\).*Nothing was written",
+    ):
+        notebooks.build(tmp_path)
+    assert student.read_text() == mine
+    assert not list(student.parent.glob("*.bak*"))
+
+    changed = notebooks.build(tmp_path, force=True)
+    assert student in changed
+    assert (student.parent / "homework.ipynb.bak").read_text() == mine, "the answers are kept"
+    assert "# YOUR CODE HERE" in student.read_text() and notebooks.check(tmp_path) == []
+
+
+def test_build_command_refuses_and_names_the_edits(tmp_path, monkeypatch, capsys):
+    solution, student = _course(tmp_path)
+    mine = _fill_in(student)
+    _change_solution(solution)
+    monkeypatch.chdir(tmp_path)
+    assert notebooks.main(["build"]) == 1
+    err = capsys.readouterr().err
+    assert "homework.ipynb: edited or added cells" in err and "--force" in err
+    assert student.read_text() == mine
+
+
+def test_build_rewrites_its_own_unedited_output(tmp_path):
+    solution, student = _course(tmp_path)
+    _change_solution(solution)
+    assert student in notebooks.build(tmp_path)
+    assert "# Homework 1" in student.read_text()
+    assert not list(student.parent.glob("*.bak*"))
+
+
+def test_student_edits_tells_answers_from_generated_cells(tmp_path):
+    solution, student = _course(tmp_path)
+    generated = nbformat.read(student, as_version=4)
+    assert notebooks.student_edits(student) == []
+
+    ran = nbformat.read(student, as_version=4)
+    ran.cells[1].outputs = [nbformat.v4.new_output("stream", text="hi")]
+    nbformat.write(ran, student)
+    assert notebooks.student_edits(student) == ["outputs of a run in cells colab-install (index 1)"]
+
+    new_ids = nbformat.from_dict(generated)  # an editor that renews cell ids loses nothing
+    for index, cell in enumerate(new_ids.cells):
+        cell.id = f"renewed-{index}"
+    nbformat.write(new_ids, student)
+    assert notebooks.student_edits(student) == []
+
+    deleted = nbformat.from_dict(generated)
+    del deleted.cells[3]
+    nbformat.write(deleted, student)
+    assert notebooks.student_edits(student) == [f"deleted cells {generated.cells[3].id}"]
+
+    student.write_text("<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> theirs\n")
+    assert notebooks.student_edits(student)[0].startswith("not a readable notebook")
+
+    unstamped = nbformat.from_dict(generated)
+    del unstamped.metadata[notebooks.STAMP_KEY]
+    nbformat.write(unstamped, student)
+    assert notebooks.student_edits(student, wanted=generated) == []
+    unstamped.cells[3].source = "def f():\n    return 2"
+    nbformat.write(unstamped, student)
+    assert notebooks.student_edits(student, wanted=generated) == [
+        "no build stamp, so its cells cannot be told from a student's answers"
+    ]
+
+
+def test_check_advises_course_staff_only(tmp_path, monkeypatch, capsys):
+    solution, student = _course(tmp_path)
+    _fill_in(student)
+    monkeypatch.chdir(tmp_path)
+    assert notebooks.main(["check"]) == 1
+    out, err = capsys.readouterr()
+    assert "out of date: week_01/homework.ipynb (holds edits: edited or added cells" in out
+    assert notebooks.STALE_ADVICE in err
+    assert err.startswith("course staff: regenerate with `python -m dlsaudio.notebooks build`")
+    assert "students: do not run it" in err and "would replace your answers" in err
 
 
 def test_install_cell_does_nothing_off_colab_and_installs_on_colab(monkeypatch):
@@ -136,7 +282,7 @@ def test_notebook_is_stored_clean(path):
 
 def test_committed_notebooks_are_current():
     stale = notebooks.check(ROOT)
-    assert stale == [], f"run `python -m dlsaudio.notebooks build`: stale {stale}"
+    assert stale == [], f"stale {stale}; {notebooks.STALE_ADVICE}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
@@ -362,3 +508,21 @@ def test_seminar_runs_without_a_language_token_and_with_lora(tmp_path, monkeypat
     saved = tmp_path / "outputs" / "whisper-ky"
     assert (saved / "model.safetensors").is_file() and not (saved / "adapter_config.json").exists()
     assert (saved / "last.pt").is_file()
+
+
+def test_headless_client_caps_the_output_of_a_cell_but_keeps_its_error():
+    nb = _nb(
+        [
+            nbformat.v4.new_code_cell(
+                "for i in range(2000):\n    print('x' * 100)\nraise ValueError('last')"
+            ),
+        ]
+    )
+    client = notebooks.notebook_client(
+        nb, timeout=60, kernel_name="python3", max_output_chars=5_000, allow_errors=True
+    )
+    client.execute()
+    outputs = nb.cells[0].outputs
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert len(text) < 10_000 and "[output cut at 5000 characters]" in text
+    assert outputs[-1].output_type == "error" and outputs[-1].evalue == "last"

@@ -1,0 +1,177 @@
+"""What grading writes: ``grades.csv``, a feedback page per submission, a one-page summary."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from dlsaudio.grade.rubric import Rubric
+
+CSV_COLUMNS = ("submission", "task", "points", "max", "message")
+TOTAL = "total"
+HOW_GRADING_WORKS = (
+    "How this was graded: the course's own notebook ran, cell by cell, with your answer cells "
+    "(the ones marked `# YOUR CODE HERE` / *YOUR ANSWER HERE*) taken from your submission; every "
+    "other cell and every check came from the course. It ran in smoke mode (`DLSAUDIO_SMOKE=1`: "
+    "the bundled sample, small sizes), without network and within time and memory limits, so "
+    "your training cells ran too, on small data. To see the same messages, run the self-check "
+    "cells of your notebook."
+)
+
+
+def _fmt(points: float) -> str:
+    return f"{points:g}"
+
+
+def total(result: dict) -> tuple[float, float]:
+    return (
+        sum(t["points"] for t in result["tasks"]),
+        sum(t["max"] for t in result["tasks"]),
+    )
+
+
+def write_csv(results: list[dict], path: Path) -> None:
+    """One row per submission and task, and a ``total`` row per submission whose message
+    summarises what the grader ignored or stopped."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for result in results:
+            for task in result["tasks"]:
+                name = f"{task['id']}. {task['name']}"
+                writer.writerow(
+                    [
+                        result["submission"],
+                        name,
+                        _fmt(task["points"]),
+                        _fmt(task["max"]),
+                        task["message"],
+                    ]
+                )
+            points, most = total(result)
+            notes = result.get("notes", [])
+            message = f"{len(notes)} note(s) in the feedback: " + " ".join(notes) if notes else ""
+            writer.writerow([result["submission"], TOTAL, _fmt(points), _fmt(most), message])
+
+
+def feedback(result: dict, rubric: Rubric) -> str:
+    """The feedback page of one submission, in Markdown, for the student."""
+    points, most = total(result)
+    lines = [
+        f"# {rubric.title}: feedback for `{result['submission']}`",
+        "",
+        f"**Score: {_fmt(points)} / {_fmt(most)}**",
+        "",
+        "| task | points | max | |",
+        "|---|---:|---:|---|",
+    ]
+    for task in result["tasks"]:
+        verdict = "full marks" if task["points"] == task["max"] else "see below"
+        lines.append(
+            f"| {task['id']}. {task['name']} | {_fmt(task['points'])} | {_fmt(task['max'])} | {verdict} |"
+        )
+    lost = [t for t in result["tasks"] if t["points"] < t["max"]]
+    if lost:
+        lines += ["", "## Where points were lost"]
+        for task in lost:
+            lines += ["", f"### {task['id']}. {task['name']}", ""]
+            if not task.get("checks") or task["message"].startswith("not answered"):
+                lines.append(f"- {task['message']}")
+                continue
+            for check in task["checks"]:
+                if check["reason"]:
+                    lines.append(
+                        f"- **{check['what']}** (-{_fmt(check['max'])}): {check['reason']}"
+                    )
+    written = [
+        (t, cid, done) for t in result["tasks"] for cid, done in t.get("written", {}).items()
+    ]
+    if written:
+        lines += ["", "## Written answers", ""]
+        for task, cell_id, done in written:
+            state = (
+                "received; course staff grade it by hand"
+                if done
+                else "missing (still the placeholder)"
+            )
+            lines.append(f"- Task {task['id']}, cell {cell_id}: {state}.")
+    if result.get("notes"):
+        lines += ["", "## What the grader ignored, put back or stopped", ""]
+        lines += [f"- {note}" for note in result["notes"]]
+    lines += ["", "---", "", HOW_GRADING_WORKS, ""]
+    return "\n".join(lines)
+
+
+def write_summary(results: list[dict], rubric: Rubric, out: Path, seconds: float) -> Path:
+    """``summary.md`` with the score histogram and the per-task pass rate (PNG files beside
+    it), the table behind them and the submissions that need a look."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    totals = [total(r)[0] for r in results]
+    most = rubric.max_points if not results else total(results[0])[1]
+    tasks = results[0]["tasks"] if results else []
+    pass_rate = [
+        sum(r["tasks"][i]["points"] == r["tasks"][i]["max"] for r in results) / len(results)
+        for i in range(len(tasks))
+    ]
+    mean_share = [
+        sum(r["tasks"][i]["points"] for r in results) / (len(results) * tasks[i]["max"])
+        for i in range(len(tasks))
+    ]
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    bins = [x - 0.5 for x in range(int(most) + 2)]
+    ax.hist(totals, bins=bins, color="#4C72B0", edgecolor="white")
+    ax.set(xlabel=f"score (out of {_fmt(most)})", ylabel="submissions", title="Score histogram")
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    fig.savefig(out / "score_histogram.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 0.6 + 0.5 * max(1, len(tasks))))
+    labels = [f"{t['id']}. {t['name']}" for t in tasks]
+    ax.barh(labels, pass_rate, color="#55A868")
+    ax.set(xlim=(0, 1), xlabel="share of submissions with full marks", title="Pass rate per task")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(out / "task_pass_rate.png", dpi=120)
+    plt.close(fig)
+
+    n = len(results)
+    mean = sum(totals) / n if n else 0.0
+    ordered = sorted(totals)
+    median = (ordered[(n - 1) // 2] + ordered[n // 2]) / 2 if n else 0.0
+    lines = [
+        f"# {rubric.title}: grading summary",
+        "",
+        f"{n} submission(s) graded in {seconds:.0f} s; score out of {_fmt(most)}: mean "
+        f"{mean:.1f}, median {_fmt(median)}, full marks {sum(t == most for t in totals)}, "
+        f"zero {sum(t == 0 for t in totals)}.",
+        "",
+        "![score histogram](score_histogram.png)",
+        "",
+        "![pass rate per task](task_pass_rate.png)",
+        "",
+        "| task | max | pass rate | mean share of points |",
+        "|---|---:|---:|---:|",
+    ]
+    for task, rate, share in zip(tasks, pass_rate, mean_share, strict=True):
+        lines.append(
+            f"| {task['id']}. {task['name']} | {_fmt(task['max'])} | {rate:.0%} | {share:.0%} |"
+        )
+    flagged = [r for r in results if r.get("notes")]
+    if flagged:
+        lines += ["", "## Submissions to look at", ""]
+        for result in flagged:
+            stopped = result.get("run", {}).get("stopped")
+            lines.append(
+                f"- `{result['submission']}` ({_fmt(total(result)[0])}): {len(result['notes'])} "
+                f"note(s){'; stopped: ' + stopped if stopped else ''}"
+            )
+    lines += ["", "Per task and submission: `grades.csv`; per submission: `feedback/`.", ""]
+    path = out / "summary.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

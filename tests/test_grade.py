@@ -1,0 +1,707 @@
+"""The grader: rubrics, assembly, isolation and scores, on a tiny course and on the real homework.
+
+The batches run real kernels: a tiny course (seconds per notebook) for the limits and the
+tampering the guard must undo, and the module 3 and module 11 homework for the scores the
+course depends on. Each batch runs once per module (fixtures) and the tests read its results.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dlsaudio import notebooks
+from dlsaudio.grade import extra_check
+from dlsaudio.grade.__main__ import main as grade_main
+from dlsaudio.grade.assemble import assemble
+from dlsaudio.grade.batch import find_submissions, grade_folder, load_extra_checks
+from dlsaudio.grade.rubric import find_rubric, load_rubric
+from dlsaudio.grade.sandbox import LIMITS, Limits, kernel_env
+
+ROOT = Path(__file__).resolve().parents[1]
+W3, W11 = ROOT / "week_03_ssl", ROOT / "week_11_low_resource"
+
+# ---------------------------------------------------------------- a tiny course
+
+TINY_CELLS = [
+    ("md", None, "# Tiny homework"),
+    ("code", None, "import os\nimport socket\nimport torch\nfrom dlsaudio import losses"),
+    (
+        "code",
+        "add",
+        "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
+    ),
+    ("code", "check-add", "assert add(2, 3) == 5, f'add(2, 3) should be 5, got {add(2, 3)}'"),
+    (
+        "code",
+        "byol",
+        "def byol(p, z):\n    ### BEGIN SOLUTION\n    return losses.byol_loss(p, z)\n    ### END SOLUTION",
+    ),
+    (
+        "code",
+        "check-byol",
+        "p, z = torch.randn(4, 8), torch.randn(4, 8)\n"
+        "assert torch.allclose(byol(p, z), losses.byol_loss(p, z)), 'byol is not the BYOL loss'",
+    ),
+    ("code", "answer", "### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION"),
+    ("code", "check-answer", "assert answer == 42, f'answer should be 42, got {answer}'"),
+    ("md", "why", "Why 42?\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION"),
+    (
+        "code",
+        "check-offline",
+        "try:\n    socket.create_connection(('1.1.1.1', 53), timeout=3).close()\n"
+        "except OSError:\n    pass\nelse:\n    raise AssertionError('the network is reachable')",
+    ),
+    (
+        "code",
+        "check-env",
+        "assert 'GRADER_SECRET' not in os.environ, 'the grader leaked its environment'",
+    ),
+]
+TINY_RUBRIC = {
+    "title": "Tiny homework",
+    "tasks": [
+        {
+            "id": "1",
+            "name": "Add",
+            "answers": ["add"],
+            "checks": [{"cell": "check-add", "points": 2, "what": "add"}],
+        },
+        {
+            "id": "2",
+            "name": "BYOL",
+            "answers": ["byol"],
+            "checks": [{"cell": "check-byol", "points": 1, "what": "byol"}],
+        },
+        {
+            "id": "3",
+            "name": "Answer",
+            "answers": ["answer"],
+            "written": ["why"],
+            "checks": [{"cell": "check-answer", "points": 1, "what": "the answer"}],
+        },
+        {
+            "id": "4",
+            "name": "Isolation",
+            "checks": [
+                {"cell": "check-offline", "points": 1, "what": "no network"},
+                {"cell": "check-env", "points": 1, "what": "no grader environment"},
+            ],
+        },
+    ],
+}
+TINY_LIMITS = Limits(cell_seconds=20, total_seconds=240, memory_mb=4096, disk_mb=100, file_mb=50)
+
+
+def tiny_course(root: Path, rubric: dict | None = None) -> Path:
+    """A repository with one tiny homework under ``root``; returns its module folder."""
+    (root / "pyproject.toml").write_text("")
+    (root / "dlsaudio").mkdir(exist_ok=True)
+    module = root / "week_00"
+    module.mkdir(exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    for kind, cell_id, source in TINY_CELLS:
+        cell = (nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell)(
+            source
+        )
+        if cell_id:
+            cell.id = cell_id
+        nb.cells.append(cell)
+    nbformat.write(nb, module / "homework_solution.ipynb")
+    notebooks.build(root)
+    (module / "homework_rubric.json").write_text(json.dumps(rubric or TINY_RUBRIC))
+    return module
+
+
+def _answered(module: Path) -> nbformat.NotebookNode:
+    """The student copy with the solution's answers filled in, as a student hands it in."""
+    nb = nbformat.read(module / "homework.ipynb", as_version=4)
+    solution = nbformat.read(module / "homework_solution.ipynb", as_version=4)
+    answers = {c.id: c.source for c in solution.cells}
+    for cell in nb.cells:
+        if "YOUR CODE HERE" in cell.source or notebooks.ANSWER_STUB in cell.source:
+            cell.source = "\n".join(
+                line
+                for line in answers[cell.id].split("\n")
+                if line.strip() not in (notebooks.BEGIN, notebooks.END)
+            )
+    return nb
+
+
+def _set(nb, cell_id: str, source: str):
+    next(c for c in nb.cells if c.id == cell_id).source = source
+    return nb
+
+
+TAMPERING = """def add(a, b):
+    return a - b
+
+
+import torch
+from IPython import get_ipython
+
+shell = get_ipython()
+shell.input_transformers_post.append(lambda lines: ["pass\\n"])  # every later cell does nothing
+losses.byol_loss = lambda p, z: torch.zeros(())  # the reference of the next check
+torch.allclose = lambda *args, **kwargs: True  # what the check compares with
+"""
+
+
+def tiny_submissions(module: Path, folder: Path) -> dict[str, nbformat.NotebookNode]:
+    """Submissions of the tiny homework, each testing one behaviour of the grader."""
+    folder.mkdir()
+    cases = {
+        "solution": _answered(module),
+        "unsolved": nbformat.read(module / "homework.ipynb", as_version=4),
+        # wrong add and byol, with tampering that would make every check pass if it stayed
+        "tampering": _set(
+            _set(_answered(module), "add", TAMPERING),
+            "byol",
+            "def byol(p, z):\n    return p.sum() * 0",
+        ),
+        # the byol cell ignores interrupts and loops: stopped, later checks not run
+        "deaf_loop": _set(
+            _answered(module),
+            "byol",
+            "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+        ),
+        # the answer cell fills the folder file by file: stopped at the disk limit
+        "fills_disk": _set(
+            _answered(module),
+            "answer",
+            "n = 0\nwhile True:\n    open(f'junk{n}', 'wb').write(b'0' * 2**23)\n    n += 1",
+        ),
+        # one file past the size limit fails with an error; the run goes on
+        "big_file": _set(
+            _answered(module), "answer", "open('big', 'wb').write(b'0' * (60 * 2**20))\nanswer = 42"
+        ),
+        "exits": _set(_answered(module), "answer", "exit()"),
+        # tuned to the public check only (the private check catches it)
+        "tuned": _set(
+            _answered(module), "add", "def add(a, b):\n    return 5 if (a, b) == (2, 3) else 0"
+        ),
+    }
+    reordered = _answered(module)
+    reordered.cells = [reordered.cells[0], *reversed(reordered.cells[1:])]
+    cases["reordered"] = reordered
+    lost = _answered(module)
+    for n, cell in enumerate(lost.cells):
+        cell.id = f"fresh-{n}"
+    cases["lost_ids"] = lost
+    added = _answered(module)
+    added.cells.insert(4, nbformat.v4.new_code_cell("print('OK: everything passed')"))
+    _set(added, "check-add", "print('OK')")
+    _set(added, "add", "def add(a, b):\n    return 0")
+    cases["edited_check"] = added
+    for name, nb in cases.items():
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    (folder / "broken.ipynb").write_text("{ this is not json")
+    return cases
+
+
+PRIVATE_CHECKS = """
+from dlsaudio.grade import extra_check
+
+
+@extra_check(task="1", points=1, what="add on other numbers")
+def add_other_numbers(add):
+    assert add(-1, 2) == 1, f"add(-1, 2) should be 1, got {add(-1, 2)}"
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    module = tiny_course(root)
+    tiny_submissions(module, root / "submissions")
+    (root / "private.py").write_text(PRIVATE_CHECKS)
+    start = time.perf_counter()
+    os.environ["GRADER_SECRET"] = "a token the submissions must not see"
+    try:
+        batch = grade_folder(
+            module,
+            root / "submissions",
+            root / "grades",
+            jobs=2,
+            extra_checks=root / "private.py",
+            limits=TINY_LIMITS,
+            progress=False,
+        )
+    finally:
+        del os.environ["GRADER_SECRET"]
+    print(f"\ntiny batch: {len(batch.results)} notebooks in {time.perf_counter() - start:.0f} s")
+    return batch, {r["submission"]: r for r in batch.results}, root
+
+
+def _points(result) -> dict[str, float]:
+    return {t["id"]: t["points"] for t in result["tasks"]}
+
+
+def _notes(result) -> str:
+    return " ".join(result["notes"])
+
+
+def test_tiny_solution_scores_full_marks_with_nothing_to_report(tiny):
+    _, results, _ = tiny
+    solution = results["solution"]
+    assert _points(solution) == {"1": 3, "2": 1, "3": 1, "4": 2}, solution["tasks"]
+    assert solution["notes"] == []
+    assert solution["tasks"][2]["message"] == "all checks passed. Written answer: graded by hand"
+
+
+def test_tiny_unsolved_scores_zero_with_one_message_per_task(tiny):
+    _, results, _ = tiny
+    tasks = results["unsolved"]["tasks"]
+    assert [t["points"] for t in tasks[:3]] == [0, 0, 0]
+    assert all(t["message"].startswith("not answered") for t in tasks[:3])
+    assert "Written answer why is missing" in tasks[2]["message"]
+
+
+def test_isolation_checks_pass_in_every_submission_that_reaches_them(tiny):
+    _, results, _ = tiny
+    for name in ("solution", "unsolved", "tampering", "tuned", "reordered", "lost_ids", "big_file"):
+        assert _points(results[name])["4"] == 2, (name, results[name]["tasks"][3])
+
+
+def test_tampering_with_cells_checks_and_the_package_gains_nothing(tiny):
+    _, results, _ = tiny
+    result = results["tampering"]
+    assert _points(result) == {"1": 0, "2": 0, "3": 1, "4": 2}, result["tasks"]
+    notes = _notes(result)
+    for changed in ("shell.input_transformers_post", "dlsaudio.losses.byol_loss", "torch.allclose"):
+        assert changed in notes, notes
+    assert "add(2, 3) should be 5, got -1" in result["tasks"][0]["message"]
+
+
+def test_an_edited_check_cell_and_added_cells_are_ignored_and_reported(tiny):
+    _, results, _ = tiny
+    result = results["edited_check"]
+    assert _points(result)["1"] == 0
+    notes = _notes(result)
+    assert "You edited the check cell check-add" in notes and "1 cell(s) you added" in notes
+
+
+@pytest.mark.parametrize(
+    ("case", "points", "says"),
+    [
+        # ignores the interrupt: the kernel is stopped, later checks do not run
+        ("deaf_loop", {"1": 3, "2": 0, "3": 0, "4": 0}, "the kernel did not answer"),
+        ("fills_disk", {"1": 3, "2": 1, "3": 0, "4": 0}, "more than 100 MB into its folder"),
+        # a single file past the size limit is an error in that cell; the run goes on
+        ("big_file", {"1": 3, "2": 1, "3": 0, "4": 2}, "File too large"),
+        ("exits", {"1": 3, "2": 1, "3": 0, "4": 0}, "the kernel exited"),
+    ],
+)
+def test_a_run_that_breaks_a_limit_keeps_the_points_earned_before(tiny, case, points, says):
+    _, results, _ = tiny
+    result = results[case]
+    assert _points(result) == points, result["tasks"]
+    assert says in _notes(result) + " ".join(t["message"] for t in result["tasks"])
+
+
+def test_private_checks_catch_an_answer_tuned_to_the_public_check(tiny):
+    _, results, _ = tiny
+    assert _points(results["tuned"])["1"] == 2
+    message = results["tuned"]["tasks"][0]["message"]
+    assert "add on other numbers: add(-1, 2) should be 1, got 0 (-1)" in message
+
+
+def test_reordered_cells_and_lost_cell_ids_still_grade(tiny):
+    _, results, _ = tiny
+    assert _points(results["reordered"]) == {"1": 3, "2": 1, "3": 1, "4": 2}
+    assert "another order" in _notes(results["reordered"])
+    assert _points(results["lost_ids"]) == {"1": 3, "2": 1, "3": 1, "4": 2}
+    assert "found by its position" in _notes(results["lost_ids"])
+
+
+def test_an_unreadable_notebook_scores_zero_with_the_reason(tiny):
+    _, results, _ = tiny
+    assert all(t["points"] == 0 for t in results["broken"]["tasks"])
+    assert results["broken"]["tasks"][0]["message"].startswith("your notebook could not be read")
+
+
+def test_batch_writes_grades_feedback_and_summary(tiny):
+    batch, results, root = tiny
+    out = root / "grades"
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert set(rows[0]) == {"submission", "task", "points", "max", "message"}
+    assert len(rows) == len(results) * 5  # four tasks and a total per submission
+    solution_total = next(r for r in rows if r["submission"] == "solution" and r["task"] == "total")
+    assert (solution_total["points"], solution_total["max"]) == ("7", "7")
+    page = (out / "feedback" / "tampering.md").read_text()
+    assert "**Score: 3 / 7**" in page and "What the grader ignored" in page
+    summary = (out / "summary.md").read_text()
+    assert "score_histogram.png" in summary and "task_pass_rate.png" in summary
+    for png in ("score_histogram.png", "task_pass_rate.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert (out / "executed" / "solution.ipynb").is_file()
+    assert batch.changed_package == []
+
+
+def test_the_in_kernel_network_guard_alone_also_refuses_the_network(tmp_path, monkeypatch):
+    module = tiny_course(tmp_path)
+    (tmp_path / "subs").mkdir()
+    nbformat.write(_answered(module), tmp_path / "subs" / "solution.ipynb")
+    monkeypatch.setenv("GRADER_SECRET", "x")
+    batch = grade_folder(
+        module,
+        tmp_path / "subs",
+        tmp_path / "out",
+        limits=TINY_LIMITS,
+        progress=False,
+        network="guard",
+    )
+    assert batch.network == "guard"
+    assert _points(batch.results[0]) == {"1": 2, "2": 1, "3": 1, "4": 2}
+
+
+# ---------------------------------------------------------------- rubric and argument errors
+
+
+def _rubric_with(tmp_path, change) -> Path:
+    module = tiny_course(tmp_path)
+    rubric = json.loads(json.dumps(TINY_RUBRIC))
+    change(rubric)
+    (module / "homework_rubric.json").write_text(json.dumps(rubric))
+    return module / "homework_rubric.json"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.update(tasks=[]), "non-empty list 'tasks'"),
+        (lambda r: r["tasks"][0].pop("checks"), "task 1 needs 'id', 'name' and 'checks'"),
+        (lambda r: r["tasks"][0].update(checks=[]), "task 1 has no checks"),
+        (lambda r: r["tasks"][1].update(id="1"), "task ids repeat"),
+        (lambda r: r["tasks"][0]["checks"][0].update(points=0), "points must be a positive number"),
+        (
+            lambda r: r["tasks"][0]["checks"][0].update(points=True),
+            "points must be a positive number",
+        ),
+        (lambda r: r["tasks"][0]["checks"][0].pop("what"), "says 'what' it checks"),
+        (lambda r: r["tasks"][0]["checks"][0].update(code="1"), "either 'cell' or 'code'"),
+        (lambda r: r["tasks"][0]["checks"][0].update(weight=1), "unknown check keys"),
+        (lambda r: r["tasks"][0]["checks"][0].update(cell="nope"), "no cell 'nope'"),
+        (lambda r: r["tasks"][0]["checks"][0].update(cell="add"), "must be a course code cell"),
+        (lambda r: r["tasks"][0].update(answers=["check-add"]), "has no solution region"),
+        (lambda r: r["tasks"][0].update(answers=[]), r"answer cells \['add'\] belong to no task"),
+        (lambda r: r["tasks"][1]["answers"].append("add"), "belongs to tasks 1 and 2"),
+        (lambda r: r["tasks"][2].update(written=["check-answer"]), "is not a markdown cell"),
+        (lambda r: r.update(skip={"check-add": "x"}), "not a course cell that no check runs"),
+        (lambda r: r.update(skip=["x"]), "'skip' maps cell ids"),
+    ],
+)
+def test_load_rubric_names_what_does_not_fit(tmp_path, change, message):
+    with pytest.raises(ValueError, match=message):
+        load_rubric(_rubric_with(tmp_path, change))
+
+
+def test_load_rubric_rejects_bad_json_and_missing_files(tmp_path):
+    path = _rubric_with(tmp_path, lambda r: None)
+    path.write_text("{")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_rubric(path)
+    with pytest.raises(FileNotFoundError, match="rubric not found"):
+        load_rubric(tmp_path / "nope_rubric.json")
+    path.write_text(json.dumps(TINY_RUBRIC))
+    (tmp_path / "week_00" / "homework_solution.ipynb").unlink()
+    with pytest.raises(
+        FileNotFoundError, match="solution notebook homework_solution.ipynb is missing"
+    ):
+        load_rubric(path)
+
+
+def test_find_rubric_needs_exactly_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no module folder"):
+        find_rubric(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="no rubric"):
+        find_rubric(tmp_path)
+    (tmp_path / "a_rubric.json").write_text("{}")
+    (tmp_path / "b_rubric.json").write_text("{}")
+    with pytest.raises(ValueError, match="several rubrics"):
+        find_rubric(tmp_path)
+
+
+def test_the_course_rubrics_cover_every_answer_cell():
+    w3 = load_rubric(W3 / "homework_rubric.json")
+    assert [t.max_points for t in w3.tasks] == [3, 2, 5, 3] and w3.max_points == 13
+    w11 = load_rubric(W11 / "homework_rubric.json")
+    assert [t.id for t in w11.tasks] == ["1", "2"]
+
+
+def test_extra_checks_are_validated(tmp_path):
+    with pytest.raises(ValueError, match="points must be a positive number"):
+        extra_check(task="1", points=0)
+    with pytest.raises(FileNotFoundError, match="extra checks not found"):
+        load_extra_checks(tmp_path / "nope.py")
+    (tmp_path / "empty.py").write_text("def f(): pass\n")
+    with pytest.raises(ValueError, match="no check found"):
+        load_extra_checks(tmp_path / "empty.py")
+    module = tiny_course(tmp_path)
+    (tmp_path / "wrong_task.py").write_text(PRIVATE_CHECKS.replace('task="1"', 'task="9"'))
+    (tmp_path / "subs").mkdir()
+    nbformat.write(_answered(module), tmp_path / "subs" / "a.ipynb")
+    with pytest.raises(ValueError, match="no task '9'"):
+        grade_folder(
+            module, tmp_path / "subs", tmp_path / "out", extra_checks=tmp_path / "wrong_task.py"
+        )
+
+
+def test_grade_folder_checks_its_arguments(tmp_path):
+    module = tiny_course(tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="mode must be one of"):
+        grade_folder(module, tmp_path / "empty", tmp_path / "out", mode="fast")
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        grade_folder(module, tmp_path / "empty", tmp_path / "out", jobs=0)
+    with pytest.raises(ValueError, match="network must be one of"):
+        grade_folder(module, tmp_path / "empty", tmp_path / "out", network="off")
+    with pytest.raises(ValueError, match="no .ipynb file in"):
+        find_submissions(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="no submissions folder"):
+        find_submissions(tmp_path / "nope")
+
+
+def test_command_line_reports_errors_and_rejects_bad_limits(tmp_path, capsys):
+    assert grade_main([str(tmp_path / "nope"), str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "error: no module folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        grade_main(
+            ["week_03_ssl", str(tmp_path), "--out", str(tmp_path / "o"), "--cell-timeout", "0"]
+        )
+    assert "--cell-timeout must be positive" in capsys.readouterr().err
+
+
+def test_assemble_takes_only_answer_cells_from_the_submission(tmp_path):
+    module = tiny_course(tmp_path)
+    rubric = load_rubric(module / "homework_rubric.json")
+    template = rubric.template()
+    submission = _answered(module)
+    _set(submission, "check-add", "print('OK')")
+    _set(submission, "add", "def add(a, b):\n    return 7")
+    submission.cells = [c for c in submission.cells if c.id != "byol"]
+    assembly = assemble(rubric, template, submission)
+    sources = {c.id: c.source for c in assembly.nb.cells}
+    assert sources["add"] == "def add(a, b):\n    return 7"
+    assert sources["check-add"] == next(c.source for c in template.cells if c.id == "check-add")
+    assert "raise NotImplementedError()" in sources["byol"]
+    assert assembly.answered == {"add": True, "byol": False, "answer": True, "why": True}
+    assert any("Answer cell byol (cell 6) of task 2 is missing" in n for n in assembly.notes)
+    assert [s.kind for s in assembly.steps][:4] == ["course", "course", "answer", "check"]
+
+
+def test_kernel_environment_is_minimal_offline_and_follows_the_mode(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_SECRET", "token")
+    monkeypatch.setenv("DLSAUDIO_COMMON_VOICE", "/data/ky")
+    smoke = kernel_env(tmp_path / "work", tmp_path / "package", "smoke")
+    assert "GRADER_SECRET" not in smoke and smoke["DLSAUDIO_COMMON_VOICE"] == "/data/ky"
+    assert smoke["DLSAUDIO_SMOKE"] == "1" and smoke["HF_HUB_OFFLINE"] == "1"
+    assert smoke["HOME"] == smoke["TMPDIR"] == str(tmp_path / "work")
+    assert smoke["https_proxy"] == smoke["HTTPS_PROXY"] == "http://127.0.0.1:9"
+    assert smoke["PYTHONPATH"] == str(tmp_path / "package") and "HF_HOME" not in smoke
+    full = kernel_env(tmp_path / "work", tmp_path / "package", "full")
+    assert full["DLSAUDIO_SMOKE"] == "0" and full["HF_HOME"], (
+        "full mode loads cached models offline"
+    )
+
+
+def test_limits_are_written_once_per_mode():
+    assert set(LIMITS) == {"smoke", "full"}
+    assert LIMITS["smoke"].cell_seconds < LIMITS["full"].cell_seconds
+
+
+# ---------------------------------------------------------------- the module 3 homework
+
+
+def _solved(path: Path) -> nbformat.NotebookNode:
+    """A solution notebook as a student who solved everything hands it in (no markers)."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.source = "\n".join(
+            line
+            for line in cell.source.split("\n")
+            if line.strip() not in (notebooks.BEGIN, notebooks.END)
+        )
+    return nb
+
+
+BYOL_WITHOUT_STOP_GRADIENT = """def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    p = F.normalize(p, dim=1)
+    z = F.normalize(z, dim=1)
+    return (2 - 2 * (p * z).sum(dim=1)).mean()"""
+
+
+def homework_submissions(folder: Path) -> None:
+    """The module 3 submissions the issue lists: solution, unsolved, a wrong loss, tampered
+    checks, one that sleeps forever, one that allocates without bound, one with cells deleted."""
+    folder.mkdir()
+    cases = {"solution": _solved(W3 / "homework_solution.ipynb")}
+    cases["unsolved"] = nbformat.read(W3 / "homework.ipynb", as_version=4)
+    cases["wrong_loss"] = _set(
+        _solved(W3 / "homework_solution.ipynb"), "94568382", BYOL_WITHOUT_STOP_GRADIENT
+    )
+    tampered = _solved(W3 / "homework_solution.ipynb")
+    _set(
+        tampered,
+        "94568382",
+        BYOL_WITHOUT_STOP_GRADIENT + '\n\n\nchecks.check_byol_loss = lambda fn: print("OK")',
+    )
+    _set(
+        tampered,
+        "59f25aa7",
+        "def byol_momentum(progress, tau_base=0.996):\n    return tau_base + (1 - tau_base) * progress",
+    )
+    _set(
+        tampered,
+        "b5ae6b2a",
+        'print("OK: `byol_momentum` follows BYOL\'s cosine momentum schedule.")',
+    )
+    simsiam = next(c for c in tampered.cells if c.id == "1fb75593")
+    simsiam.source = simsiam.source.replace(
+        "negative_cosine(p1, z2) / 2 + negative_cosine(p2, z1) / 2",
+        "negative_cosine(p1, z1) / 2 + negative_cosine(p2, z2) / 2",
+    ) + (
+        "\n\n\nclass _AllPass:\n    def __getattr__(self, name):\n"
+        "        return lambda *args, **kwargs: print('OK')\n\n\nchecks = _AllPass()"
+    )
+    cases["tampered_checks"] = tampered
+    sleeps = _solved(W3 / "homework_solution.ipynb")
+    momentum = next(c for c in sleeps.cells if c.id == "59f25aa7")
+    momentum.source = "import time\n\ntime.sleep(10**9)\n\n" + momentum.source
+    cases["sleeps_forever"] = sleeps
+    hog = _solved(W3 / "homework_solution.ipynb")
+    ema = next(c for c in hog.cells if c.id == "4735c03e")
+    ema.source = (
+        "def _hog():\n    kept = []\n    while True:\n        kept.append(bytearray(2**26))\n\n\n_hog()\n\n"
+        + ema.source
+    )
+    cases["allocates_without_bound"] = hog
+    deleted = _solved(W3 / "homework_solution.ipynb")
+    deleted.cells = [
+        c for c in deleted.cells if c.id not in {"45ae5d01", "923eec49", "20fc3a7b", "e002f143"}
+    ]
+    cases["cells_deleted"] = deleted
+    for name, nb in cases.items():
+        nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+HOMEWORK_LIMITS = Limits(
+    cell_seconds=60, total_seconds=900, memory_mb=4096, disk_mb=512, file_mb=256
+)
+
+
+@pytest.fixture(scope="module")
+def module3(tmp_path_factory):
+    root = tmp_path_factory.mktemp("week03")
+    homework_submissions(root / "submissions")
+    start = time.perf_counter()
+    batch = grade_folder(
+        W3, root / "submissions", root / "grades", jobs=2, limits=HOMEWORK_LIMITS, progress=False
+    )
+    print(
+        f"\nmodule 3 batch: {len(batch.results)} notebooks in {time.perf_counter() - start:.0f} s with 2 jobs"
+    )
+    return {r["submission"]: r for r in batch.results}
+
+
+def test_module3_solution_scores_full_marks(module3):
+    result = module3["solution"]
+    assert _points(result) == {"1": 3, "2": 2, "3": 5, "4": 3}, result["tasks"]
+    assert result["notes"] == []
+
+
+def test_module3_unsolved_scores_zero_with_one_message_per_task(module3):
+    tasks = module3["unsolved"]["tasks"]
+    assert [t["points"] for t in tasks] == [0, 0, 0, 0]
+    assert [t["message"].split(".")[0] for t in tasks] == [
+        "not answered: fill in the cells marked # YOUR CODE HERE"
+    ] * 4
+
+
+def test_module3_wrong_loss_loses_its_check_only(module3):
+    result = module3["wrong_loss"]
+    assert _points(result) == {"1": 3, "2": 2, "3": 4, "4": 3}, result["tasks"]
+    assert "missing stop-gradient: gradient flows into z" in result["tasks"][2]["message"]
+
+
+def test_module3_tampered_checks_gain_nothing(module3):
+    result = module3["tampered_checks"]
+    lost = {c["what"]: c["reason"] for c in result["tasks"][2]["checks"] if c["reason"]}
+    assert set(lost) >= {
+        "BYOL loss with its stop-gradient (byol_loss)",
+        "BYOL's cosine momentum schedule (byol_momentum)",
+        "SimSiam loss with its stop-gradient (simsiam_loss)",
+    }, lost
+    assert "missing stop-gradient" in lost["BYOL loss with its stop-gradient (byol_loss)"]
+    assert "compares p1 with z1" in lost["SimSiam loss with its stop-gradient (simsiam_loss)"]
+    assert _points(result)["1"] == 3 and _points(result)["2"] == 2
+    notes = _notes(result)
+    assert "dlsaudio.ssl.checks.check_byol_loss" in notes
+    assert "You edited the check cell b5ae6b2a" in notes
+    assert "the name `checks` of your notebook" in notes
+
+
+@pytest.mark.parametrize(
+    ("case", "lost", "says"),
+    [
+        ("sleeps_forever", "BYOL's cosine momentum schedule (byol_momentum)", "stopped after 60 s"),
+        (
+            "allocates_without_bound",
+            "the EMA update of the target (ema_update)",
+            "ran out of memory",
+        ),
+    ],
+)
+def test_module3_a_cell_past_its_limit_loses_its_task_and_the_rest_is_graded(
+    module3, case, lost, says
+):
+    """The cell is stopped (time) or fails (memory); BYOL, which trains with the function it
+    should have defined, fails with it; everything else scores as in the solution."""
+    result = module3[case]
+    points = _points(result)
+    assert (points["1"], points["2"], points["4"]) == (3, 2, 3), result["tasks"]
+    failed = {c["what"] for c in result["tasks"][2]["checks"] if c["reason"]}
+    assert failed == {lost, "BYOL trains without collapsing"}, result["tasks"][2]
+    assert says in _notes(result)
+    assert result["run"]["peak_memory_mb"] < HOMEWORK_LIMITS.memory_mb + 512
+
+
+def test_module3_deleted_cells_run_from_the_course(module3):
+    result = module3["cells_deleted"]
+    assert _points(result) == {"1": 3, "2": 2, "3": 5, "4": 0}, result["tasks"]
+    assert result["tasks"][3]["message"].startswith("not answered")
+    notes = _notes(result)
+    assert "Answer cell 45ae5d01" in notes and "are not in your notebook; the course's ran" in notes
+
+
+# ---------------------------------------------------------------- the module 11 homework
+
+
+@pytest.fixture(scope="module")
+def module11(tmp_path_factory):
+    root = tmp_path_factory.mktemp("week11")
+    (root / "submissions").mkdir()
+    nbformat.write(
+        _solved(W11 / "homework_solution.ipynb"), root / "submissions" / "solution.ipynb"
+    )
+    nbformat.write(
+        nbformat.read(W11 / "homework.ipynb", as_version=4), root / "submissions" / "unsolved.ipynb"
+    )
+    batch = grade_folder(
+        W11, root / "submissions", root / "grades", jobs=2, limits=HOMEWORK_LIMITS, progress=False
+    )
+    return {r["submission"]: r for r in batch.results}
+
+
+def test_module11_solution_scores_full_marks_and_unsolved_zero(module11):
+    assert _points(module11["solution"]) == {"1": 5, "2": 5}, module11["solution"]["tasks"]
+    assert module11["solution"]["notes"] == []
+    unsolved = module11["unsolved"]["tasks"]
+    assert [t["points"] for t in unsolved] == [0, 0]
+    assert all(t["message"].startswith("not answered") for t in unsolved)
