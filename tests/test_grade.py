@@ -430,7 +430,7 @@ def test_find_rubric_needs_exactly_one(tmp_path):
 
 def test_the_course_rubrics_cover_every_answer_cell():
     w3 = load_rubric(W3 / "homework_rubric.json")
-    assert [t.max_points for t in w3.tasks] == [3, 2, 5, 3] and w3.max_points == 13
+    assert [t.max_points for t in w3.tasks] == [3, 3, 5, 2] and w3.max_points == 13
     w11 = load_rubric(W11 / "homework_rubric.json")
     assert [t.id for t in w11.tasks] == ["1", "2"]
 
@@ -537,12 +537,25 @@ BYOL_WITHOUT_STOP_GRADIENT = """def byol_loss(p: torch.Tensor, z: torch.Tensor) 
     return (2 - 2 * (p * z).sum(dim=1)).mean()"""
 
 
+INFO_NCE_WITHOUT_MASK = """def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> torch.Tensor:
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    logits = z @ z.T / tau
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    return F.cross_entropy(logits, partner)"""
+
+BYOL_TRAINS = "BYOL trains with your training_step and target update without collapsing"
+
+
 def homework_submissions(folder: Path) -> None:
-    """The module 3 submissions the issue lists: solution, unsolved, a wrong loss, tampered
+    """The module 3 submissions: solution, unsolved, a wrong InfoNCE, a wrong BYOL loss, tampered
     checks, one that sleeps forever, one that allocates without bound, one with cells deleted."""
     folder.mkdir()
     cases = {"solution": _solved(W3 / "homework_solution.ipynb")}
     cases["unsolved"] = nbformat.read(W3 / "homework.ipynb", as_version=4)
+    cases["wrong_info_nce"] = _set(
+        _solved(W3 / "homework_solution.ipynb"), "b7c8d9e0", INFO_NCE_WITHOUT_MASK
+    )
     cases["wrong_loss"] = _set(
         _solved(W3 / "homework_solution.ipynb"), "94568382", BYOL_WITHOUT_STOP_GRADIENT
     )
@@ -612,7 +625,7 @@ def module3(tmp_path_factory):
 
 def test_module3_solution_scores_full_marks(module3):
     result = module3["solution"]
-    assert _points(result) == {"1": 3, "2": 2, "3": 5, "4": 3}, result["tasks"]
+    assert _points(result) == {"1": 3, "2": 3, "3": 5, "4": 2}, result["tasks"]
     assert result["notes"] == []
 
 
@@ -626,8 +639,14 @@ def test_module3_unsolved_scores_zero_with_one_message_per_task(module3):
 
 def test_module3_wrong_loss_loses_its_check_only(module3):
     result = module3["wrong_loss"]
-    assert _points(result) == {"1": 3, "2": 2, "3": 4, "4": 3}, result["tasks"]
+    assert _points(result) == {"1": 3, "2": 3, "3": 4, "4": 2}, result["tasks"]
     assert "missing stop-gradient: gradient flows into z" in result["tasks"][2]["message"]
+
+
+def test_module3_wrong_info_nce_loses_the_loss_check_and_says_why(module3):
+    result = module3["wrong_info_nce"]
+    assert _points(result) == {"1": 3, "2": 1, "3": 5, "4": 2}, result["tasks"]
+    assert "mask the diagonal of the similarity matrix" in result["tasks"][1]["message"]
 
 
 def test_module3_tampered_checks_gain_nothing(module3):
@@ -640,7 +659,7 @@ def test_module3_tampered_checks_gain_nothing(module3):
     }, lost
     assert "missing stop-gradient" in lost["BYOL loss with its stop-gradient (byol_loss)"]
     assert "compares p1 with z1" in lost["SimSiam loss with its stop-gradient (simsiam_loss)"]
-    assert _points(result)["1"] == 3 and _points(result)["2"] == 2
+    assert _points(result)["1"] == 3 and _points(result)["2"] == 3
     notes = _notes(result)
     assert "dlsaudio.ssl.checks.check_byol_loss" in notes
     assert "You edited the check cell b5ae6b2a" in notes
@@ -665,16 +684,16 @@ def test_module3_a_cell_past_its_limit_loses_its_task_and_the_rest_is_graded(
     should have defined, fails with it; everything else scores as in the solution."""
     result = module3[case]
     points = _points(result)
-    assert (points["1"], points["2"], points["4"]) == (3, 2, 3), result["tasks"]
+    assert (points["1"], points["2"], points["4"]) == (3, 3, 2), result["tasks"]
     failed = {c["what"] for c in result["tasks"][2]["checks"] if c["reason"]}
-    assert failed == {lost, "BYOL trains without collapsing"}, result["tasks"][2]
+    assert failed == {lost, BYOL_TRAINS}, result["tasks"][2]
     assert says in _notes(result)
     assert result["run"]["peak_memory_mb"] < HOMEWORK_LIMITS.memory_mb + 512
 
 
 def test_module3_deleted_cells_run_from_the_course(module3):
     result = module3["cells_deleted"]
-    assert _points(result) == {"1": 3, "2": 2, "3": 5, "4": 0}, result["tasks"]
+    assert _points(result) == {"1": 3, "2": 3, "3": 5, "4": 0}, result["tasks"]
     assert result["tasks"][3]["message"].startswith("not answered")
     notes = _notes(result)
     assert "Answer cell 45ae5d01" in notes and "are not in your notebook; the course's ran" in notes
@@ -705,3 +724,25 @@ def test_module11_solution_scores_full_marks_and_unsolved_zero(module11):
     unsolved = module11["unsolved"]["tasks"]
     assert [t["points"] for t in unsolved] == [0, 0]
     assert all(t["message"].startswith("not answered") for t in unsolved)
+
+
+def test_torchs_own_step_hook_is_not_tampering_but_a_lookalike_is():
+    """An optimizer subclass (a check's counting optimizer) has its ``step`` wrapped by torch
+    on first use; that is accepted, a function that only claims to be the wrapper is not."""
+    import torch
+
+    from dlsaudio.grade.guard import _hooked_by_torch
+
+    class Counting(torch.optim.SGD):
+        def step(self, closure=None):
+            return super().step(closure)
+
+    original = Counting.__dict__["step"]
+    Counting([torch.zeros(1, requires_grad=True)], lr=0.1)
+    assert _hooked_by_torch(Counting.__dict__["step"], original)
+
+    def lookalike(*args, **kwargs):
+        return None
+
+    lookalike.hooked, lookalike.__wrapped__ = True, original
+    assert not _hooked_by_torch(lookalike, original)
