@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dlsaudio.audio import _decode, load_audio
+from dlsaudio.audio_io import _decode, load_audio
 from dlsaudio.data.base import CachedAudioDataset
 from dlsaudio.data.paths import SAMPLE_DIR
 from dlsaudio.smoke import is_smoke, on_colab
