@@ -41,10 +41,10 @@ from dlsaudio.data.common_voice import (
     _from_common_voice,
 )
 from dlsaudio.data.hf import _from_hf
-from dlsaudio.data.paths import SAMPLE_DIR
+from dlsaudio.data.paths import SAMPLE_DIR, chosen_source
 from dlsaudio.data.tables import HOLDOUT_FRACTION, _from_manifest, hold_out
 from dlsaudio.data.utterances import AsrDataset, DatasetUnavailableError, concat_asr
-from dlsaudio.smoke import is_smoke, on_colab
+from dlsaudio.smoke import on_colab
 
 __all__ = [
     "ASR_SOURCES",
@@ -215,13 +215,8 @@ def asr_source(default: str | None = None) -> str:
             no Common Voice tables.
         FileNotFoundError: ``DLSAUDIO_COMMON_VOICE`` names a folder that does not exist.
     """
-    if is_smoke():
-        print("asr: using the bundled sample (smoke mode, DLSAUDIO_SMOKE=1)")
-        return "sample"
-    choice = default or os.environ.get(ASR_ENV_VAR)
+    choice = chosen_source("asr", default, ASR_ENV_VAR, _validate_source)
     if choice:
-        _validate_source(choice)
-        print(f"asr: using {choice}")
         return choice
     named = os.environ.get(COMMON_VOICE_ENV_VAR)
     candidates = [(named, True)] if named else []
