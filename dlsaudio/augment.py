@@ -266,7 +266,27 @@ _FILLS = ("zero", "mean")
 
 
 @dataclass
-class TimeMask(Augmentation):
+class _BandMask(Augmentation):
+    """Random bands set to zero or to the example's mean: the parameters and checks of
+    :class:`TimeMask` and :class:`FrequencyMask`, which differ in the axis they mask."""
+
+    max_width: float = 0.1
+    min_width: float = 0.0
+    num_masks: int = 1
+    fill: str = "zero"
+
+    def __post_init__(self) -> None:
+        _check_fraction("max_width", self.max_width)
+        _check_fraction("min_width", self.min_width)
+        _check_range("min_width", self.min_width, "max_width", self.max_width)
+        if not isinstance(self.num_masks, int) or self.num_masks < 1:
+            raise ValueError(f"num_masks must be an integer >= 1, got {self.num_masks!r}")
+        if self.fill not in _FILLS:
+            raise ValueError(f"fill must be one of {_FILLS}, got {self.fill!r}")
+
+
+@dataclass
+class TimeMask(_BandMask):
     """Mask random spans along the last axis (time samples or spectrogram frames).
 
     SpecAugment's time masking (https://arxiv.org/abs/1904.08779) on ``(batch, n_mels,
@@ -285,20 +305,7 @@ class TimeMask(Augmentation):
             or an unknown ``fill``.
     """
 
-    max_width: float = 0.1
-    min_width: float = 0.0
-    num_masks: int = 1
-    fill: str = "zero"
     domain = "any"
-
-    def __post_init__(self) -> None:
-        _check_fraction("max_width", self.max_width)
-        _check_fraction("min_width", self.min_width)
-        _check_range("min_width", self.min_width, "max_width", self.max_width)
-        if not isinstance(self.num_masks, int) or self.num_masks < 1:
-            raise ValueError(f"num_masks must be an integer >= 1, got {self.num_masks!r}")
-        if self.fill not in _FILLS:
-            raise ValueError(f"fill must be one of {_FILLS}, got {self.fill!r}")
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         mask = _band_mask(
@@ -310,7 +317,7 @@ class TimeMask(Augmentation):
 
 
 @dataclass
-class FrequencyMask(Augmentation):
+class FrequencyMask(_BandMask):
     """SpecAugment frequency masking on ``(batch, n_mels, frames)`` (https://arxiv.org/abs/1904.08779).
 
     Args:
@@ -324,13 +331,8 @@ class FrequencyMask(Augmentation):
     """
 
     max_width: float = 0.15
-    min_width: float = 0.0
-    num_masks: int = 1
     fill: str = "mean"
     domain = "mel"
-
-    def __post_init__(self) -> None:
-        TimeMask.__post_init__(self)  # same parameters, same checks
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         mask = _band_mask(

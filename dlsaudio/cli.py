@@ -4,6 +4,10 @@ A configuration dataclass holds each setting once, with a ``help`` text in the f
 metadata; :func:`add_dataclass_arguments` turns its fields into ``--options`` and
 :func:`dataclass_from_args` builds the dataclass back from the parsed namespace (as
 transformers' ``HfArgumentParser`` does).
+
+Options that several command lines take are added by one function each, so they are spelled
+alike everywhere: the output folder (:func:`add_out_argument`) and the number of parallel
+jobs (:func:`add_jobs_argument`).
 """
 
 from __future__ import annotations
@@ -13,8 +17,14 @@ import dataclasses
 import types
 import typing
 from collections.abc import Iterable
+from pathlib import Path
 
-__all__ = ["add_dataclass_arguments", "dataclass_from_args"]
+__all__ = [
+    "add_dataclass_arguments",
+    "add_jobs_argument",
+    "add_out_argument",
+    "dataclass_from_args",
+]
 
 
 def _base_type(annotation):
@@ -78,3 +88,26 @@ def dataclass_from_args(cls: type, args: argparse.Namespace):
     """
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def add_out_argument(parser: argparse.ArgumentParser, contents: str) -> None:
+    """The required ``--out FOLDER`` (a :class:`~pathlib.Path`) a command writes ``contents`` to.
+
+    Args:
+        parser: the parser (or subcommand parser) to extend.
+        contents: what the folder receives, for the help text (``"results.json and plots"``).
+    """
+    parser.add_argument("--out", type=Path, required=True, help=f"folder for {contents}")
+
+
+def add_jobs_argument(parser: argparse.ArgumentParser, what: str, default: int = 1) -> None:
+    """``--jobs N``: how many ``what`` a command runs at once.
+
+    Args:
+        parser: the parser to extend.
+        what: the things run in parallel, with their verb (``"submissions graded"``).
+        default: the number when the option is not given.
+    """
+    parser.add_argument(
+        "--jobs", type=int, default=default, help=f"{what} at once (default {default})"
+    )

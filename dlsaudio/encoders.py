@@ -113,7 +113,53 @@ def _masked_mean(h: torch.Tensor, lengths: torch.Tensor | None, time: int) -> to
     return (h * mask[:, None, :]).sum(-1) / valid[:, None]
 
 
-class WaveEncoder(nn.Module):
+class _Encoder(nn.Module):
+    """What both encoders share: a configuration's stage sizes, ``resnet18()`` and pooling.
+
+    A subclass builds its layers after :meth:`_configure`, sets ``min_time`` (the shortest
+    clip it accepts, in samples) and implements :meth:`frames`.
+    """
+
+    def _configure(
+        self, config: str, channels: Sequence[int] | None, blocks: Sequence[int] | None
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Validated ``(channels, blocks)`` per stage: the overrides, else the configuration's."""
+        _check_config(config)
+        channels = check_positive_ints("channels", channels or _STAGES[config][0])
+        blocks = check_positive_ints("blocks", blocks or _STAGES[config][1])
+        if len(channels) != len(blocks):
+            raise ValueError(f"channels {channels} and blocks {blocks} must have the same length")
+        self.config = config
+        self.dim = channels[-1]
+        return channels, blocks
+
+    @classmethod
+    def resnet18(cls) -> _Encoder:
+        """The seminar-scale encoder, for a GPU (its size: the class's ``config`` argument)."""
+        return cls(config="resnet18")
+
+    def frames(self, wave: torch.Tensor) -> torch.Tensor:
+        """``(batch, time)`` waves -> ``(batch, dim, frames)`` features before pooling."""
+        raise NotImplementedError
+
+    def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Encode clips.
+
+        Args:
+            wave: ``(batch, time)`` waveforms.
+            lengths: ``(batch,)`` number of real samples per clip; pooling ignores the padding.
+
+        Returns:
+            ``(batch, dim)`` features.
+
+        Raises:
+            ValueError: ``wave`` is not ``(batch, time)`` or is shorter than ``min_time``.
+        """
+        _check_wave(type(self).__name__, wave, self.min_time)
+        return _masked_mean(self.frames(wave), lengths, wave.shape[1])
+
+
+class WaveEncoder(_Encoder):
     """1D convolutional encoder over raw waveforms: ``(batch, time)`` -> ``(batch, dim)``.
 
     A strided convolution (a learnable filterbank, as in wav2vec, https://arxiv.org/abs/1904.05862)
@@ -121,7 +167,8 @@ class WaveEncoder(nn.Module):
     pooling gives one vector per clip.
 
     Args:
-        config: ``"small"`` (CPU, default) or ``"resnet18"`` (the seminar's GPU model).
+        config: ``"small"`` (CPU, default) or ``"resnet18"`` (the seminar's GPU model, about
+            4 M parameters; :meth:`resnet18`).
         channels: channels per stage; overrides the configuration.
         blocks: residual blocks per stage; overrides the configuration.
         stem_stride: stride of the first convolution, in samples.
@@ -140,14 +187,8 @@ class WaveEncoder(nn.Module):
         stem_stride: int = 5,
     ) -> None:
         super().__init__()
-        _check_config(config)
-        channels = check_positive_ints("channels", channels or _STAGES[config][0])
-        blocks = check_positive_ints("blocks", blocks or _STAGES[config][1])
-        if len(channels) != len(blocks):
-            raise ValueError(f"channels {channels} and blocks {blocks} must have the same length")
+        channels, blocks = self._configure(config, channels, blocks)
         check_positive_ints("stem_stride", (stem_stride,))
-        self.config = config
-        self.dim = channels[-1]
         stem = channels[0]
         self.stem = nn.Sequential(
             nn.Conv1d(1, stem, kernel_size=2 * stem_stride, stride=stem_stride, bias=False),
@@ -158,27 +199,11 @@ class WaveEncoder(nn.Module):
         self.body = _stages(1, stem, channels, blocks, kernel=9)
         self.min_time = 8 * stem_stride * 2 ** len(channels)
 
-    @classmethod
-    def resnet18(cls) -> WaveEncoder:
-        """The seminar-scale encoder (about 4 M parameters), for a GPU."""
-        return cls(config="resnet18")
-
-    def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Encode clips.
-
-        Args:
-            wave: ``(batch, time)`` waveforms.
-            lengths: ``(batch,)`` number of real samples per clip; pooling ignores the padding.
-
-        Returns:
-            ``(batch, dim)`` features.
-        """
-        _check_wave("WaveEncoder", wave, self.min_time)
-        h = self.body(self.stem(wave[:, None, :]))  # (batch, channels, frames)
-        return _masked_mean(h, lengths, wave.shape[1])
+    def frames(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.body(self.stem(wave[:, None, :]))  # (batch, channels, frames)
 
 
-class MelEncoder(nn.Module):
+class MelEncoder(_Encoder):
     """2D convolutional encoder over log-mel spectrograms: ``(batch, time)`` -> ``(batch, dim)``.
 
     The log-mel front end lives inside the module, so both encoders take the same waves.
@@ -191,7 +216,8 @@ class MelEncoder(nn.Module):
     energies (as in PANNs, https://arxiv.org/abs/1912.10211) before the residual stages.
 
     Args:
-        config: ``"small"`` (CPU, default) or ``"resnet18"`` (the seminar's GPU model).
+        config: ``"small"`` (CPU, default) or ``"resnet18"`` (the seminar's GPU model, about
+            11 M parameters; :meth:`resnet18`).
         channels: channels per stage; overrides the configuration.
         blocks: residual blocks per stage; overrides the configuration.
         sample_rate: sample rate of the input waves, in Hz.
@@ -216,14 +242,8 @@ class MelEncoder(nn.Module):
         mean_norm: bool = True,
     ) -> None:
         super().__init__()
-        _check_config(config)
-        channels = check_positive_ints("channels", channels or _STAGES[config][0])
-        blocks = check_positive_ints("blocks", blocks or _STAGES[config][1])
-        if len(channels) != len(blocks):
-            raise ValueError(f"channels {channels} and blocks {blocks} must have the same length")
+        channels, blocks = self._configure(config, channels, blocks)
         check_positive_ints("sample_rate, n_mels", (sample_rate, n_mels))
-        self.config = config
-        self.dim = channels[-1]
         self.front = LogMel(sample_rate=sample_rate, n_mels=n_mels)
         self.mean_norm = bool(mean_norm)
         self.norm = nn.BatchNorm1d(n_mels)
@@ -237,29 +257,14 @@ class MelEncoder(nn.Module):
         self.body = _stages(2, stem, channels, blocks, kernel=3)
         self.min_time = self.front.mel.n_fft
 
-    @classmethod
-    def resnet18(cls) -> MelEncoder:
-        """The seminar-scale encoder (about 11 M parameters), for a GPU."""
-        return cls(config="resnet18")
-
-    def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Encode clips.
-
-        Args:
-            wave: ``(batch, time)`` waveforms.
-            lengths: ``(batch,)`` number of real samples per clip; pooling ignores the padding.
-
-        Returns:
-            ``(batch, dim)`` features.
-        """
-        _check_wave("MelEncoder", wave, self.min_time)
+    def frames(self, wave: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=wave.device.type, enabled=False):
             mel = self.front(wave.float())  # (batch, n_mels, frames)
             if self.mean_norm:
                 mel = mean_normalize(mel)
             mel = self.norm(mel)
         h = self.body(self.stem(mel[:, None]))  # (batch, channels, n_mels', frames')
-        return _masked_mean(h.mean(dim=2), lengths, wave.shape[1])
+        return h.mean(dim=2)  # (batch, channels, frames')
 
 
 ENCODERS = {"wave": WaveEncoder, "mel": MelEncoder}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -110,7 +111,50 @@ def _check_non_negative(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
 
 
+class _PairLoss(nn.Module):
+    """A thin module around a pure loss of two views ``(z1, z2)`` with float hyper-parameters.
+
+    A subclass sets :attr:`loss` and calls ``super().__init__(check, name=value, ...)``: each
+    value is validated by ``check(name, value)``, stored as a float attribute of that name and
+    passed to the loss by name.
+    """
+
+    loss: Callable[..., torch.Tensor]
+    """The pure function, called as ``loss(z1, z2, **hparams)``."""
+
+    def __init__(self, check: Callable[[str, float], None], **hparams: float) -> None:
+        super().__init__()
+        for name, value in hparams.items():
+            check(name, value)
+            setattr(self, name, float(value))
+        self._hparams = tuple(hparams)
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return self.loss(z1, z2, **{name: getattr(self, name) for name in self._hparams})
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{name}={getattr(self, name)}" for name in self._hparams)
+
+
 # --------------------------------------------------------------------------- contrastive
+
+
+def _view_logits(
+    z1: torch.Tensor, z2: torch.Tensor, tau: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``(2N, 2N)`` cosine logits of all views over ``tau``, without ``k == i`` terms, and
+    the ``(2N,)`` column of each row's positive (its other view).
+
+    Raises:
+        ValueError: as :func:`info_nce`.
+    """
+    _check_pair("z1", z1, "z2", z2, min_batch=2)
+    _check_positive("tau", tau)
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2], dim=0), dim=1)  # (2N, dim)
+    logits = (z @ z.T / tau).fill_diagonal_(float("-inf"))  # (2N, 2N), no k == i terms
+    idx = torch.arange(n, device=z.device)
+    return logits, torch.cat([idx + n, idx])  # the positive of row i is its other view
 
 
 @_at_least_float32
@@ -137,13 +181,7 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> to
     Raises:
         ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors, batch < 2, or tau <= 0.
     """
-    _check_pair("z1", z1, "z2", z2, min_batch=2)
-    _check_positive("tau", tau)
-    n = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2], dim=0), dim=1)  # (2N, dim)
-    logits = (z @ z.T / tau).fill_diagonal_(float("-inf"))  # (2N, 2N), no k == i terms
-    idx = torch.arange(n, device=z.device)
-    targets = torch.cat([idx + n, idx])  # the positive of row i is its other view
+    logits, targets = _view_logits(z1, z2, tau)
     return F.cross_entropy(logits, targets)
 
 
@@ -170,33 +208,22 @@ def info_nce_shared_denominator(
     Raises:
         ValueError: as :func:`info_nce`.
     """
-    _check_pair("z1", z1, "z2", z2, min_batch=2)
-    _check_positive("tau", tau)
-    n = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2], dim=0), dim=1)  # (2N, dim)
-    logits = (z @ z.T / tau).fill_diagonal_(float("-inf"))  # (2N, 2N), no k == i terms
-    idx = torch.arange(n, device=z.device)
-    positives = logits[torch.arange(2 * n, device=z.device), torch.cat([idx + n, idx])]  # (2N,)
+    logits, targets = _view_logits(z1, z2, tau)
+    positives = logits[torch.arange(len(targets), device=logits.device), targets]  # (2N,)
     return (torch.logsumexp(logits.flatten(), dim=0) - positives).mean()
 
 
-class InfoNCE(nn.Module):
+class InfoNCE(_PairLoss):
     """NT-Xent / InfoNCE loss module; see :func:`info_nce`.
 
     Raises:
         ValueError: if ``tau`` is not positive.
     """
 
+    loss = staticmethod(info_nce)
+
     def __init__(self, tau: float = DEFAULT_TAU) -> None:
-        super().__init__()
-        _check_positive("tau", tau)
-        self.tau = float(tau)
-
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return info_nce(z1, z2, self.tau)
-
-    def extra_repr(self) -> str:
-        return f"tau={self.tau}"
+        super().__init__(_check_positive, tau=tau)
 
 
 # --------------------------------------------------------------------------- BYOL, SimSiam
@@ -344,23 +371,17 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
     return on_diag + lambd * off_diag
 
 
-class BarlowTwinsLoss(nn.Module):
+class BarlowTwinsLoss(_PairLoss):
     """Barlow Twins loss module; see :func:`barlow_twins_loss`.
 
     Raises:
         ValueError: if ``lambd`` is negative.
     """
 
+    loss = staticmethod(barlow_twins_loss)
+
     def __init__(self, lambd: float = 5e-3) -> None:
-        super().__init__()
-        _check_non_negative("lambd", lambd)
-        self.lambd = float(lambd)
-
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return barlow_twins_loss(z1, z2, self.lambd)
-
-    def extra_repr(self) -> str:
-        return f"lambd={self.lambd}"
+        super().__init__(_check_non_negative, lambd=lambd)
 
 
 # --------------------------------------------------------------------------- VICReg
@@ -450,29 +471,18 @@ def vicreg_loss(
     )
 
 
-class VICRegLoss(nn.Module):
+class VICRegLoss(_PairLoss):
     """VICReg loss module; see :func:`vicreg_loss`.
 
     Raises:
         ValueError: if a coefficient is negative.
     """
 
+    loss = staticmethod(vicreg_loss)
+
     def __init__(
         self, sim_coeff: float = 25.0, std_coeff: float = 25.0, cov_coeff: float = 1.0
     ) -> None:
-        super().__init__()
-        for name, value in (
-            ("sim_coeff", sim_coeff),
-            ("std_coeff", std_coeff),
-            ("cov_coeff", cov_coeff),
-        ):
-            _check_non_negative(name, value)
-        self.sim_coeff = float(sim_coeff)
-        self.std_coeff = float(std_coeff)
-        self.cov_coeff = float(cov_coeff)
-
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return vicreg_loss(z1, z2, self.sim_coeff, self.std_coeff, self.cov_coeff)
-
-    def extra_repr(self) -> str:
-        return f"sim_coeff={self.sim_coeff}, std_coeff={self.std_coeff}, cov_coeff={self.cov_coeff}"
+        super().__init__(
+            _check_non_negative, sim_coeff=sim_coeff, std_coeff=std_coeff, cov_coeff=cov_coeff
+        )

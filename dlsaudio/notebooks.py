@@ -37,6 +37,7 @@ from pathlib import Path
 import nbformat
 
 from dlsaudio import repo
+from dlsaudio.cli import add_out_argument
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -530,9 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="exit 1 when a committed notebook differs from what build writes")
     run = sub.add_parser("run", help="execute a notebook headless and save it with its figures")
     run.add_argument("notebook", type=Path)
-    run.add_argument(
-        "--out", type=Path, required=True, help="folder for the executed notebook and figures"
-    )
+    add_out_argument(run, "the executed notebook and figures")
     run.add_argument(
         "--full", action="store_true", help="full run instead of smoke mode (bundled sample)"
     )

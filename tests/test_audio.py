@@ -320,9 +320,9 @@ def test_blockwise_decoding_equals_resampling_the_whole_file(
 ):
     import torchaudio
 
-    from dlsaudio import audio
+    from dlsaudio import audio_io
 
-    monkeypatch.setattr(audio, "_BLOCK_SECONDS", 0.37)  # many blocks, none aligned with anything
+    monkeypatch.setattr(audio_io, "_BLOCK_SECONDS", 0.37)  # many blocks, none aligned with anything
     seconds = 2.3
     rng = np.random.default_rng(0)
     stereo = (0.3 * rng.standard_normal((int(file_rate * seconds), 2))).astype(np.float32)
@@ -346,9 +346,9 @@ def test_blockwise_decoding_equals_resampling_the_whole_file(
 
 @pytest.mark.parametrize("fmt", ["MP3", "OGG"])
 def test_lossy_files_in_blocks_and_windows_match_one_whole_decode(tmp_path, monkeypatch, fmt):
-    from dlsaudio import audio
+    from dlsaudio import audio_io
 
-    monkeypatch.setattr(audio, "_BLOCK_SECONDS", 0.37)
+    monkeypatch.setattr(audio_io, "_BLOCK_SECONDS", 0.37)
     t = np.arange(6 * 16000) / 16000
     chirp = (0.5 * np.sin(2 * np.pi * (200 * t + 60 * t**2))).astype(np.float32)
     path = tmp_path / f"chirp.{fmt.lower()}"

@@ -26,8 +26,8 @@ import torch
 
 from dlsaudio.audio import load_audio
 from dlsaudio.data.base import CachedAudioDataset
-from dlsaudio.data.paths import SAMPLE_DIR
-from dlsaudio.smoke import is_smoke, on_colab
+from dlsaudio.data.paths import SAMPLE_DIR, chosen_source
+from dlsaudio.smoke import on_colab
 
 __all__ = [
     "DIGIT_SOURCES",
@@ -369,13 +369,8 @@ def digits_source(default: str | None = None) -> str:
     Raises:
         ValueError: ``default`` or the environment variable is not a valid source.
     """
-    if is_smoke():
-        print("digits: using the bundled sample (smoke mode, DLSAUDIO_SMOKE=1)")
-        return "sample"
-    choice = default or os.environ.get(DIGITS_ENV_VAR)
+    choice = chosen_source("digits", default, DIGITS_ENV_VAR, _parse_source)
     if choice:
-        _parse_source(choice)
-        print(f"digits: using {choice}")
         return choice
     if on_colab():
         try:

@@ -14,6 +14,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from dlsaudio.cli import add_jobs_argument, add_out_argument
 from dlsaudio.grade.batch import NETWORK_CHOICES, grade_folder
 from dlsaudio.grade.sandbox import LIMITS
 
@@ -33,18 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "submissions", type=Path, help="folder of submitted notebooks (searched recursively)"
     )
-    parser.add_argument(
-        "--out", type=Path, required=True, help="folder for grades.csv, feedback/ and summary.md"
-    )
+    add_out_argument(parser, "grades.csv, feedback/ and summary.md")
     parser.add_argument(
         "--mode",
         choices=sorted(LIMITS),
         default="smoke",
         help="smoke (default: bundled sample, small sizes) or full (a GPU box)",
     )
-    parser.add_argument(
-        "--jobs", type=int, default=1, help="submissions graded at once (default 1)"
-    )
+    add_jobs_argument(parser, "submissions graded")
     parser.add_argument(
         "--extra-checks",
         type=Path,

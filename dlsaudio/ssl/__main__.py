@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from dlsaudio.cli import add_dataclass_arguments, dataclass_from_args
+from dlsaudio.cli import add_dataclass_arguments, add_out_argument, dataclass_from_args
 from dlsaudio.data.waves import ALIGNMENTS
 from dlsaudio.encoders import CONFIGS, ENCODERS
 from dlsaudio.ssl.config import BATCHINGS, TrainConfig
@@ -84,7 +84,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="takes held out for testing, e.g. 5-9 (default: the source's own split, FSDD's "
         "official takes 0-4, or DLSAUDIO_TEST_TAKES)",
     )
-    p.add_argument("--out", required=True, type=Path, help="folder for results.json and plots")
+    add_out_argument(p, "results.json and plots")
     p.add_argument(
         "--minutes",
         type=float,

@@ -283,43 +283,36 @@ def knn_accuracy(train: Embeddings, test: Embeddings, k: int = 5) -> float:
     return float(knn.score(test.x, test.labels))
 
 
-def score(
-    train: Embeddings,
-    test: Embeddings,
-    *,
-    ks=DEFAULT_KS,
-    draws: int = 5,
-    seed: int = 0,
-    knn_k: int = 5,
-) -> dict:
+def score(train: Embeddings, test: Embeddings, *, knn_k: int = 5, **curve) -> dict:
     """``{"probe": curve, "knn": accuracy}`` of frozen embeddings.
 
-    ``curve`` is :func:`label_efficiency`'s output; kNN uses ``knn_k`` neighbours (at most
-    the number of training clips).
+    Args:
+        train: embeddings the probe and the kNN vote learn from.
+        test: embeddings to score.
+        knn_k: neighbours of the kNN vote (at most the number of training clips).
+        **curve: ``ks``, ``draws`` and ``seed`` of :func:`label_efficiency`, whose output is
+            ``curve``; their defaults are its own.
 
     Raises:
         ValueError: as :func:`label_efficiency` and :func:`knn_accuracy`.
     """
     return {
-        "probe": label_efficiency(train, test, ks, draws=draws, seed=seed),
+        "probe": label_efficiency(train, test, **curve),
         "knn": knn_accuracy(train, test, k=min(knn_k, len(train))),
     }
 
 
-def evaluate(
-    model: torch.nn.Module,
-    train_set,
-    test_set,
-    *,
-    ks=DEFAULT_KS,
-    draws: int = 5,
-    seed: int = 0,
-    knn_k: int = 5,
-) -> dict:
+def evaluate(model: torch.nn.Module, train_set, test_set, **options) -> dict:
     """Extract embeddings of both sets and :func:`score` them.
+
+    Args:
+        model: the encoder (or method) whose frozen embeddings are scored.
+        train_set: clips the probe and the kNN vote learn from.
+        test_set: clips to score.
+        **options: ``ks``, ``draws``, ``seed`` and ``knn_k`` of :func:`score`.
 
     Raises:
         ValueError: as :func:`score`.
     """
     train, test = extract_embeddings(model, train_set), extract_embeddings(model, test_set)
-    return score(train, test, ks=ks, draws=draws, seed=seed, knn_k=knn_k)
+    return score(train, test, **options)
