@@ -11,6 +11,7 @@ batches waves and computes log-mel spectrograms (mel filterbanks through torchau
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,15 @@ from dlsaudio.audio_io import (  # noqa: F401  (re-exported: notebooks read file
     load_audio,
     trim_silence,
 )
+
+
+def _check_float_wave(wave: torch.Tensor, what: str) -> None:
+    """Refuse integer samples: waves here are floats in [-1, 1], as :func:`load_audio` returns."""
+    if not (wave.is_floating_point() or wave.is_complex()):
+        raise ValueError(
+            f"{what} holds {wave.dtype} samples; waves are floats in [-1, 1] (load_audio returns "
+            "them): convert 16-bit PCM with wave.float() / 32768"
+        )
 
 
 def pad_crop(
@@ -45,9 +55,12 @@ def pad_crop(
 
     Returns:
         ``(..., length)`` waveform.
+
+    Raises:
+        ValueError: ``length`` is not a positive whole number.
     """
-    if length <= 0:
-        raise ValueError(f"length must be a positive number of samples, got {length}")
+    if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length <= 0:
+        raise ValueError(f"length must be a positive whole number of samples, got {length!r}")
     time = wave.shape[-1]
     if time >= length:
         start = 0
@@ -70,8 +83,8 @@ def collate_waves(batch: Sequence[torch.Tensor | Mapping], max_length: int | Non
         ``(batch, time)`` (True on real samples), plus the other item fields.
 
     Raises:
-        ValueError: an empty batch, an item without ``wave`` or not ``(time,)``, or a
-            ``max_length`` that is not a positive integer.
+        ValueError: an empty batch, an item without ``wave``, not ``(time,)``, without samples
+            or of integer samples, or a ``max_length`` that is not a positive integer.
     """
     if len(batch) == 0:
         raise ValueError("collate_waves got an empty batch")
@@ -91,9 +104,15 @@ def collate_waves(batch: Sequence[torch.Tensor | Mapping], max_length: int | Non
         w = torch.as_tensor(item["wave"])
         if w.ndim != 1:
             raise ValueError(f"item {i}: expected a (time,) waveform, got shape {tuple(w.shape)}")
+        _check_float_wave(w, f"item {i}")
+        if w.numel() == 0:
+            raise ValueError(
+                f"item {i} has no samples (an empty wave); drop it or check where it came from"
+            )
         waves.append(w if max_length is None else w[:max_length])
     lengths = torch.tensor([w.numel() for w in waves], dtype=torch.long)
-    out_wave = torch.zeros(len(waves), int(lengths.max()), dtype=waves[0].dtype)
+    dtype = functools.reduce(torch.promote_types, (w.dtype for w in waves))
+    out_wave = torch.zeros(len(waves), int(lengths.max()), dtype=dtype)
     for i, w in enumerate(waves):
         out_wave[i, : w.numel()] = w
     mask = torch.arange(out_wave.shape[1])[None, :] < lengths[:, None]
@@ -146,6 +165,12 @@ class LogMel(torch.nn.Module):
         self.eps = eps
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        if not isinstance(wave, torch.Tensor):
+            raise ValueError(
+                f"LogMel expects a torch.Tensor wave, got {type(wave).__name__}; convert it "
+                "with torch.as_tensor(wave, dtype=torch.float32)"
+            )
+        _check_float_wave(wave, "the wave")
         if wave.ndim not in (1, 2):
             raise ValueError(
                 f"LogMel expects (time,) or (batch, time), got shape {tuple(wave.shape)}"
@@ -179,7 +204,8 @@ def log_mel(
     Raises:
         ValueError: as :class:`LogMel`.
     """
-    return _cached_log_mel(sample_rate, n_mels, n_fft, hop_length).to(wave.device)(wave)
+    log_mel_of = _cached_log_mel(sample_rate, n_mels, n_fft, hop_length)
+    return log_mel_of.to(wave.device)(wave) if isinstance(wave, torch.Tensor) else log_mel_of(wave)
 
 
 def speech_frames(mel: torch.Tensor, speech_db: float = 50.0) -> torch.Tensor:

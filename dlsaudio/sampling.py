@@ -117,21 +117,27 @@ def source_probabilities(
         ``{source: p_s}`` summing to 1, in the order of ``counts``.
 
     Raises:
-        ValueError: both ``weights`` and ``alpha`` given; ``weights`` not a mapping from
-            source names to numbers (per-example weights are refused); a weight for a source
+        ValueError: ``counts`` empty; both ``weights`` and ``alpha`` given; ``weights`` not a
+            mapping from source names to numbers (per-example weights are refused); a weight for a source
             that has no examples; a negative or non-finite weight; all weights zero; a
             non-finite or non-numeric ``alpha``; a source with fewer than 1 example in
             ``counts``.
     """
+    if not counts:
+        raise ValueError(
+            "counts is empty: source_probabilities needs the number of examples of at least one "
+            "source, e.g. {'ky_tts': 60}"
+        )
     for source, n in counts.items():
         if n < 1:
             raise ValueError(f"counts[{source!r}]={n}: every source needs at least one example")
     check_mixture(weights, alpha)
     if weights is None:
         alpha = 1.0 if alpha is None else float(alpha)
-        logs = {source: alpha * math.log(n) for source, n in counts.items()}
-        top = max(logs.values())
-        raw = {source: math.exp(value - top) for source, value in logs.items()}
+        # alpha * (log n - log n_ref) <= 0 with n_ref the source alpha favours most: no
+        # inf - inf even when alpha * log(n) alone would overflow
+        ref = math.log(max(counts.values()) if alpha >= 0 else min(counts.values()))
+        raw = {source: math.exp(alpha * (math.log(n) - ref)) for source, n in counts.items()}
     else:
         weights = _check_weights(weights)
         unknown = [source for source in weights if source not in counts]

@@ -150,7 +150,7 @@ def test_pad_crop():
     assert crop.equal(torch.arange(start, start + 4, dtype=torch.float32))
     starts = {int(pad_crop(wave, 4, random_crop=True, generator=g1)[0]) for _ in range(50)}
     assert starts == set(range(7))
-    with pytest.raises(ValueError, match="length must be a positive number of samples, got 0"):
+    with pytest.raises(ValueError, match="length must be a positive whole number of samples, got 0"):
         pad_crop(wave, 0)
 
 
@@ -391,3 +391,27 @@ def test_audio_benchmark_reference_computes_what_load_audio_computes(tmp_path):
     torch.testing.assert_close(load_audio(path), reference, atol=1e-5, rtol=0)
     measured = bench.worker("load_audio_window", str(path), seconds=3.0)
     assert measured["result_mb"] == pytest.approx(1.5 * 16000 * 4 / 2**20, abs=0.05)
+
+
+def test_collate_refuses_integer_and_empty_waves_and_keeps_float_precision():
+    int_then_float = [torch.tensor([1, 2], dtype=torch.int16), torch.tensor([0.5, -0.25])]
+    with pytest.raises(
+        ValueError, match=r"item 0 holds torch.int16 samples.*wave.float\(\) / 32768"
+    ):
+        collate_waves(int_then_float)
+    with pytest.raises(ValueError, match="item 1 has no samples"):
+        collate_waves([torch.zeros(4), torch.zeros(0)])
+    mixed = collate_waves([torch.zeros(3), torch.tensor([0.1, 0.2], dtype=torch.float64)])
+    assert mixed["wave"].dtype == torch.float64 and mixed["wave"][1, 0].item() == 0.1
+
+
+def test_log_mel_and_pad_crop_name_a_wrong_input():
+    with pytest.raises(
+        ValueError, match=r"expects a torch.Tensor wave, got ndarray.*torch.as_tensor"
+    ):
+        log_mel(np.zeros(16000))
+    with pytest.raises(ValueError, match="the wave holds torch.int16 samples"):
+        log_mel(torch.zeros(16000, dtype=torch.int16))
+    for length in (2.5, "10", True, 0):
+        with pytest.raises(ValueError, match="length must be a positive whole number of samples"):
+            pad_crop(torch.zeros(5), length)

@@ -579,3 +579,11 @@ def test_asr_source_on_colab_refuses_a_default_folder_without_a_release(monkeypa
         match=r"is where Colab notebooks look for Common Voice, but it is not a release: .*holds no Common Voice tables",
     ):
         asr_source()
+
+
+def test_a_common_voice_split_with_only_a_header_is_refused(common_voice):
+    _write_tsv(common_voice / "dev.tsv", CV_HEADER, [])
+    with pytest.raises(
+        ValueError, match=r"dev\.tsv lists no clips \(only its header\).*'dev' split"
+    ):
+        load_asr(f"common_voice:{common_voice}", split="dev")

@@ -189,3 +189,19 @@ def test_integer_source_names_match_integer_weights():
     assert chisquare([drawn[0], drawn[1]], [1000, 3000]).pvalue > 1e-3
     with pytest.raises(ValueError, match="weights name one source twice"):
         SourceWeightedSampler([0, 1], weights={0: 1, "0": 2})
+
+
+def test_a_huge_alpha_gives_all_the_mass_to_one_source_not_nan():
+    counts = {"ky_tts": 60, "ky_tts_noisy": 20, "kk_tts": 4}
+    assert source_probabilities(counts, alpha=1e308) == {
+        "ky_tts": 1.0,
+        "ky_tts_noisy": 0.0,
+        "kk_tts": 0.0,
+    }
+    assert source_probabilities(counts, alpha=-1e308)["kk_tts"] == 1.0
+    assert source_probabilities({"a": 3, "b": 3}, alpha=1e308) == {"a": 0.5, "b": 0.5}
+
+
+def test_empty_counts_are_refused_by_name():
+    with pytest.raises(ValueError, match="counts is empty"):
+        source_probabilities({})

@@ -77,6 +77,11 @@ def _common_voice_table(folder: Path, split: str) -> pd.DataFrame:
         )
     table = _read_table(path, sep="\t", quoting=csv.QUOTE_NONE)
     _require_columns(table.columns, COMMON_VOICE_COLUMNS, str(path))
+    if table.empty:
+        raise ValueError(
+            f"{path} lists no clips (only its header): this release's {split!r} split is empty; "
+            f"choose another split of {_common_voice_splits(folder)} or unpack the release again"
+        )
     return table
 
 
