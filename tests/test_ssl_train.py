@@ -141,6 +141,7 @@ def test_history_round_trips_through_a_dict():
         ({"batch_size": 64}, "fewer than batch_size=64"),
         ({"weight_decay": -0.1}, "weight_decay must be non-negative"),
         ({"clip_samples": 0}, "clip_samples must be a positive number of samples"),
+        ({"seed": -1}, r"seed must be an int >= 0, got -1"),
     ],
 )
 def test_invalid_arguments_raise(kw, match):
