@@ -43,7 +43,7 @@ from dlsaudio.asr.train import (
     wrap_model,
 )
 from dlsaudio.asr.whisper import DEFAULT_LANGUAGE, TINY_LOCAL, language_code
-from dlsaudio.checkpoint import CheckpointError, check_output_dir
+from dlsaudio.checkpoint import CheckpointError, check_output_dir, state_nbytes
 from dlsaudio.sampling import check_mixture, source_counts, source_probabilities
 
 PROG = "python -m dlsaudio.asr"
@@ -260,10 +260,7 @@ def check_model_fits(config: FineTuneConfig, model, processor) -> None:
             f"--out {config.out} holds the checkpoint of an earlier run ({path}); pass --resume "
             "to continue it, or give another --out (or delete the folder) to start afresh"
         )
-    storages = {
-        t.untyped_storage().data_ptr(): t.untyped_storage() for t in model.state_dict().values()
-    }
-    weights = sum(storage.nbytes() for storage in storages.values())  # tied weights count once
+    weights = state_nbytes(model)
     existing = path.stat().st_size if path.exists() else 0
     # a checkpoint is the weights and AdamW's two moments; a new one is written beside the last
     check_output_dir(config.out, need_bytes=2 * 3 * weights + weights - existing)
