@@ -204,7 +204,8 @@ def test_resume_refuses_a_truncated_or_foreign_checkpoint(tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(
-        CheckpointError, match=r"cannot read the checkpoint .*run.pt .*truncated or not a checkpoint"
+        CheckpointError,
+        match=r"cannot read the checkpoint .*run.pt .*truncated or not a checkpoint",
     ):
         run(simclr(), checkpoint=path)
     torch.save({"weights": 1}, path)

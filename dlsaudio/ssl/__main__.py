@@ -205,9 +205,7 @@ def check_clip_length(length: int, method, name: str) -> None:
     Raises:
         SystemExit: a shorter ``--clip-samples``, naming the encoder and its minimum.
     """
-    encoder = max(
-        (m for m in method.modules() if hasattr(m, "min_time")), key=lambda m: m.min_time
-    )
+    encoder = max((m for m in method.modules() if hasattr(m, "min_time")), key=lambda m: m.min_time)
     if length < encoder.min_time:
         sys.exit(
             f"error: --clip-samples {length}: the {type(encoder).__name__} of {name} needs "
