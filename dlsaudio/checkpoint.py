@@ -75,6 +75,20 @@ def check_output_dir(path: str | Path, need_bytes: int = 0, option: str = "--out
     return path
 
 
+def state_nbytes(module: nn.Module) -> int:
+    """Bytes of ``module``'s state dict as ``torch.save`` writes it (tied weights count once).
+
+    With :func:`check_output_dir`, it lets a command line estimate the size of its checkpoints
+    before any training: the weights plus the optimizer's state.
+    """
+    storages = {
+        t.untyped_storage().data_ptr(): t.untyped_storage().nbytes()
+        for t in module.state_dict().values()
+        if isinstance(t, torch.Tensor)
+    }
+    return sum(storages.values())
+
+
 def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
     """Write ``state`` with ``torch.save`` atomically: a temporary file, then ``os.replace``.
 

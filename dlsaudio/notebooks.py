@@ -57,8 +57,9 @@ STALE_ADVICE = (
 
 _KEEP_CELL_METADATA = ("tags",)
 # the marker words after nothing but punctuation and spaces: "## BEGIN SOLUTION", "###END SOLUTION",
-# "# begin solution", "<!-- END SOLUTION -->"; prose that mentions a solution does not match
-_MARKER_LIKE = re.compile(r"\W*(begin|end)[\s_-]*solution\b", re.IGNORECASE)
+# "# begin solution", "### BEGIN SOLUTIONS", "<!-- END SOLUTION -->"; prose that mentions a
+# solution does not match
+_MARKER_LIKE = re.compile(r"\W*(begin|end)[\s_-]*solutions?\b", re.IGNORECASE)
 
 
 def install_source() -> str:
@@ -269,6 +270,22 @@ class StudentEditsError(ValueError):
     """``build`` would overwrite a student copy that holds edits."""
 
 
+def _read(path: Path, rel: str) -> nbformat.NotebookNode:
+    """The notebook at ``path`` (``rel`` from the repository root, for messages).
+
+    Raises:
+        ValueError: the file is empty, not JSON or not a notebook; the message names it.
+    """
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as error:  # NotJSONError, JSONDecodeError, a schema error, ...
+        raise ValueError(
+            f"{rel} ({path.stat().st_size} bytes): not a readable notebook "
+            f"({type(error).__name__}: {str(error)[:120]}); restore it from git "
+            f"(git checkout -- {rel})"
+        ) from None
+
+
 def _solution_of(path: Path) -> Path:
     return path.with_name(path.stem + SOLUTION_SUFFIX)
 
@@ -279,7 +296,7 @@ def render_all(root: Path) -> dict[Path, str]:
     for path in find_notebooks(root):
         rel = path.relative_to(root).as_posix()
         if path.name.endswith(SOLUTION_SUFFIX) or not _solution_of(path).exists():
-            nb = clean(nbformat.read(path, as_version=4), rel)
+            nb = clean(_read(path, rel), rel)
             wanted[path] = _dumps(nb)
             if path.name.endswith(SOLUTION_SUFFIX):
                 target = student_path(path)

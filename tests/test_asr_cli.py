@@ -209,6 +209,65 @@ def test_weights_for_a_source_the_data_lack_are_refused(tmp_path, no_training):
         main(tiny_run(tmp_path / "run", "--weights", "ky=1"))
 
 
+def test_weights_for_a_source_the_max_train_cut_dropped_say_so(tmp_path, no_training):
+    # the seeded draw of 8 of the sample's 82 training rows keeps no kk_tts row
+    with pytest.raises(
+        SystemExit,
+        match=r"--weights names \['kk_tts'\], but --max-train 8 kept none of their rows \(the "
+        r"training split has 16 of kk_tts\); raise --max-train or drop the weight",
+    ):
+        main(tiny_run(tmp_path / "run", "--weights", "ky_tts=1,kk_tts=1"))
+
+
+def _manifest_with_a_missing_test_clip(tmp_path):
+    """The sample's first 8 rows for training and 4 for the test, one of them missing."""
+    import csv
+
+    from dlsaudio.data.paths import SAMPLE_DIR
+
+    with open(SAMPLE_DIR / "asr" / "manifest.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))[:12]
+    for i, row in enumerate(rows):
+        row["path"] = str(SAMPLE_DIR / "asr" / row["path"])
+        row["split"] = "train" if i < 8 else "test"
+    rows[-1]["path"] = str(tmp_path / "missing.flac")
+    path = tmp_path / "m.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_too_much_bad_audio_names_the_option_that_allows_more(tmp_path, monkeypatch):
+    import dlsaudio.asr.__main__ as cli
+
+    manifest = _manifest_with_a_missing_test_clip(tmp_path)
+    argv = tiny_run(tmp_path / "run", "--data", f"manifest:{manifest}", "--max-test", "4")
+    with pytest.raises(
+        SystemExit,
+        match=r"1 of 4 clips have bad audio \(1 missing\), more than --max-bad-audio=0.01 of "
+        r"them: .*or pass a larger --max-bad-audio\. First ones: .*missing\.flac",
+    ):
+        main(argv)
+
+    class Trained(Exception):
+        pass
+
+    def train(*args, **kwargs):
+        raise Trained
+
+    monkeypatch.setattr(cli, "train", train)
+    with pytest.raises(Trained):  # the features were prepared without the missing clip
+        main([*argv, "--max-bad-audio", "0.5"])
+
+
+def test_max_bad_audio_must_be_a_share(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--out", "x", "--max-bad-audio", "2"])
+    assert "--max-bad-audio must be a share between 0 and 1, got 2.0" in capsys.readouterr().err
+
+
 def checkpoint_in(out, **state):
     import torch
 

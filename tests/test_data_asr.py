@@ -122,6 +122,16 @@ def test_manifest_csv_and_tsv(tmp_path):
     assert ds.sources == ["extra"] and ds[0]["wave"].numel() == 3200
 
 
+def test_a_tsv_manifest_reads_quotes_as_text_and_a_csv_one_as_quoting(tmp_path):
+    sf.write(str(tmp_path / "0.wav"), _tone(16000, 0.2, 0), 16000)
+    (tmp_path / "m.tsv").write_text(
+        'path\ttext\n0.wav\t"Бир, эки\n0.wav\tүч "төрт"\n', encoding="utf-8"
+    )
+    assert load_asr(f"manifest:{tmp_path / 'm.tsv'}").texts == ['"Бир, эки', 'үч "төрт"']
+    (tmp_path / "m.csv").write_text('path,text\n0.wav,"Бир, ""эки"""\n', encoding="utf-8")
+    assert load_asr(f"manifest:{tmp_path / 'm.csv'}").texts == ['Бир, "эки"']
+
+
 def test_manifest_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="manifest not found"):
         load_asr(f"manifest:{tmp_path / 'none.csv'}")

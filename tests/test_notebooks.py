@@ -64,6 +64,8 @@ _MISTYPED = [
     ("### BEGIN SOLUTION", "## END SOLUTION"),
     ("### BEGIN SOLUTION", "#### END SOLUTION"),
     ("### BEGIN SOLUTION", "###END SOLUTION"),
+    ("### BEGIN SOLUTIONS", "### END SOLUTION"),
+    ("### BEGIN SOLUTION", "### END SOLUTIONS"),
 ]
 
 
@@ -128,6 +130,25 @@ def test_build_and_check_round_trip(tmp_path):
     student = tmp_path / "week_01" / "homework.ipynb"
     student.write_text(student.read_text().replace("NotImplementedError", "Exception"))
     assert notebooks.check(tmp_path) == [student]
+
+
+@pytest.mark.parametrize("text", ["", "{ not json"], ids=["zero bytes", "not JSON"])
+def test_build_names_a_solution_notebook_that_is_not_a_notebook(
+    tmp_path, text, monkeypatch, capsys
+):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "dlsaudio").mkdir()
+    (tmp_path / "week_01").mkdir()
+    (tmp_path / "week_01" / "homework_solution.ipynb").write_text(text)
+    message = (
+        rf"week_01/homework_solution\.ipynb \({len(text)} bytes\): not a readable notebook "
+        r"\(.*\); restore it from git \(git checkout -- week_01/homework_solution\.ipynb\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        notebooks.build(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert notebooks.main(["build"]) == 1
+    assert re.search(message, capsys.readouterr().err)
 
 
 def _course(tmp_path, answer="return 1"):

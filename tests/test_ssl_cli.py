@@ -131,12 +131,14 @@ def test_resume_continues_the_run_and_refuses_other_settings(tmp_path):
 
 
 def test_unusable_output_folders_fail_before_any_data_is_loaded(tmp_path, monkeypatch):
+    import tempfile
+
     import dlsaudio.ssl.__main__ as cli
 
     monkeypatch.setattr(cli, "load_split", lambda *a: pytest.fail("data loaded"))
     a_file = tmp_path / "results"
     a_file.write_text("x")
-    with pytest.raises(SystemExit, match="is a file; pass a folder"):
+    with pytest.raises(SystemExit, match="is a file; give a folder"):
         main([*QUICK, "--out", str(a_file)])
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -144,11 +146,11 @@ def test_unusable_output_folders_fail_before_any_data_is_loaded(tmp_path, monkey
     try:
         if os.access(locked, os.W_OK):  # root writes anywhere; simulate a read-only folder
             monkeypatch.setattr(
-                cli.tempfile,
-                "NamedTemporaryFile",
+                tempfile,
+                "TemporaryFile",
                 lambda **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied")),
             )
-        with pytest.raises(SystemExit, match="cannot write into --out .*Permission denied"):
+        with pytest.raises(SystemExit, match=r"--out .* cannot be written \(Permission denied\)"):
             main([*QUICK, "--out", str(locked)])
     finally:
         locked.chmod(0o700)
@@ -167,6 +169,7 @@ def test_unusable_output_folders_fail_before_any_data_is_loaded(tmp_path, monkey
         (["--tau", "0"], "--tau must be positive, got 0.0"),
         (["--test-takes", "five"], "--test-takes: takes 'five'"),
         (["--resume", "--overwrite"], "not allowed with argument"),
+        (["--seed", "-1"], "--seed: seed must be an int >= 0, got -1"),
     ],
 )
 def test_argument_values_are_checked_before_training(argv, message, capsys):
@@ -207,3 +210,65 @@ def test_front_end_options_reach_the_encoder(tmp_path, monkeypatch):
     assert encoder.norm.num_features == 32 and not encoder.mean_norm
     saved = json.loads((tmp_path / "run.json").read_text())
     assert saved["n_mels"] == 32 and saved["no_mean_norm"] is True and saved["align"] == "start"
+
+
+@pytest.fixture
+def no_data(monkeypatch):
+    """Fail the test if the command line gets as far as loading data."""
+    import dlsaudio.ssl.__main__ as cli
+
+    monkeypatch.setattr(cli, "load_split", lambda *a: pytest.fail("data loaded"))
+
+
+def test_a_full_disk_is_refused_before_the_data_are_loaded(tmp_path, monkeypatch, no_data):
+    import shutil
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=2**20))
+    with pytest.raises(
+        SystemExit, match=r"--out .*run has 1 MB free, but this run writes about \d+ MB"
+    ):
+        main([*QUICK, "--out", str(tmp_path / "run")])
+
+
+def test_clips_shorter_than_the_encoder_window_are_refused_before_the_data_are_loaded(
+    tmp_path, no_data
+):
+    with pytest.raises(
+        SystemExit,
+        match=r"--clip-samples 10: the MelEncoder of simclr needs clips of at least (\d+) "
+        r"samples .*give --clip-samples >= \1",
+    ):
+        main([*QUICK, "--clip-samples", "10", "--out", str(tmp_path)])
+
+
+def test_a_cuda_device_without_a_gpu_is_refused_with_the_fix(monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit):
+        parse_args(["--device", "cuda", "--out", "x"])
+    assert (
+        "--device cuda: no CUDA GPU is visible here (torch.cuda.is_available() is False); "
+        "use --device cpu" in capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):
+        parse_args(["--device", "tpu", "--out", "x"])
+    assert "--device tpu: not a torch device" in capsys.readouterr().err
+    assert parse_args(["--device", "cpu", "--out", "x"]).device == "cpu"
+
+
+def test_resume_from_a_truncated_checkpoint_says_how_to_start_afresh(tmp_path, monkeypatch):
+    main([*QUICK, "--out", str(tmp_path)])
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(path.read_bytes()[:5000])
+    import dlsaudio.ssl.__main__ as cli
+
+    monkeypatch.setattr(cli, "load_split", lambda *a: pytest.fail("data loaded"))
+    with pytest.raises(
+        SystemExit,
+        match=r"(?s)^error: --resume: cannot read the checkpoint .*checkpoint\.pt \(5,000 bytes\): "
+        r"it is truncated or not a checkpoint .*Delete it to start afresh.*To start afresh in "
+        r".*, pass --overwrite instead of --resume$",
+    ):
+        main([*QUICK, "--out", str(tmp_path), "--resume"])

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from dlsaudio.augment import AddNoise, Identity
+from dlsaudio.checkpoint import CheckpointError
 from dlsaudio.encoders import MelEncoder
 from dlsaudio.ssl.methods import BYOL, SimCLR, SSLMethod, StepOutput, Supervised
 from dlsaudio.ssl.train import History, TrainingDiverged, batch_plan, fit, save_checkpoint
@@ -141,6 +142,7 @@ def test_history_round_trips_through_a_dict():
         ({"batch_size": 64}, "fewer than batch_size=64"),
         ({"weight_decay": -0.1}, "weight_decay must be non-negative"),
         ({"clip_samples": 0}, "clip_samples must be a positive number of samples"),
+        ({"seed": -1}, r"seed must be an int >= 0, got -1"),
     ],
 )
 def test_invalid_arguments_raise(kw, match):
@@ -202,18 +204,20 @@ def test_resume_refuses_a_truncated_or_foreign_checkpoint(tmp_path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(
-        ValueError, match=r"cannot resume from .*run.pt: it is not a readable checkpoint"
+        CheckpointError,
+        match=r"cannot read the checkpoint .*run.pt .*truncated or not a checkpoint",
     ):
         run(simclr(), checkpoint=path)
     torch.save({"weights": 1}, path)
     with pytest.raises(
-        ValueError, match=r"it lacks \['epoch', 'history', 'model', 'optimizer', 'scaler'\]"
+        CheckpointError,
+        match=r"lacks \['model', 'optimizer', 'scaler', 'history', 'epoch'\] .*another training loop",
     ):
         run(simclr(), checkpoint=path)
     run(byol(), checkpoint=path, resume=False, epochs=1)
-    with pytest.raises(ValueError, match="it holds a BYOL run and this is a SimCLR"):
+    with pytest.raises(CheckpointError, match="it holds a BYOL run and this is a SimCLR"):
         run(simclr(), checkpoint=path)
     run(simclr(), checkpoint=path, resume=False, epochs=1)
     wider = SimCLR(MelEncoder(channels=(4, 16), blocks=(1, 1)), dim=8, hidden_dim=16)
-    with pytest.raises(ValueError, match="its weights do not fit this SimCLR"):
+    with pytest.raises(CheckpointError, match="holds another model than this SimCLR"):
         run(wider, checkpoint=path)

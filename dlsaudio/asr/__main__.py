@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from dlsaudio.asr.features import MAX_BAD_AUDIO
 from dlsaudio.asr.precision import PRECISIONS
 from dlsaudio.asr.resume import CHECKPOINT_NAME, read_checkpoint
 from dlsaudio.asr.train import (
@@ -43,7 +44,7 @@ from dlsaudio.asr.train import (
     wrap_model,
 )
 from dlsaudio.asr.whisper import DEFAULT_LANGUAGE, TINY_LOCAL, language_code
-from dlsaudio.checkpoint import CheckpointError, check_output_dir
+from dlsaudio.checkpoint import CheckpointError, check_output_dir, state_nbytes
 from dlsaudio.sampling import check_mixture, source_counts, source_probabilities
 
 PROG = "python -m dlsaudio.asr"
@@ -129,6 +130,13 @@ class FineTuneConfig:
         default=None, metadata=_help("N random training utterances (default: all)")
     )
     max_test: int = field(default=500, metadata=_help("N random test utterances"))
+    max_bad_audio: float = field(
+        default=MAX_BAD_AUDIO,
+        metadata=_help(
+            "largest share (0 to 1) of each split's clips that may be dropped for missing, "
+            "undecodable or silent audio"
+        ),
+    )
     max_new_tokens: int = field(default=225, metadata=_help("longest transcript"))
     precision: str = field(default="auto", metadata=_help("training precision", choices=PRECISIONS))
     num_workers: int = field(default=2, metadata=_help("data loader processes"))
@@ -151,6 +159,10 @@ class FineTuneConfig:
         if not 0 <= self.warmup < self.steps:
             raise ValueError(
                 f"--warmup must be in [0, --steps), got {self.warmup} with --steps {self.steps}"
+            )
+        if not 0 <= self.max_bad_audio <= 1:
+            raise ValueError(
+                f"--max-bad-audio must be a share between 0 and 1, got {self.max_bad_audio}"
             )
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"--lr must be a positive number (e.g. 1e-5), got {self.lr}")
@@ -211,10 +223,27 @@ def load_splits(config: FineTuneConfig):
 
     # data without a test split (the sample, a manifest) hold one out and print how
     train_data, test_data = load_asr_splits(config.data, **config.data_options)
-    return (
-        _first_of_shuffled(train_data, config.max_train, config.seed),
-        _first_of_shuffled(test_data, config.max_test, config.seed),
-    )
+    train = _first_of_shuffled(train_data, config.max_train, config.seed)
+    _check_weights_survive_the_cut(config, train_data.sources, train.sources)
+    return train, _first_of_shuffled(test_data, config.max_test, config.seed)
+
+
+def _check_weights_survive_the_cut(
+    config: FineTuneConfig, before: Sequence[str], after: Sequence[str]
+) -> None:
+    """A source named in ``--weights`` that the data have must keep rows after ``--max-train``.
+
+    Raises:
+        ValueError: ``--max-train`` kept no row of a named source; the message says so.
+    """
+    counts, kept = source_counts(before), set(after)
+    dropped = [s for s in config.source_weights or {} if s in counts and s not in kept]
+    if dropped:
+        have = ", ".join(f"{counts[s]} of {s}" for s in dropped)
+        raise ValueError(
+            f"--weights names {dropped}, but --max-train {config.max_train} kept none of "
+            f"their rows (the training split has {have}); raise --max-train or drop the weight"
+        )
 
 
 def _first_of_shuffled(data, limit: int | None, seed: int):
@@ -260,10 +289,7 @@ def check_model_fits(config: FineTuneConfig, model, processor) -> None:
             f"--out {config.out} holds the checkpoint of an earlier run ({path}); pass --resume "
             "to continue it, or give another --out (or delete the folder) to start afresh"
         )
-    storages = {
-        t.untyped_storage().data_ptr(): t.untyped_storage() for t in model.state_dict().values()
-    }
-    weights = sum(storage.nbytes() for storage in storages.values())  # tied weights count once
+    weights = state_nbytes(model)
     existing = path.stat().st_size if path.exists() else 0
     # a checkpoint is the weights and AdamW's two moments; a new one is written beside the last
     check_output_dir(config.out, need_bytes=2 * 3 * weights + weights - existing)
@@ -331,12 +357,19 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
     model, processor = load_whisper(config.model, language=config.language, **tiny)
     with _refused():
         check_model_fits(config, model, processor)
-    train_data, test_data = load_splits(config)
+    with _refused():
+        train_data, test_data = load_splits(config)
     with _refused():
         check_training_data(config, train_data.sources, env.world_size)
     show = env.is_main and not config.no_progress
-    train_examples, train_report = prepare_dataset(train_data, processor, progress=show)
-    test_examples, test_report = prepare_dataset(test_data, processor, progress=show)
+    bad_audio = {"max_bad_audio": config.max_bad_audio, "max_bad_audio_name": "--max-bad-audio"}
+    with _refused():
+        train_examples, train_report = prepare_dataset(
+            train_data, processor, progress=show, **bad_audio
+        )
+        test_examples, test_report = prepare_dataset(
+            test_data, processor, progress=show, **bad_audio
+        )
     with _refused():
         check_training_data(config, train_examples.sources, env.world_size)
     model.to(env.device)

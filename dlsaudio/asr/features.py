@@ -142,6 +142,7 @@ def prepare_dataset(
     lazy: bool | None = None,
     max_bad_audio: float = MAX_BAD_AUDIO,
     check_audio: bool = False,
+    max_bad_audio_name: str = "max_bad_audio",
 ) -> tuple[WhisperExamples, dict[str, Any]]:
     """Turn ASR items into Whisper examples and drop those Whisper cannot learn from.
 
@@ -177,6 +178,8 @@ def prepare_dataset(
             :data:`LAZY_ABOVE` kept examples.
         max_bad_audio: the largest share of items (0 to 1) that may be dropped for bad audio.
         check_audio: decode every clip now, even when its duration is known.
+        max_bad_audio_name: how the caller names ``max_bad_audio`` in messages (a command
+            line: ``"--max-bad-audio"``).
 
     Returns:
         ``(examples, report)``: a :class:`WhisperExamples` of the kept examples (see
@@ -275,8 +278,8 @@ def prepare_dataset(
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(bad_audio.items()))
         raise ValueError(
             f"{total_bad} of {len(asr_dataset)} clips have bad audio ({reasons}), more than "
-            f"max_bad_audio={max_bad_audio:g} of them: check that the clips are unpacked and "
-            f"the data set points at them, or pass a larger max_bad_audio. First ones: "
+            f"{max_bad_audio_name}={max_bad_audio:g} of them: check that the clips are unpacked "
+            f"and the data set points at them, or pass a larger {max_bad_audio_name}. First ones: "
             + "; ".join(bad_files[:3])
         )
     seconds_kept = sum(seconds_of[i] for i in kept)

@@ -14,7 +14,8 @@ Sources (the string a notebook's parameter cell holds):
   October 2025.
 * ``"manifest:PATH"``: a CSV or TSV file with columns ``path,text`` and optionally ``source``,
   ``speaker`` (or ``client_id``, ``speaker_id``), ``duration`` (seconds) and ``split``;
-  relative paths are relative to the manifest.
+  relative paths are relative to the manifest. A CSV quotes fields as usual; a TSV has no
+  quoting (a ``"`` is part of the text, as in Common Voice's TSV files).
 * ``"hf:NAME"`` or ``"hf:NAME:CONFIG"``: a Hugging Face ``datasets`` data set from the Hub, a
   local folder (parquet, audiofolder) or a ``save_to_disk`` folder. Audio is decoded with
   soundfile (the column is cast to ``datasets.Audio(decode=False)``; an audiofolder's

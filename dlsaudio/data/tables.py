@@ -242,8 +242,10 @@ def _from_manifest(path: Path, default_source: str, **options) -> AsrDataset:
         raise FileNotFoundError(
             f"manifest not found: {path}; write a CSV or TSV with columns path,text[,source,speaker]"
         )
+    # in a TSV, as in Common Voice's, a quote is text ('"Hello," she said'); a CSV quotes fields
+    tsv = path.suffix.lower() == ".tsv"
     return _from_table(
-        _read_table(path),
+        _read_table(path, quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL),
         path.parent,
         str(path),
         path_column="path",

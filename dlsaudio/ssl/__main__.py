@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from dlsaudio.checkpoint import CheckpointError, check_output_dir, state_nbytes
 from dlsaudio.cli import add_dataclass_arguments, add_out_argument, dataclass_from_args
 from dlsaudio.data.waves import ALIGNMENTS
 from dlsaudio.encoders import CONFIGS, ENCODERS
@@ -59,6 +59,9 @@ RESUME_KEYS = (
     "align",
     *TrainConfig.field_names(),
 )
+#: What a run writes besides its checkpoint (results.json, history.json and the figures come
+#: to well under 1 MB on the sample; a long run's history and maps take more).
+RESULT_BYTES = 16 * 2**20
 #: The command line trains for a time budget; epochs are only an upper bound.
 DEFAULT_MINUTES = 5.0
 MAX_EPOCHS = 1000
@@ -166,6 +169,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error(f"--draws must be >= 1, got {args.draws}")
     if args.n_mels is not None and args.n_mels < 1:
         p.error(f"--n-mels must be >= 1, got {args.n_mels}")
+    if args.device is not None:
+        _check_device(p, args.device)
     try:
         args.train = dataclass_from_args(TrainConfig, args)
     except ValueError as err:
@@ -182,27 +187,65 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def prepare_out(out: Path, *, resume: bool, overwrite: bool) -> None:
-    """Make sure ``out`` can take this run before any data is loaded or trained on.
+def _check_device(p: argparse.ArgumentParser, device: str) -> None:
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        p.error(f"--device {device}: not a torch device; use cpu, cuda or cuda:N")
+    if kind == "cuda" and not torch.cuda.is_available():
+        p.error(
+            f"--device {device}: no CUDA GPU is visible here (torch.cuda.is_available() is "
+            "False); use --device cpu"
+        )
+
+
+def check_clip_length(length: int, method, name: str) -> None:
+    """Clips of ``length`` samples must fill the first window of every encoder of ``method``.
 
     Raises:
-        SystemExit: ``out`` is a file, cannot be created or written, holds a previous run and
-            neither ``resume`` nor ``overwrite`` is set, or ``resume`` finds no checkpoint.
+        SystemExit: a shorter ``--clip-samples``, naming the encoder and its minimum.
     """
-    if out.exists() and not out.is_dir():
-        sys.exit(f"error: --out {out} is a file; pass a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
-            pass
-    except OSError as err:
+    encoder = max((m for m in method.modules() if hasattr(m, "min_time")), key=lambda m: m.min_time)
+    if length < encoder.min_time:
         sys.exit(
-            f"error: cannot write into --out {out} ({err.strerror or err}); choose a writable "
-            "folder with free space"
+            f"error: --clip-samples {length}: the {type(encoder).__name__} of {name} needs "
+            f"clips of at least {encoder.min_time} samples (one analysis window); give "
+            f"--clip-samples >= {encoder.min_time}, or leave it out for 1 s clips"
         )
+
+
+def run_bytes(method) -> int:
+    """About how many bytes a run of ``method`` writes: while a new checkpoint (the weights
+    and AdamW's two moments of each trained parameter) is written beside the last one, two of
+    them, plus the results and figures."""
+    moments = 2 * sum(p.nbytes for p in method.parameters() if p.requires_grad)
+    return 2 * (state_nbytes(method) + moments) + RESULT_BYTES
+
+
+def prepare_out(out: Path, *, resume: bool, overwrite: bool, need_bytes: int = 0) -> None:
+    """Make sure ``out`` can take this run before any data is loaded or trained on.
+
+    Args:
+        out: the ``--out`` folder.
+        resume: continue the run in ``out``.
+        overwrite: replace the run in ``out``.
+        need_bytes: what the run writes (:func:`run_bytes`); a checkpoint already there counts
+            as written, since the new ones replace it.
+
+    Raises:
+        SystemExit: ``out`` is a file, cannot be created or written, has less free space than
+            ``need_bytes``, holds a previous run and neither ``resume`` nor ``overwrite`` is
+            set, or ``resume`` finds no checkpoint.
+    """
+    checkpoint = out / "checkpoint.pt"
+    existing = checkpoint.stat().st_size if checkpoint.is_file() else 0
+    try:
+        check_output_dir(out, max(need_bytes - existing, 0))
+    except ValueError as err:
+        sys.exit(f"error: {err}")
     previous = [name for name in RUN_FILES if (out / name).exists()]
     if resume:
-        if not (out / "checkpoint.pt").is_file():
+        if not checkpoint.is_file():
             sys.exit(f"error: --resume: {out} holds no checkpoint.pt to continue from")
         return
     if previous and not overwrite:
@@ -275,20 +318,36 @@ def main(argv: Sequence[str] | None = None) -> dict:
         score,
     )
     from dlsaudio.ssl.plots import plot_embeddings, plot_history, plot_label_efficiency
-    from dlsaudio.ssl.train import fit
+    from dlsaudio.ssl.train import fit, read_checkpoint
 
     args = parse_args(argv)
-    prepare_out(args.out, resume=args.resume, overwrite=args.overwrite)
+    torch.manual_seed(args.seed)
+    kwargs = {} if args.tau is None else {"tau": args.tau}
+    kwargs["mel_options"] = {"mean_norm": not args.no_mean_norm}
+    if args.n_mels is not None:
+        kwargs["mel_options"]["n_mels"] = args.n_mels
+    method = make_method(args.method, config=args.config, encoder=args.encoder, **kwargs)
+    length = args.train.clip_samples or 16000
+    check_clip_length(length, method, args.method)
+    prepare_out(
+        args.out, resume=args.resume, overwrite=args.overwrite, need_bytes=run_bytes(method)
+    )
     settings = _run_settings(args)
     if args.resume:
         check_resume(args.out, settings)
+        try:
+            read_checkpoint(args.out / "checkpoint.pt", method, mmap=True)
+        except CheckpointError as err:
+            sys.exit(
+                f"error: --resume: {err}. To start afresh in {args.out}, pass --overwrite "
+                "instead of --resume"
+            )
     else:
         _write_json(args.out / "run.json", settings)
     try:
         train_set, test_set = load_split(args.data, args.test_takes)
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"error: --data {args.data}: {err}")
-    length = args.train.clip_samples or 16000
     train = WaveCache(train_set, length, args.align)
     test = WaveCache(test_set, length, args.align)
     split = (
@@ -315,12 +374,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
         e_train, e_test = extract_embeddings(model, train), extract_embeddings(model, test)
         return score(e_train, e_test, draws=args.draws, seed=args.seed), e_test
 
-    torch.manual_seed(args.seed)
-    kwargs = {} if args.tau is None else {"tau": args.tau}
-    kwargs["mel_options"] = {"mean_norm": not args.no_mean_norm}
-    if args.n_mels is not None:
-        kwargs["mel_options"]["n_mels"] = args.n_mels
-    method = make_method(args.method, config=args.config, encoder=args.encoder, **kwargs)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     method.to(device)
     results: dict = {"args": {k: str(v) for k, v in vars(args).items()}, "split": split}

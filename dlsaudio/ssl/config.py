@@ -80,7 +80,7 @@ class TrainConfig:
                 f"clip_samples must be a positive number of samples (16000 = 1 s at 16 kHz), "
                 f"got {self.clip_samples!r}"
             )
-        check_int("seed", self.seed)
+        check_int("seed", self.seed, minimum=0)  # NumPy's generators take no negative seeds
         if self.batching not in BATCHINGS:
             raise ValueError(f"batching={self.batching!r} is unknown; choose one of {BATCHINGS}")
         return self

@@ -20,7 +20,12 @@ from pathlib import Path
 
 import torch
 
-from dlsaudio.checkpoint import save_checkpoint
+from dlsaudio.checkpoint import (
+    CheckpointError,
+    check_model_state,
+    load_checkpoint,
+    save_checkpoint,
+)
 from dlsaudio.data.waves import as_cache
 from dlsaudio.health import CollapseMonitor, health_metrics
 from dlsaudio.ssl.config import BATCHINGS, TrainConfig
@@ -104,33 +109,34 @@ def batch_plan(
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
-def _load_state(path: Path, device: torch.device, method: SSLMethod) -> dict:
-    try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as err:  # truncated or not a checkpoint: EOFError, RuntimeError, ...
-        raise ValueError(
-            f"cannot resume from {path}: it is not a readable checkpoint ({type(err).__name__}: "
-            f"{err}); delete it to start afresh"
-        ) from None
-    missing = {"model", "optimizer", "scaler", "history", "epoch"} - set(state)
-    if missing:
-        raise ValueError(
-            f"cannot resume from {path}: it lacks {sorted(missing)}, so it was not written by "
-            "dlsaudio.ssl.fit; delete it or pass another checkpoint"
-        )
+#: What :func:`fit` saves in a checkpoint (besides the method's name).
+CHECKPOINT_KEYS = ("model", "optimizer", "scaler", "history", "epoch")
+
+
+def read_checkpoint(path: str | Path, method: SSLMethod, *, mmap: bool = False) -> dict:
+    """The state in a checkpoint of :func:`fit`, checked against ``method`` but not loaded.
+
+    Args:
+        path: the checkpoint file.
+        method: the method to continue; the checkpoint must hold its class and weight shapes.
+        mmap: map the tensors instead of reading them (a cheap check before training).
+
+    Returns:
+        The saved dict.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CheckpointError: the file is truncated or not a checkpoint, was not written by
+            :func:`fit`, or holds another method or another encoder size.
+    """
+    state = load_checkpoint(path, required=CHECKPOINT_KEYS, mmap=mmap)
     saved = state.get("method")
     if saved is not None and saved != type(method).__name__:
-        raise ValueError(
+        raise CheckpointError(
             f"cannot resume from {path}: it holds a {saved} run and this is a "
             f"{type(method).__name__}; pass the checkpoint of this method or another path"
         )
-    try:
-        method.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise ValueError(
-            f"cannot resume from {path}: its weights do not fit this {type(method).__name__} "
-            f"(another encoder size or projection dim?): {str(err).splitlines()[0]}"
-        ) from None
+    check_model_state(method, state["model"], path)
     return state
 
 
@@ -172,7 +178,8 @@ def fit(
 
     Raises:
         ValueError: an unknown or out-of-range setting; a data set smaller than one batch;
-            labels missing for a supervised method; a checkpoint that cannot be resumed.
+            labels missing for a supervised method.
+        CheckpointError: a checkpoint that cannot be resumed (see :func:`read_checkpoint`).
         TrainingDiverged: the loss became NaN or infinite (the message says at which step,
             with which loss and learning rate).
     """
@@ -209,7 +216,8 @@ def fit(
     history = History()
     start_epoch = 0
     if checkpoint is not None and resume and Path(checkpoint).is_file():
-        state = _load_state(Path(checkpoint), device, method)
+        state = read_checkpoint(checkpoint, method)
+        method.load_state_dict(state["model"])  # the optimizer's state follows its parameters
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
         history = History.from_dict(state["history"])
