@@ -746,3 +746,11 @@ def test_torchs_own_step_hook_is_not_tampering_but_a_lookalike_is():
 
     lookalike.hooked, lookalike.__wrapped__ = True, original
     assert not _hooked_by_torch(lookalike, original)
+
+
+def test_an_error_without_a_message_is_explained():
+    from dlsaudio.grade.run import _error_text
+
+    assert _error_text("ValueError", "bad") == "ValueError: bad"
+    assert "more memory than the grading limit" in _error_text("MemoryError", "")
+    assert _error_text("KeyboardInterrupt", "") == "KeyboardInterrupt (raised without a message)"

@@ -31,6 +31,15 @@ MAX_OUTPUT_CHARS = 20_000  # per cell, in the executed notebook kept for staff
 
 
 @dataclass
+def _error_text(name: str, value: str) -> str:
+    """``Name: message``, or for an error without a message what it means (MemoryError)."""
+    if value:
+        return f"{name}: {value}"
+    if name == "MemoryError":
+        return "MemoryError (the cell needed more memory than the grading limit)"
+    return f"{name} (raised without a message)"
+
+
 class Step:
     """One code cell to run: ``kind`` is "answer" (the student's), "course" or "check"."""
 
@@ -170,7 +179,7 @@ class Runner:
         try:
             self.client.execute_cell(cell, step.index)
         except CellExecutionError as error:
-            result.status, result.error = "error", f"{error.ename}: {error.evalue}"
+            result.status, result.error = "error", _error_text(error.ename, error.evalue)
         except CellTimeoutError:
             result.status = "timeout"
             result.error = f"stopped after {seconds:.0f} s (the time limit of a cell)"
