@@ -30,7 +30,6 @@ PROBE_SECONDS = 15  # after an interrupt, how long the kernel has to answer agai
 MAX_OUTPUT_CHARS = 20_000  # per cell, in the executed notebook kept for staff
 
 
-@dataclass
 def _error_text(name: str, value: str) -> str:
     """``Name: message``, or for an error without a message what it means (MemoryError)."""
     if value:
@@ -40,6 +39,7 @@ def _error_text(name: str, value: str) -> str:
     return f"{name} (raised without a message)"
 
 
+@dataclass
 class Step:
     """One code cell to run: ``kind`` is "answer" (the student's), "course" or "check"."""
 
