@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from dlsaudio import losses
+from dlsaudio.data.waves import DEFAULT_CLIP_SAMPLES
 
 
 def reference_info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
@@ -217,7 +218,7 @@ def bench_label_efficiency(
         raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
     train_set, test_set = take_split(load_digits(data), test_takes)
     config = TrainConfig(max_minutes=minutes, epochs=10_000, seed=seed)
-    length = config.clip_samples or 16000
+    length = config.clip_samples or DEFAULT_CLIP_SAMPLES
     train, test = WaveCache(train_set, length), WaveCache(test_set, length)
 
     def evaluate(model) -> dict:

@@ -18,6 +18,10 @@ __all__ = ["ALIGNMENTS", "WaveCache", "as_cache"]
 ALIGNMENTS = ("center", "start")
 
 
+DEFAULT_CLIP_SAMPLES = 16000
+"""Samples per clip when none are given: 1 s at 16 kHz, enough for a spoken digit."""
+
+
 class WaveCache(Dataset):
     """Fixed-length copies of a data set's waves, held in memory.
 
@@ -42,7 +46,9 @@ class WaveCache(Dataset):
         ValueError: ``length`` not a positive int, an unknown ``align``, or an empty data set.
     """
 
-    def __init__(self, dataset: Sequence[dict], length: int = 16000, align: str = "center") -> None:
+    def __init__(
+        self, dataset: Sequence[dict], length: int = DEFAULT_CLIP_SAMPLES, align: str = "center"
+    ) -> None:
         if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
             raise ValueError(f"length must be a positive number of samples, got {length!r}")
         if align not in ALIGNMENTS:
@@ -103,7 +109,8 @@ def as_cache(dataset, length: int | None = None, align: str = "center") -> WaveC
 
     Args:
         dataset: a :class:`WaveCache` or a sequence of items with ``"wave"``.
-        length: samples per clip; ``None`` keeps a cache's own length (16000 for a new cache).
+        length: samples per clip; ``None`` keeps a cache's own length (:data:`DEFAULT_CLIP_SAMPLES`
+            for a new cache).
         align: padding of a new cache (see :class:`WaveCache`).
 
     Raises:
@@ -117,4 +124,4 @@ def as_cache(dataset, length: int | None = None, align: str = "center") -> WaveC
                 f"asked for; build WaveCache(dataset, {length}) from the data set instead"
             )
         return dataset
-    return WaveCache(dataset, 16000 if length is None else length, align)
+    return WaveCache(dataset, DEFAULT_CLIP_SAMPLES if length is None else length, align)

@@ -37,7 +37,7 @@ import torch
 
 from dlsaudio.checkpoint import CheckpointError, check_output_dir, state_nbytes
 from dlsaudio.cli import add_dataclass_arguments, add_out_argument, dataclass_from_args
-from dlsaudio.data.waves import ALIGNMENTS
+from dlsaudio.data.waves import ALIGNMENTS, DEFAULT_CLIP_SAMPLES
 from dlsaudio.encoders import CONFIGS, ENCODERS
 from dlsaudio.ssl.config import BATCHINGS, TrainConfig
 from dlsaudio.ssl.methods import DEFAULT_METHOD, METHODS, TAU_METHODS, make_method
@@ -327,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.n_mels is not None:
         kwargs["mel_options"]["n_mels"] = args.n_mels
     method = make_method(args.method, config=args.config, encoder=args.encoder, **kwargs)
-    length = args.train.clip_samples or 16000
+    length = args.train.clip_samples or DEFAULT_CLIP_SAMPLES
     check_clip_length(length, method, args.method)
     prepare_out(
         args.out, resume=args.resume, overwrite=args.overwrite, need_bytes=run_bytes(method)
