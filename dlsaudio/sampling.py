@@ -69,13 +69,16 @@ def check_mixture(
     weights: Mapping[str, float] | None,
     alpha: float | None,
     names: tuple[str, str] = ("weights", "alpha"),
-) -> None:
+) -> dict[str, float] | None:
     """Check what can be checked of a mixture before the sources are known.
 
     Args:
         weights: explicit weights per source, or None.
         alpha: temperature exponent, or None.
         names: how the caller calls the two (a command line: ``("--weights", "--alpha")``).
+
+    Returns:
+        ``weights`` as ``{source: float}``, or None when not given.
 
     Raises:
         ValueError: both given, a non-numeric or non-finite ``alpha``, weights that are not a
@@ -93,8 +96,7 @@ def check_mixture(
         raise ValueError(
             f"{alpha_name}={alpha!r} must be a finite number (1 = proportional, 0 = uniform)"
         )
-    if weights is not None:
-        _check_weights(weights, weights_name)
+    return None if weights is None else _check_weights(weights, weights_name)
 
 
 def source_probabilities(
@@ -131,7 +133,7 @@ def source_probabilities(
     for source, n in counts.items():
         if n < 1:
             raise ValueError(f"counts[{source!r}]={n}: every source needs at least one example")
-    check_mixture(weights, alpha)
+    weights = check_mixture(weights, alpha)
     if weights is None:
         alpha = 1.0 if alpha is None else float(alpha)
         # alpha * (log n - log n_ref) <= 0 with n_ref the source alpha favours most: no
@@ -139,7 +141,6 @@ def source_probabilities(
         ref = math.log(max(counts.values()) if alpha >= 0 else min(counts.values()))
         raw = {source: math.exp(alpha * (math.log(n) - ref)) for source, n in counts.items()}
     else:
-        weights = _check_weights(weights)
         unknown = [source for source in weights if source not in counts]
         if unknown:
             raise ValueError(
