@@ -28,6 +28,7 @@ of :mod:`dlsaudio.grade` for what is isolated and what is not.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import importlib.abc
@@ -92,10 +93,15 @@ def _hooked_by_torch(current, saved) -> bool:
     Only torch's own wrapper around the recorded function counts."""
     if not (isinstance(current, types.FunctionType) and current is not saved):
         return False
+    return current.__code__ is _torch_hook_code() and getattr(current, "__wrapped__", None) is saved
+
+
+@functools.cache
+def _torch_hook_code() -> types.CodeType:
+    """The code object of the wrapper ``torch.optim.Optimizer`` puts around ``step``."""
     import torch
 
-    hook_code = torch.optim.Optimizer.profile_hook_step(lambda *args, **kwargs: None).__code__
-    return current.__code__ is hook_code and getattr(current, "__wrapped__", None) is saved
+    return torch.optim.Optimizer.profile_hook_step(lambda *args, **kwargs: None).__code__
 
 
 def _unwrap(value):
