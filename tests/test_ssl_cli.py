@@ -8,6 +8,20 @@ from dlsaudio.ssl.__main__ import main, parse_args
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+#: a one-epoch SSL run with one probe draw and no maps, the smallest the command line makes
+QUICK = [
+    "--method",
+    "simclr",
+    "--epochs",
+    "1",
+    "--draws",
+    "1",
+    "--projection",
+    "none",
+    "--no-progress",
+]
+
+
 def test_cli_trains_on_the_sample_and_writes_results_and_plots(tmp_path):
     out = tmp_path / "run"
     results = main(
@@ -70,10 +84,7 @@ def test_cli_trains_the_few_label_supervised_baseline_on_k_clips_per_digit(tmp_p
 
 
 def test_cli_says_ssl_methods_see_no_labels(tmp_path):
-    results = main(
-        ["--method", "simclr", "--epochs", "1", "--draws", "1", "--projection", "none"]
-        + ["--out", str(tmp_path), "--no-progress"]
-    )
+    results = main([*QUICK, "--out", str(tmp_path)])
     assert results["labels_seen_in_training"] == 0
     assert not list(tmp_path.glob("embeddings_*.png"))
 
@@ -90,19 +101,6 @@ def test_cli_rejects_labels_per_class_for_ssl_methods_and_nonsense_values(capsys
 def test_cli_takes_several_maps():
     args = parse_args(["--projection", "tsne", "umap", "--out", "x"])
     assert args.projection == ["tsne", "umap"]
-
-
-QUICK = [
-    "--method",
-    "simclr",
-    "--epochs",
-    "1",
-    "--draws",
-    "1",
-    "--projection",
-    "none",
-    "--no-progress",
-]
 
 
 def test_a_second_run_into_the_same_folder_needs_resume_or_overwrite(tmp_path, capsys):
