@@ -110,7 +110,10 @@ class FineTuneConfig:
     )
     text_column: str | None = field(
         default=None,
-        metadata=_help("hf: only; the transcript column (FLEURS: transcription); default sentence"),
+        metadata=_help(
+            "hf: only; the transcript column; default the first of sentence, transcription "
+            "(FLEURS), text"
+        ),
     )
     steps: int = field(default=3000, metadata=_help("optimizer steps"))
     micro_batch: int = field(default=8, metadata=_help("utterances per micro-batch"))

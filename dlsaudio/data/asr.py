@@ -33,6 +33,8 @@ Common Voice in :mod:`dlsaudio.data.common_voice` and Hugging Face data in
 from __future__ import annotations
 
 import os
+import socket
+import urllib.parse
 from pathlib import Path
 
 from dlsaudio.data.common_voice import (
@@ -45,7 +47,7 @@ from dlsaudio.data.hf import _from_hf
 from dlsaudio.data.paths import SAMPLE_DIR, chosen_source
 from dlsaudio.data.tables import HOLDOUT_FRACTION, _from_manifest, hold_out
 from dlsaudio.data.utterances import AsrDataset, DatasetUnavailableError, concat_asr
-from dlsaudio.smoke import on_colab
+from dlsaudio.smoke import is_smoke, on_colab
 
 __all__ = [
     "ASR_SOURCES",
@@ -78,7 +80,7 @@ def load_asr(
     limit: int | None = None,
     revision: str | None = None,
     audio_column: str = "audio",
-    text_column: str = "sentence",
+    text_column: str | None = None,
     source_column: str | None = None,
     holdout: float = HOLDOUT_FRACTION,
     holdout_seed: int = 0,
@@ -112,8 +114,9 @@ def load_asr(
             Voice ky, decoded, would not fit in a free Colab session).
         limit: keep only the first ``limit`` rows of the split.
         audio_column: Hugging Face only: the audio column.
-        text_column: Hugging Face only: the transcript column (FLEURS calls it
-            ``transcription``).
+        text_column: Hugging Face only: the transcript column; default the first of
+            ``sentence`` (Common Voice), ``transcription`` (FLEURS, normalised) and ``text``
+            that the data set has.
         source_column: Hugging Face only: a column with source names; default: the data set
             name for every row.
         revision: Hugging Face only: the Hub revision, e.g. ``"refs/convert/parquet"`` for
@@ -198,27 +201,98 @@ def _validate_source(source: str) -> None:
         raise ValueError(f"unknown ASR source {source!r}; valid sources: {', '.join(ASR_SOURCES)}")
 
 
+FLEURS_KY = "hf:google/fleurs:ky_kg"
+"""Real Kyrgyz read speech that needs no account (FLEURS, CC BY 4.0, speaker-disjoint splits)."""
+FLEURS_KK = "hf:google/fleurs:kk_kz"
+"""FLEURS Kazakh: the related language of module 11's homework mixture."""
+HF_ENDPOINT = "https://huggingface.co"
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face Hub (``HF_ENDPOINT``) answers a TCP connection, unless offline.
+
+    ``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` set to ``1`` means offline without trying.
+    """
+    if any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in _OFFLINE_VARS):
+        return False
+    url = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT") or HF_ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def synthetic_banner(reason: str) -> str:
+    """The banner printed before a module-11 run on the bundled synthetic speech."""
+    rule = "=" * 78
+    return (
+        f"{rule}\n"
+        f"SYNTHETIC SPEECH ({reason}): every number below comes from the bundled espeak-ng\n"
+        "sample, robotic voices that say nothing about real Kyrgyz speech. Real data: run\n"
+        f"with network (FLEURS ky_kg, no account) or set {COMMON_VOICE_ENV_VAR} / MDC_API_KEY.\n"
+        f"{rule}"
+    )
+
+
 def asr_source(default: str | None = None) -> str:
     """The ASR source a notebook should use here, announced in one printed line.
 
-    * Smoke mode (``DLSAUDIO_SMOKE=1``): always ``"sample"``.
-    * Otherwise ``default`` when given, else the ``DLSAUDIO_ASR`` environment variable.
-    * Otherwise the Common Voice release that ``DLSAUDIO_COMMON_VOICE`` names (the language
+    In this order:
+
+    * Smoke mode (``DLSAUDIO_SMOKE=1``): ``"sample"``.
+    * ``default`` when given, else the ``DLSAUDIO_ASR`` environment variable.
+    * An unpacked Common Voice release: the one ``DLSAUDIO_COMMON_VOICE`` names (the language
       folder or any folder above it that :func:`load_asr` accepts) or, on Colab, the first of
       :data:`COMMON_VOICE_DEFAULT_PATHS` that exists.
-    * Otherwise ``"sample"``, saying how to get Common Voice.
+    * With a Mozilla Data Collective API key (``MDC_API_KEY``, or a Colab secret of that name)
+      and the ``datacollective`` client: the newest Common Voice Kyrgyz release, downloaded
+      and unpacked once by :func:`dlsaudio.data.fetch_common_voice`.
+    * With the Hugging Face Hub reachable: FLEURS Kyrgyz (:data:`FLEURS_KY`), no account needed.
+    * Otherwise (offline) ``"sample"``.
 
-    A folder that was named (by the variable, or by existing at a default place) but holds no
-    Common Voice release is an error, never a silent switch to the synthetic sample.
+    Whenever the choice is the bundled synthetic sample, a banner says so before anything
+    trains. A folder that was named (by the variable, or by existing at a default place) but
+    holds no Common Voice release is an error, never a silent switch to other data; so is a
+    key with which the download fails.
 
     Raises:
         ValueError: ``default`` or ``DLSAUDIO_ASR`` is not a valid source, or the folder holds
             no Common Voice tables.
         FileNotFoundError: ``DLSAUDIO_COMMON_VOICE`` names a folder that does not exist.
+        Errors of :func:`dlsaudio.data.fetch_common_voice` when a key is set but the download
+        fails.
     """
     choice = chosen_source("asr", default, ASR_ENV_VAR, _validate_source)
     if choice:
+        if choice == "sample":
+            print(synthetic_banner("smoke mode" if is_smoke() else "chosen"))
         return choice
+    folder = _common_voice_folder()
+    if folder is not None:
+        print(f"asr: using Common Voice in {folder}")
+        return f"common_voice:{folder}"
+    from dlsaudio.data import mdc
+
+    if mdc.mdc_api_key() is not None:
+        folder = mdc.fetch_common_voice("ky")
+        print(f"asr: using Common Voice in {folder}")
+        return f"common_voice:{folder}"
+    if hub_reachable():
+        print(
+            f"asr: using FLEURS Kyrgyz ({FLEURS_KY}: read speech, about 10 h for training, "
+            f"speaker-disjoint test); for Common Voice ky (more hours and speakers) set "
+            f"MDC_API_KEY (see {MDC_URL})"
+        )
+        return FLEURS_KY
+    print(synthetic_banner("offline: the Hugging Face Hub cannot be reached"))
+    return "sample"
+
+
+def _common_voice_folder() -> Path | None:
+    """The unpacked release named by ``DLSAUDIO_COMMON_VOICE`` or found at a Colab default."""
     named = os.environ.get(COMMON_VOICE_ENV_VAR)
     candidates = [(named, True)] if named else []
     if on_colab():
@@ -228,7 +302,7 @@ def asr_source(default: str | None = None) -> str:
         if not (given or path.exists()):
             continue
         try:
-            folder = _find_common_voice(path)
+            return _find_common_voice(path)
         except (FileNotFoundError, ValueError) as err:
             if given:
                 raise type(err)(
@@ -239,10 +313,4 @@ def asr_source(default: str | None = None) -> str:
                 f"{path} is where Colab notebooks look for Common Voice, but it is not a "
                 f"release: {err}; unpack the release there or remove the folder"
             ) from None
-        print(f"asr: using Common Voice in {folder}")
-        return f"common_voice:{folder}"
-    print(
-        f"asr: using the bundled sample, no Common Voice folder found (set {COMMON_VOICE_ENV_VAR}); "
-        f"download Common Voice ky from {MDC_URL}"
-    )
-    return "sample"
+    return None

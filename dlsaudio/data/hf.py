@@ -22,6 +22,37 @@ from dlsaudio.data.tables import (
 )
 from dlsaudio.data.utterances import AsrDataset, DatasetUnavailableError
 
+TEXT_COLUMNS = ("sentence", "transcription", "text")
+"""Transcript columns looked for, in order, when none is named: Common Voice's, FLEURS's
+(normalised; its ``raw_transcription`` keeps case and punctuation), the generic one."""
+
+
+def _text_column(columns, given: str | None, where: str) -> str:
+    """The transcript column: ``given`` when named, else the first of :data:`TEXT_COLUMNS`."""
+    if given is not None:
+        return given
+    found = next((c for c in TEXT_COLUMNS if c in columns), None)
+    if found is None:
+        raise ValueError(
+            f"{where} has none of the transcript columns {list(TEXT_COLUMNS)}; it has "
+            f"{list(columns)}: name the one to use with text_column="
+        )
+    return found
+
+
+def _source_name(name: str, config: str) -> str:
+    """``fleurs_ky_kg`` for ``google/fleurs:ky_kg``: two configs of one data set stay apart."""
+    base = name.rstrip("/").split("/")[-1]
+    return f"{base}_{config}" if config else base
+
+
+def _durations(data, audio_column: str) -> list[float] | None:
+    """Seconds per row from a ``num_samples`` column (FLEURS) and the audio feature's rate."""
+    rate = getattr(data.features.get(audio_column), "sampling_rate", None)
+    if "num_samples" not in data.column_names or not rate:
+        return None
+    return [int(n) / rate for n in data["num_samples"]]
+
 
 class _HfAudioColumn:
     """Lazy view of an undecoded ``datasets.Audio`` column: ``{"bytes", "path"}`` per row."""
@@ -48,7 +79,11 @@ def _audiofolder_metadata(folder: Path) -> dict[str | None, Path]:
 
 
 def _from_audiofolder(
-    folder: Path, metadata: dict[str | None, Path], split: str | None, text_column: str, **options
+    folder: Path,
+    metadata: dict[str | None, Path],
+    split: str | None,
+    text_column: str | None,
+    **options,
 ) -> AsrDataset:
     """The ``audiofolder`` layout read directly: datasets' builder needs torchcodec for it."""
     if None in metadata:
@@ -71,7 +106,7 @@ def _from_audiofolder(
         file.parent,
         str(file),
         path_column="file_name",
-        text_column=text_column,
+        text_column=_text_column(table.columns, text_column, str(file)),
         default_source=folder.name,
         split=table_split,
         **options,
@@ -101,7 +136,7 @@ def _from_hf(
     sample_rate: int,
     cache: bool,
     audio_column: str,
-    text_column: str,
+    text_column: str | None,
     source_column: str | None,
     limit: int | None,
     revision: str | None,
@@ -163,8 +198,7 @@ def _from_hf(
             raise DatasetUnavailableError(
                 f"cannot load {name!r}: it is a data set with a loading script, which datasets "
                 ">= 4 no longer runs. Read the Hub's Parquet conversion instead: pass "
-                "revision='refs/convert/parquet' (FLEURS: load_asr('hf:google/fleurs:ky_kg', "
-                "revision='refs/convert/parquet', text_column='transcription'))"
+                "revision='refs/convert/parquet'"
             ) from None
         raise DatasetUnavailableError(
             f"cannot load {name!r} (config {config or None!r}, split {split or 'train'!r}): "
@@ -176,13 +210,14 @@ def _from_hf(
             data, unsplit = next(iter(data.values())), True
         else:
             data = _hf_split(data, split, str(local))
+    text_column = _text_column(data.column_names, text_column, f"data set {name!r}")
     _require_columns(data.column_names, [audio_column, text_column], f"data set {name!r}")
     if source_column is not None:
         _require_columns(data.column_names, [source_column], f"data set {name!r}")
     sources = (
         [str(s) for s in data[source_column]]
         if source_column
-        else [name.rstrip("/").split("/")[-1]] * len(data)
+        else [_source_name(name, config)] * len(data)
     )
     speaker = _speaker_column(data.column_names)
     speakers = [str(s) for s in data[speaker]] if speaker else None
@@ -195,6 +230,7 @@ def _from_hf(
     rows = rows[:limit] if limit is not None else rows
     if len(rows) != len(data):
         data = data.select(rows)
+    durations = _durations(data, audio_column)
     data = data.cast_column(audio_column, datasets.Audio(decode=False))
     return AsrDataset(
         _HfAudioColumn(data, audio_column, name),
@@ -202,6 +238,7 @@ def _from_hf(
         [sources[i] for i in rows],
         None if speakers is None else [speakers[i] for i in rows],
         names=[f"{name}[{i}]" for i in rows],
+        durations=durations,
         sample_rate=sample_rate,
         cache=cache,
     )
