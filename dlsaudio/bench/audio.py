@@ -11,6 +11,13 @@ WAV, and MP3 with ``--mp3``) loaded to mono 16 kHz, the peak memory and the time
 * ``load_audio_window``: :func:`dlsaudio.audio.load_audio` with ``offset`` at the middle of
   the file and ``duration=30``.
 
+With ``--clips N`` it measures instead what training on Common Voice costs the CPUs: N mono
+MP3 clips of ``--clip-seconds`` (default 4.55 s, Common Voice ky's mean) at ``--rate`` Hz,
+decoded to 16 kHz by :func:`dlsaudio.audio.load_audio` in one process and in ``--workers``
+processes (a data loader's workers; Colab has 2 CPUs), and read back from the disk cache of
+decoded waves (:meth:`dlsaudio.data.AsrDataset.with_disk_cache`): clips per second of wall
+time, and CPU seconds per clip.
+
 Memory method: every configuration runs in a fresh Python process (``--worker``) that imports
 everything, reads its peak resident set size (``resource.getrusage`` max RSS, a high-water mark
 kept by the kernel), loads the file and reads it again; ``peak_rss_increase_mb`` is the growth
@@ -94,6 +101,69 @@ def write_long_file(path: Path, minutes: float, rate: int) -> Path:
     return path
 
 
+def write_clips(folder: Path, n: int, seconds: float, rate: int) -> list[str]:
+    """``n`` mono MP3 clips of a tone under noise bursts, roughly speech-like in level."""
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * rate)) / rate
+    paths = []
+    for i in range(n):
+        envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t + i)
+        wave = envelope * (
+            0.2 * np.sin(2 * np.pi * (120 + i) * t) + 0.05 * rng.standard_normal(t.size)
+        )
+        path = folder / f"clip_{i:05d}.mp3"
+        sf.write(str(path), wave.astype(np.float32), rate, format="MP3")
+        paths.append(str(path))
+    return paths
+
+
+def _decode_all(paths: list[str]) -> float:
+    """CPU seconds this process spent decoding ``paths`` to 16 kHz."""
+    from dlsaudio.audio import load_audio
+
+    start = time.process_time()
+    for path in paths:
+        load_audio(path, TARGET_RATE)
+    return time.process_time() - start
+
+
+def clip_throughput(paths: list[str], workers: int, cache: Path) -> dict:
+    """Clips per second decoding ``paths``: one process, ``workers`` processes, disk cache."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from dlsaudio.data import AsrDataset
+
+    n = len(paths)
+    _decode_all(paths[:2])  # warm-up: imports, resampling kernels
+    start = time.perf_counter()
+    cpu = _decode_all(paths)
+    one = time.perf_counter() - start
+    chunks = [paths[i::workers] for i in range(workers)]
+    # spawn, not fork: a forked child of a process that has run torch can hang in OpenMP
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_decode_all, [c[:1] for c in chunks]))  # start the workers
+        start = time.perf_counter()
+        list(pool.map(_decode_all, chunks))
+        parallel = time.perf_counter() - start
+    data = AsrDataset(paths, [""] * n, ["cv"] * n, cache=False).with_disk_cache(cache)
+    for i in range(n):
+        data.load_wave(i)  # fill the cache
+    start = time.perf_counter()
+    for i in range(n):
+        data.load_wave(i)
+    cached = time.perf_counter() - start
+    return {
+        "decode_clips_per_second_1_process": round(n / one, 1),
+        "decode_cpu_seconds_per_clip": round(cpu / n, 4),
+        f"decode_clips_per_second_{workers}_processes": round(n / parallel, 1),
+        "disk_cache_clips_per_second_1_process": round(n / cached, 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dlsaudio.bench audio", description=__doc__.split("\n\n")[0]
@@ -101,10 +171,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the test file")
     parser.add_argument("--rate", type=int, default=48000, help="sample rate of the test file")
     parser.add_argument("--mp3", action="store_true", help="also measure an MP3 of the same")
+    parser.add_argument("--clips", type=int, default=0, help="measure N short MP3 clips instead")
+    parser.add_argument("--clip-seconds", type=float, default=4.55, help="length of each clip")
+    parser.add_argument("--workers", type=int, default=2, help="processes decoding clips")
     parser.add_argument("--worker", nargs=2, metavar=("METHOD", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.minutes > 0 or args.rate < 1:
         parser.error("--minutes and --rate must be positive")
+    if args.clips < 0 or args.workers < 1 or not args.clip_seconds > 0:
+        parser.error("--clips must be >= 0, --workers >= 1, --clip-seconds positive")
+    if args.clips:
+        with tempfile.TemporaryDirectory() as folder:
+            paths = write_clips(Path(folder), args.clips, args.clip_seconds, args.rate)
+            result = {
+                "clips": f"{args.clips} mono MP3 clips of {args.clip_seconds:g} s at {args.rate} Hz "
+                f"({sum(Path(p).stat().st_size for p in paths) / len(paths) / 1024:.0f} KB "
+                f"each), decoded to {TARGET_RATE} Hz",
+                **clip_throughput(paths, args.workers, Path(folder) / "cache"),
+            }
+        print(json.dumps(result, indent=2))
+        return 0
     if args.worker:
         method, path = args.worker
         print(json.dumps(worker(method, path, args.minutes * 60)))

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Sequence
 
 import pandas as pd
@@ -72,6 +73,14 @@ class AsrDataset(CachedAudioDataset):
 
     def _cache_key(self, index: int) -> int:
         return self._index[index]
+
+    def _disk_id(self, index: int) -> str | None:
+        """A file's path, size and modification time; in-memory audio is not kept on disk."""
+        ref = self._audio[self._index[index]]
+        if isinstance(ref, dict) or not os.path.isfile(ref):
+            return None  # a missing file is left to the decoder's error
+        stat = os.stat(ref)
+        return f"{os.path.abspath(ref)}|{stat.st_size}|{stat.st_mtime_ns}"
 
     def _decode(self, index: int) -> torch.Tensor:
         ref = self._audio[self._index[index]]
