@@ -3,6 +3,7 @@
 import io
 import socket
 import threading
+from collections import Counter
 
 import datasets
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from dlsaudio.data import asr as asr_module
-from dlsaudio.data import asr_source, concat_asr, load_asr
+from dlsaudio.data import asr_source, concat_asr, load_asr, load_mixture
 
 FLEURS_LANGS = ["kk_kz", "ky_kg"]
 FLEURS_FEATURES = datasets.Features(
@@ -181,3 +182,26 @@ def test_smoke_mode_and_a_chosen_sample_show_the_banner(monkeypatch, capsys):
     monkeypatch.setenv("DLSAUDIO_SMOKE", "0")
     assert asr_source("sample") == "sample"
     assert "SYNTHETIC SPEECH (chosen)" in capsys.readouterr().out
+
+
+def test_a_mixture_names_each_source_and_knows_its_hours(fleurs, capsys):
+    mixed = load_mixture(
+        {"ky": f"hf:{fleurs}:ky_kg", "kk": f"hf:{fleurs}:kk_kz", "synthetic": "sample:ky_tts"}
+    )
+    counts = Counter(mixed.sources)
+    assert counts["ky"] == counts["kk"] == len(SENTENCES["train"]) and counts["synthetic"] > 10
+    assert mixed.texts[: len(SENTENCES["train"])] == SENTENCES["train"]
+    assert (
+        mixed.hours() > 2 * (0.25 + 0.30 + 0.35) / 3600
+    )  # FLEURS's and the sample's listed lengths
+    ky = load_mixture({"ky": f"hf:{fleurs}:ky_kg"}, split="test")
+    assert ky.hours() == pytest.approx((0.25 + 0.30) / 3600) and "hours=0.00" in repr(ky)
+    with pytest.raises(ValueError, match="sources must be a dict of names"):
+        load_mixture(["sample"])
+
+
+def test_one_source_of_the_bundled_sample():
+    noisy = load_asr("sample:ky_tts_noisy")
+    assert set(noisy.sources) == {"ky_tts_noisy"} and len(noisy) > 5
+    with pytest.raises(ValueError, match=r"no source 'ky'.*'kk_tts', 'ky_tts', 'ky_tts_noisy'"):
+        load_asr("sample:ky")

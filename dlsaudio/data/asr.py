@@ -51,6 +51,8 @@ from dlsaudio.smoke import is_smoke, on_colab
 
 __all__ = [
     "ASR_SOURCES",
+    "FLEURS_KK",
+    "FLEURS_KY",
     "COMMON_VOICE_HINT",
     "AsrDataset",
     "DatasetUnavailableError",
@@ -59,9 +61,16 @@ __all__ = [
     "hold_out",
     "load_asr",
     "load_asr_splits",
+    "load_mixture",
 ]
 
-ASR_SOURCES = ("sample", "common_voice:PATH", "manifest:PATH", "hf:NAME[:CONFIG]")
+ASR_SOURCES = (
+    "sample",
+    "sample:SOURCE",
+    "common_voice:PATH",
+    "manifest:PATH",
+    "hf:NAME[:CONFIG]",
+)
 COMMON_VOICE_ENV_VAR = "DLSAUDIO_COMMON_VOICE"
 ASR_ENV_VAR = "DLSAUDIO_ASR"
 COMMON_VOICE_DEFAULT_PATHS = (
@@ -152,8 +161,16 @@ def load_asr(
         holdout=holdout,
         seed=holdout_seed,
     )
-    if kind == "sample" and not rest:
-        return _from_manifest(SAMPLE_DIR / "asr" / "manifest.csv", "sample", **table_options)
+    if kind == "sample":
+        data = _from_manifest(SAMPLE_DIR / "asr" / "manifest.csv", "sample", **table_options)
+        if not rest:
+            return data
+        if rest not in set(data.sources):
+            raise ValueError(
+                f"the bundled sample has no source {rest!r}; its sources are "
+                f"{sorted(set(data.sources))}"
+            )
+        return data.subset([i for i, s in enumerate(data.sources) if s == rest])
     if kind == "manifest" and rest:
         path = Path(rest).expanduser()
         return _from_manifest(path, path.stem, **table_options)
@@ -193,11 +210,37 @@ def load_asr_splits(source: str = "sample", **options) -> tuple[AsrDataset, AsrD
     return load_asr(source, split="train", **options), load_asr(source, split="test", **options)
 
 
+def load_mixture(sources: dict[str, str], split: str | None = None, **options) -> AsrDataset:
+    """One data set of several sources, each item's ``source`` the name it has in ``sources``.
+
+    ``load_mixture({"ky": FLEURS_KY, "kk": FLEURS_KK, "synthetic": "sample:ky_tts"})`` gives
+    real Kyrgyz, real Kazakh and synthetic Kyrgyz under the names a source weighting uses.
+
+    Args:
+        sources: name -> a :func:`load_asr` source.
+        split: passed to :func:`load_asr` for every source (None: each source's default,
+            which is every row of a source without splits).
+        **options: other arguments of :func:`load_asr`.
+
+    Raises:
+        ValueError: ``sources`` is not a non-empty dict of names to source strings; the
+            errors of :func:`load_asr`.
+    """
+    if not isinstance(sources, dict) or not sources:
+        raise ValueError(
+            f"sources must be a dict of names to load_asr sources, e.g. "
+            f"{{'ky': {FLEURS_KY!r}, 'kk': {FLEURS_KK!r}}}; got {sources!r}"
+        )
+    parts = [
+        load_asr(source, split=split, **options).with_source(name)
+        for name, source in sources.items()
+    ]
+    return concat_asr(*parts)
+
+
 def _validate_source(source: str) -> None:
     kind, _, rest = source.partition(":")
-    if not (
-        (kind == "sample" and not rest) or (kind in ("manifest", "common_voice", "hf") and rest)
-    ):
+    if not (kind == "sample" or (kind in ("manifest", "common_voice", "hf") and rest)):
         raise ValueError(f"unknown ASR source {source!r}; valid sources: {', '.join(ASR_SOURCES)}")
 
 

@@ -109,7 +109,15 @@ class AsrDataset(CachedAudioDataset):
 
     def __repr__(self) -> str:
         counts = pd.Series(self.sources, dtype=object).value_counts().to_dict()
-        return f"AsrDataset(items={len(self)}, sources={counts}, sample_rate={self.sample_rate})"
+        hours = self.hours()
+        shown = "" if hours is None else f", hours={hours:.2f}"
+        return f"AsrDataset(items={len(self)}, sources={counts}{shown}, sample_rate={self.sample_rate})"
+
+    def hours(self) -> float | None:
+        """Hours of audio, when every item's duration is known without decoding, else None."""
+        if not self.durations or any(d is None for d in self.durations):
+            return None
+        return sum(self.durations) / 3600
 
 
 def concat_asr(*datasets: AsrDataset) -> AsrDataset:
