@@ -100,6 +100,15 @@ def mdc(monkeypatch, tmp_path, release):
             "cmnotar", "not-a-tar", "Not a tar", "ky", b"not a tar archive\n" * 50, checksum=None
         ),
         Dataset(
+            "cmnosum",
+            "corrupt-without-checksum",
+            "Corrupt, no checksum",
+            "ky",
+            release,
+            checksum=None,
+            served=bytes(flipped),
+        ),
+        Dataset(
             "cmterms",
             "terms-not-accepted",
             "Terms not accepted",
@@ -293,13 +302,19 @@ def test_not_enough_disk_space_stops_before_downloading(mdc, dest):
 
 @pytest.mark.parametrize(
     ("dataset", "phrase"),
-    [("corrupt-transfer", "corrupt: its SHA-256"), ("not-a-tar", "not a readable tar.gz")],
+    [
+        ("corrupt-transfer", "corrupt: its SHA-256"),
+        ("not-a-tar", "not a readable tar.gz"),
+        ("corrupt-without-checksum", "not a readable tar.gz"),  # gzip's own CRC-32 catches it
+    ],
 )
-def test_a_corrupt_archive_is_deleted_and_nothing_unpacked(mdc, dest, dataset, phrase):
+def test_a_corrupt_archive_is_deleted_and_nothing_unpacked(mdc, dest, dataset, phrase, capfd):
     with pytest.raises(MdcError, match=phrase) as excinfo:
         fetch_common_voice("ky", dest, dataset=dataset)
     assert "deleted it" in _error(excinfo)
     assert list(dest.iterdir()) == []  # no archive, no half-unpacked folder
+    checked = "the catalog gives no SHA-256" not in _shown(capfd)
+    assert checked == (mdc.find(dataset).checksum is not None)
 
 
 def test_an_interrupted_unpack_is_redone_and_a_foreign_folder_is_left_alone(mdc, dest):

@@ -50,7 +50,16 @@ class MdcError(RuntimeError):
 
 
 def reuse_release(folder: Path, dataset: str | None) -> bool:
-    """True when ``folder`` holds a complete release to reuse (printed); False when absent."""
+    """True when ``folder`` holds a complete release to reuse (said in one line); False when absent.
+
+    Args:
+        folder: ``<dest>/<locale>``.
+        dataset: the pinned dataset id or slug, or None for whichever release it holds.
+
+    Raises:
+        MdcError: ``folder`` exists without :data:`MARKER` (not unpacked here, maybe
+            incomplete), or holds another release than the pinned one.
+    """
     marker = folder / MARKER
     if not marker.is_file():
         if folder.exists():
@@ -71,6 +80,19 @@ def reuse_release(folder: Path, dataset: str | None) -> bool:
 
 
 def check_space(dest: Path, size: int, to_download: int) -> None:
+    """Check that ``dest`` has room for the rest of the download and the unpacked release.
+
+    Args:
+        dest: the folder the archive and the release go to (it exists).
+        size: the archive's size in bytes (0: unknown, nothing is checked).
+        to_download: bytes still to download (the archive minus a kept partial file).
+
+    Raises:
+        MdcError: fewer free bytes than ``to_download + size * UNPACKED_PER_ARCHIVE_BYTE``.
+    """
+    if not size:
+        print(f"common_voice: the catalog gives no archive size; free space in {dest} unchecked")
+        return
     need = to_download + math.ceil(size * UNPACKED_PER_ARCHIVE_BYTE)
     free = shutil.disk_usage(dest).free
     if need > free:
@@ -83,9 +105,16 @@ def check_space(dest: Path, size: int, to_download: int) -> None:
 
 @contextlib.contextmanager
 def follow_file(part: Path, done: Path, total: int, desc: str) -> Iterator[None]:
-    """A tqdm bar that follows the size of ``part`` (the client writes it) until the block ends."""
+    """A tqdm bar over the size of ``part``, which another writer grows, until the block ends.
+
+    Args:
+        part: the file being written (the client's ``<archive>.part``).
+        done: what ``part`` is renamed to when complete; its size ends the bar.
+        total: the expected size in bytes (0: unknown).
+        desc: the bar's label.
+    """
     size = part.stat().st_size if part.is_file() else 0
-    bar = tqdm(total=total, initial=size, unit="B", unit_scale=True, desc=desc)
+    bar = tqdm(total=total or None, initial=size, unit="B", unit_scale=True, desc=desc)
     stop = threading.Event()
 
     def follow():
@@ -108,7 +137,16 @@ def follow_file(part: Path, done: Path, total: int, desc: str) -> Iterator[None]
 
 
 def verify_archive(archive: Path, details) -> None:
-    """Check the archive's size and, when the catalog gives one, its SHA-256; delete it if bad."""
+    """Check the archive's size and, when the catalog gives one, its SHA-256; delete it if bad.
+
+    Args:
+        archive: the downloaded ``.tar.gz``.
+        details: the catalog's entry (``datacollective.DatasetDetails``): ``sizeBytes``,
+            ``checksum`` (SHA-256 in hex).
+
+    Raises:
+        MdcError: the size or the SHA-256 differs (the archive is deleted first).
+    """
     size, actual = int(details.sizeBytes or 0), archive.stat().st_size
     checksum = (details.checksum or "").lower()
     problem = None
@@ -138,7 +176,22 @@ def verify_archive(archive: Path, details) -> None:
 
 
 def unpack_release(archive: Path, details, folder: Path) -> None:
-    """Unpack into a hidden sibling of ``folder``, then move the language folder into place."""
+    """Unpack into a hidden sibling of ``folder``, then move the language folder into place.
+
+    The language folder is marked with :data:`MARKER` and renamed to ``folder`` only after
+    every member is out and the gzip stream's own CRC-32 and length have been checked; an
+    unpack that stops for any reason leaves nothing behind but the archive.
+
+    Args:
+        archive: the verified ``.tar.gz``.
+        details: the catalog's entry for it; ``id``, ``slug``, ``name``, ``locale`` and
+            ``checksum`` go into the marker.
+        folder: ``<dest>/<locale>``, which must not exist yet.
+
+    Raises:
+        MdcError: the archive is not a readable tar.gz (it is deleted), or holds no single
+            Common Voice language folder (it is kept).
+    """
     work = folder.with_name(f".{folder.name}.unpacking")
     shutil.rmtree(work, ignore_errors=True)  # left by an interrupted unpack
     work.mkdir(parents=True)
@@ -146,7 +199,8 @@ def unpack_release(archive: Path, details, folder: Path) -> None:
         with (
             open(archive, "rb") as raw,
             tqdm(total=archive.stat().st_size, unit="B", unit_scale=True, desc="unpacking") as bar,
-            tarfile.open(fileobj=raw, mode="r|gz") as tar,
+            gzip.GzipFile(fileobj=raw) as gz,
+            tarfile.open(fileobj=gz, mode="r|") as tar,
         ):
 
             def members():
@@ -155,6 +209,8 @@ def unpack_release(archive: Path, details, folder: Path) -> None:
                     bar.update(raw.tell() - bar.n)
 
             tar.extractall(work, members=members(), filter="data")
+            while gz.read(1 << 20):  # to the end, where GzipFile checks the CRC-32 and length
+                bar.update(raw.tell() - bar.n)
         try:
             language = _find_common_voice(work)
         except (FileNotFoundError, ValueError) as err:
