@@ -265,6 +265,15 @@ def test_a_missing_or_refused_colab_secret_is_no_key(mdc, dest, monkeypatch, ref
         fetch_common_voice("ky", dest)
 
 
+def test_a_key_with_a_line_break_inside_is_refused_before_any_request(mdc, dest, monkeypatch):
+    monkeypatch.setenv("MDC_API_KEY", f"{KEY[:12]}\n{KEY[12:]}")
+    with pytest.raises(MdcError, match="line breaks") as excinfo:
+        fetch_common_voice("ky", dest)
+    message = _error(excinfo)
+    assert KEY[:12] not in message and KEY[12:] not in message
+    assert not mdc.requests("POST", "/api")
+
+
 def test_a_refused_key_is_not_echoed(mdc, dest):
     mdc.key = "the-key-mdc-accepts"
     with pytest.raises(MdcError, match="refused the API key") as excinfo:

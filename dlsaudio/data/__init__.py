@@ -16,17 +16,18 @@ Collective (:mod:`dlsaudio.data.mdc`).
 from dlsaudio.data import asr, digits
 from dlsaudio.data.asr import *  # noqa: F403
 from dlsaudio.data.digits import *  # noqa: F403
-from dlsaudio.data.mdc import MdcError, fetch_common_voice, mdc_api_key_source
 from dlsaudio.data.paths import SAMPLE_DIR
 from dlsaudio.data.waves import WaveCache, as_cache
 
-__all__ = [
-    "SAMPLE_DIR",
-    "MdcError",
-    "WaveCache",
-    "as_cache",
-    "fetch_common_voice",
-    "mdc_api_key_source",
-    *asr.__all__,
-    *digits.__all__,
-]
+_MDC_NAMES = ("MdcError", "fetch_common_voice", "mdc_api_key_source")
+__all__ = ["SAMPLE_DIR", "WaveCache", "as_cache", *_MDC_NAMES, *asr.__all__, *digits.__all__]
+
+
+def __getattr__(name: str):
+    # dlsaudio.data.mdc is imported on first use, so that ``python -m dlsaudio.data.mdc``
+    # runs a module its package has not imported already.
+    if name in _MDC_NAMES:
+        from dlsaudio.data import mdc
+
+        return getattr(mdc, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

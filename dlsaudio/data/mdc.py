@@ -120,6 +120,11 @@ def _key_for_client(page: str | None) -> Iterator[str]:
     found = _find_key()
     if found is None:
         raise MdcError(_no_key_message(page))
+    if not re.fullmatch(r"[!-~]+", found[0]):  # else HTTP libraries quote it in their errors
+        raise MdcError(
+            f"the MDC API key in {found[1]} has spaces, line breaks or non-ASCII characters "
+            f"inside; copy it again from {KEY_PAGE}"
+        )
     before = os.environ.get(MDC_KEY_ENV)
     os.environ[MDC_KEY_ENV] = found[0]
     try:
