@@ -72,6 +72,7 @@ def mdc(monkeypatch, tmp_path, release):
         cv("24.0", "ky", "Kyrgyz", id=KY24, created="2025-12-10T00:00:00.000Z"),
         cv("25.0", "ky", "Kyrgyz", id=KY25, created="2026-03-20T00:00:00.000Z"),
         cv("25.0", "kk", "Kazakh", id="cmkk25scripted00000000001"),
+        cv("26.0", "ky", "Kyrgyz, re-cut", id="cmkycopy", organization="Someone Else"),
         Dataset(
             "cmkysps",
             "mcv-spontaneous-ky-v5.0",

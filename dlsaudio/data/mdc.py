@@ -187,11 +187,14 @@ def _version(item) -> tuple:
 
 
 def _is_scripted_release(item) -> bool:
+    """A Common Voice Scripted Speech release, published by Common Voice itself (not a copy)."""
     text = " ".join(filter(None, (item.name, item.slug, item.shortDescription))).lower()
     words = set(re.split(r"[^a-z0-9]+", (item.slug or "").lower()))
     common_voice = "common voice" in text or "common-voice" in text or "mcv" in words
     other_kind = "spontaneous" in text or "code switching" in text or "sps" in words
-    return common_voice and not other_kind
+    org = (item.organization.name or "") if item.organization else ""
+    by_mozilla = not org or "common voice" in org.lower() or "mozilla" in org.lower()
+    return common_voice and not other_kind and by_mozilla
 
 
 def _catalog(client, **filters) -> list:
