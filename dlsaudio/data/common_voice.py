@@ -27,7 +27,8 @@ MDC_URL = "https://datacollective.mozillafoundation.org"
 COMMON_VOICE_HINT = (
     "Common Voice left the Hugging Face Hub in October 2025; download the release from "
     f"Mozilla Data Collective ({MDC_URL}), unpack it and pass 'common_voice:/path/to/ky' "
-    "(the folder with validated.tsv and clips/)"
+    "(the folder with validated.tsv and clips/), or let dlsaudio.data.fetch_common_voice('ky') "
+    "download and unpack it (needs an MDC API key)"
 )
 COMMON_VOICE_COLUMNS = ("path", "sentence", "client_id")
 COMMON_VOICE_TRAIN_ALL = "validated-minus-dev-test"
