@@ -364,3 +364,20 @@ def test_default_dest(monkeypatch, tmp_path):
     assert mdc_module.default_dest() == mdc_module.COMMON_VOICE_DESTS["colab"]
     monkeypatch.setattr(mdc_module, "DRIVE_ROOT", tmp_path)
     assert mdc_module.default_dest() == mdc_module.COMMON_VOICE_DESTS["drive"]
+
+
+def test_asr_source_with_a_key_downloads_common_voice_once(mdc, dest, monkeypatch, capfd):
+    from dlsaudio.data import asr_source
+
+    for var in ("DLSAUDIO_ASR", "DLSAUDIO_COMMON_VOICE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DLSAUDIO_SMOKE", "0")
+    monkeypatch.setenv("HOME", str(dest))  # the default folder off Colab is ~/data/common_voice
+    source = asr_source()
+    folder = dest / "data" / "common_voice" / "ky"
+    assert source == f"common_voice:{folder}"
+    out = _shown(capfd)
+    assert "the environment variable MDC_API_KEY" in out and "SYNTHETIC" not in out
+    assert len(load_asr(source, split="test")) > 0
+    assert asr_source() == source  # a second notebook run reuses the unpacked release
+    assert "nothing downloaded" in _shown(capfd)

@@ -8,7 +8,7 @@ Sources (the string a notebook's parameter cell holds):
 * ``"sample"``: the bundled synthetic sample, sources ``ky_tts``, ``ky_tts_noisy``, ``kk_tts``
   (see :mod:`dlsaudio.data.generate`).
 * ``"common_voice:PATH"``: a Common Voice release from Mozilla Data Collective
-  (https://datacollective.mozillafoundation.org), unpacked: ``PATH`` holds ``validated.tsv`` or
+  (https://mozilladatacollective.com), unpacked: ``PATH`` holds ``validated.tsv`` or
   ``train.tsv``/``dev.tsv``/``test.tsv`` and ``clips/*.mp3`` (or is a folder above it, such
   as the archive's root, that holds one language). Common Voice left the Hugging Face Hub in
   October 2025.
@@ -38,6 +38,7 @@ import urllib.parse
 from pathlib import Path
 
 from dlsaudio.data.common_voice import (
+    COMMON_VOICE_DESTS,
     COMMON_VOICE_HINT,
     MDC_URL,
     _find_common_voice,
@@ -73,11 +74,7 @@ ASR_SOURCES = (
 )
 COMMON_VOICE_ENV_VAR = "DLSAUDIO_COMMON_VOICE"
 ASR_ENV_VAR = "DLSAUDIO_ASR"
-COMMON_VOICE_DEFAULT_PATHS = (
-    "/content/common_voice/ky",
-    "/content/drive/MyDrive/common_voice/ky",
-    "~/data/common_voice/ky",
-)
+COMMON_VOICE_DEFAULT_PATHS = tuple(str(folder / "ky") for folder in COMMON_VOICE_DESTS.values())
 
 
 def load_asr(
@@ -319,7 +316,9 @@ def asr_source(default: str | None = None) -> str:
         return f"common_voice:{folder}"
     from dlsaudio.data import mdc
 
-    if mdc.mdc_api_key() is not None:
+    key_source = mdc.mdc_api_key_source()
+    if key_source is not None:
+        print(f"asr: a Mozilla Data Collective key is set ({key_source}): Common Voice ky")
         folder = mdc.fetch_common_voice("ky")
         print(f"asr: using Common Voice in {folder}")
         return f"common_voice:{folder}"

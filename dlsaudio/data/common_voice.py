@@ -15,6 +15,7 @@ import pandas as pd
 
 from dlsaudio.data.tables import _announce, _read_table, _require_columns, _seconds
 from dlsaudio.data.utterances import AsrDataset
+from dlsaudio.smoke import DRIVE_ROOT
 
 __all__ = [
     "COMMON_VOICE_HINT",
@@ -23,7 +24,15 @@ __all__ = [
     "MDC_URL",
 ]
 
-MDC_URL = "https://datacollective.mozillafoundation.org"
+MDC_URL = "https://mozilladatacollective.com"
+COMMON_VOICE_DESTS = {
+    "drive": DRIVE_ROOT / "common_voice",
+    "colab": Path("/content/common_voice"),
+    "local": Path("~/data/common_voice"),
+}
+"""Where releases are unpacked by default (:func:`dlsaudio.data.fetch_common_voice`) and looked
+for (:func:`dlsaudio.data.asr_source`): Drive when mounted on Colab (it outlives the session),
+else the Colab disk, else ``~/data`` on any other machine."""
 COMMON_VOICE_HINT = (
     "Common Voice left the Hugging Face Hub in October 2025; download the release from "
     f"Mozilla Data Collective ({MDC_URL}), unpack it and pass 'common_voice:/path/to/ky' "

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from dlsaudio.data.common_voice import COMMON_VOICE_DESTS, MDC_URL
 from dlsaudio.data.mdc_files import (
     MdcError,
     check_space,
@@ -40,15 +41,8 @@ __all__ = [
 ]
 
 MDC_KEY_ENV = "MDC_API_KEY"
-MDC_SITE = "https://mozilladatacollective.com"
+MDC_SITE = MDC_URL  # the site the client itself talks to
 KEY_PAGE = f"{MDC_SITE}/profile/credentials"
-COMMON_VOICE_DESTS = {
-    "drive": DRIVE_ROOT / "common_voice",
-    "colab": Path("/content/common_voice"),
-    "local": Path("~/data/common_voice"),
-}
-"""Where releases go without ``dest``: Drive when mounted on Colab (it outlives the session),
-else the Colab disk, else ``~/data`` on any other machine."""
 INSTALL_HINT = (
     'pip install "dlsaudio[mdc]" (or pip install datacollective); '
     "MDC's client needs Python 3.11.4+"
