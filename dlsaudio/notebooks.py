@@ -63,7 +63,11 @@ _MARKER_LIKE = re.compile(r"\W*(begin|end)[\s_-]*solutions?\b", re.IGNORECASE)
 
 
 def install_source() -> str:
-    """Source of the install cell: installs dlsaudio on Colab, does nothing elsewhere."""
+    """Source of the install cell: installs dlsaudio on Colab, does nothing elsewhere.
+
+    The ``mdc`` extra brings Mozilla Data Collective's client, with which module 11 downloads
+    Common Voice when a key is set (:func:`dlsaudio.data.fetch_common_voice`).
+    """
     return (
         "# Colab: install the course package (about a minute). Elsewhere this cell does nothing:\n"
         "# install locally with `pip install -e .` from the repository root.\n"
@@ -72,7 +76,7 @@ def install_source() -> str:
         "\n"
         'if "google.colab" in sys.modules:\n'
         "    subprocess.run(\n"
-        f'        [sys.executable, "-m", "pip", "install", "-q", "dlsaudio @ {repo.PIP_URL}"],\n'
+        f'        [sys.executable, "-m", "pip", "install", "-q", "dlsaudio[mdc] @ {repo.PIP_URL}"],\n'
         "        check=True,\n"
         "    )"
     )

@@ -272,7 +272,7 @@ def test_install_cell_does_nothing_off_colab_and_installs_on_colab(monkeypatch):
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     exec(notebooks.install_source(), {})
     ((args, kwargs),) = calls
-    assert args[0][-1] == f"dlsaudio @ {repo.PIP_URL}" and kwargs["check"] is True
+    assert args[0][-1] == f"dlsaudio[mdc] @ {repo.PIP_URL}" and kwargs["check"] is True
 
 
 # ---------------------------------------------------------------- the committed notebooks
