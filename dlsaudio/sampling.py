@@ -35,8 +35,33 @@ from torch.utils.data import Sampler
 
 
 def source_counts(sources: Sequence[str]) -> dict[str, int]:
-    """Number of examples per source, in order of first appearance."""
-    return dict(Counter(sources))
+    """Number of examples per source, in order of first appearance.
+
+    Raises:
+        ValueError: ``sources`` is a string or a mapping, not one source name per example.
+    """
+    return dict(Counter(_check_sources(sources)))
+
+
+def _check_sources(sources) -> Sequence:
+    """``sources`` itself, or a clear error when it is not one source name per example.
+
+    A string is a sequence too: ``"kyky"`` would be read as four examples of sources ``"k"``
+    and ``"y"``; a mapping would be read as its keys, one example per source.
+    """
+    if isinstance(sources, (str, bytes)):
+        raise ValueError(
+            "sources must hold one source name per example (a list, e.g. dataset.sources or "
+            f"[item['source'] for item in dataset]), got the {type(sources).__name__} "
+            f"{sources!r}, which would be read as one source per character"
+        )
+    if isinstance(sources, Mapping):
+        raise ValueError(
+            "sources must hold one source name per example (a list, e.g. dataset.sources), got "
+            f"a {type(sources).__name__} of {len(sources)} entries ({dict(sources)!r:.80}), "
+            "which would be read as one example per key; weights per source go to weights="
+        )
+    return sources
 
 
 def _is_number(value) -> bool:
@@ -46,6 +71,11 @@ def _is_number(value) -> bool:
 
 def _check_weights(weights, name: str = "weights") -> dict:
     """``weights`` as a dict ``{source: float}``, or a clear error for what people pass instead."""
+    if isinstance(weights, (str, bytes)):
+        raise ValueError(
+            f"{name} must map source names to numbers, e.g. {{'ky_tts': 2, 'kk_tts': 1}}; got "
+            f"the {type(weights).__name__} {weights!r}; write the weights as a dict, not as text"
+        )
     if not isinstance(weights, Mapping):
         count = len(weights) if hasattr(weights, "__len__") else "several"
         raise ValueError(
@@ -119,20 +149,28 @@ def source_probabilities(
         ``{source: p_s}`` summing to 1, in the order of ``counts``.
 
     Raises:
-        ValueError: ``counts`` empty; both ``weights`` and ``alpha`` given; ``weights`` not a
-            mapping from source names to numbers (per-example weights are refused); a weight for a source
-            that has no examples; a negative or non-finite weight; all weights zero; a
-            non-finite or non-numeric ``alpha``; a source with fewer than 1 example in
-            ``counts``.
+        ValueError: ``counts`` not a mapping (e.g. the list of sources itself) or empty; both
+            ``weights`` and ``alpha`` given; ``weights`` not a mapping from source names to
+            numbers (per-example weights are refused); a weight for a source that has no
+            examples; a negative or non-finite weight; all weights zero; a non-finite or
+            non-numeric ``alpha``; a source whose count is not an integer >= 1.
     """
+    if not isinstance(counts, Mapping):
+        shown = f"the {type(counts).__name__} {counts!r:.80}"
+        raise ValueError(
+            f"counts must map each source to its number of examples, e.g. {{'ky_tts': 60}}, got "
+            f"{shown}; for one source name per example pass source_counts(sources)"
+        )
     if not counts:
         raise ValueError(
             "counts is empty: source_probabilities needs the number of examples of at least one "
             "source, e.g. {'ky_tts': 60}"
         )
     for source, n in counts.items():
-        if n < 1:
-            raise ValueError(f"counts[{source!r}]={n}: every source needs at least one example")
+        if not (_is_number(n) and math.isfinite(n) and n == int(n) and n >= 1):
+            raise ValueError(
+                f"counts[{source!r}]={n!r}: every source needs a whole number of examples, >= 1"
+            )
     weights = check_mixture(weights, alpha)
     if weights is None:
         alpha = 1.0 if alpha is None else float(alpha)
@@ -159,9 +197,15 @@ def example_weights(sources: Sequence[str], probabilities: Mapping[str, float]) 
     """Per-example weight ``p_s / n_s`` as a ``(num_examples,)`` float64 tensor.
 
     Raises:
-        ValueError: an example's source has no probability.
+        ValueError: ``sources`` is a string or a mapping, not one source name per example;
+            ``probabilities`` is not a mapping; an example's source has no probability.
     """
     counts = source_counts(sources)
+    if not isinstance(probabilities, Mapping):
+        raise ValueError(
+            f"probabilities must map source names to probabilities (source_probabilities(...)), "
+            f"got a {type(probabilities).__name__}"
+        )
     missing = [source for source in counts if source not in probabilities]
     if missing:
         raise ValueError(f"no probability for sources {missing}; got {list(probabilities)}")
@@ -194,8 +238,9 @@ class SourceWeightedSampler(Sampler[int]):
         world_size: number of processes.
 
     Raises:
-        ValueError: see :func:`source_probabilities`; also empty ``sources``, ``num_samples``
-            < 1, ``world_size`` < 1 or ``rank`` outside ``[0, world_size)``.
+        ValueError: see :func:`source_probabilities`; also ``sources`` given as a string or a
+            mapping instead of one name per example, empty ``sources``, ``num_samples`` < 1,
+            ``world_size`` < 1 or ``rank`` outside ``[0, world_size)``.
     """
 
     def __init__(
@@ -208,7 +253,7 @@ class SourceWeightedSampler(Sampler[int]):
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        self.sources = [str(source) for source in sources]
+        self.sources = [str(source) for source in _check_sources(sources)]
         if not self.sources:
             raise ValueError("sources is empty: the sampler needs one source name per example")
         if weights is not None:  # names are compared as strings, as the sources are

@@ -598,3 +598,92 @@ def test_a_common_voice_split_with_only_a_header_is_refused(common_voice):
         ValueError, match=r"dev\.tsv lists no clips \(only its header\).*'dev' split"
     ):
         load_asr(f"common_voice:{common_voice}", split="dev")
+
+
+# --------------------------------------------------------------------------- empty transcripts
+
+
+def _common_voice_with_blank_sentences(common_voice):
+    """train.tsv of five clips, the second empty, the fourth spaces and a no-break space."""
+    sentences = ["Саламатсызбы!", "", "Мен 25 жаштамын.", "  \u00a0 ", "Жаңы сөз."]
+    rows = []
+    for i, sentence in enumerate(sentences):
+        name = f"common_voice_ky_{i}.mp3"
+        if not (common_voice / "clips" / name).is_file():
+            sf.write(str(common_voice / "clips" / name), _tone(48000, 0.5, i), 48000, format="MP3")
+        rows.append([f"client{i}", name, str(i), sentence, "2", "0", "ky"])
+    _write_tsv(common_voice / "train.tsv", CV_HEADER, rows)
+    _write_tsv(common_voice / "validated.tsv", CV_HEADER, rows)
+    return rows
+
+
+def test_common_voice_rows_without_a_sentence_are_dropped_and_counted(common_voice, capsys):
+    _common_voice_with_blank_sentences(common_voice)
+    train = load_asr(f"common_voice:{common_voice}")
+    assert train.texts == ["Саламатсызбы!", "Мен 25 жаштамын.", "Жаңы сөз."]
+    assert [item["text"] for item in train] == train.texts
+    assert train.speakers == ["client0", "client2", "client4"]
+    out = capsys.readouterr().out
+    assert out.count("dropped") == 1
+    assert "train.tsv: dropped 2 of 5 rows whose 'sentence' is empty or blank (lines 3, 5)" in out
+    assert len(load_asr(f"common_voice:{common_voice}", limit=3)) == 3  # 3 clips with words
+
+
+def test_validated_minus_dev_test_drops_blank_sentences_before_comparing_them(common_voice, capsys):
+    rows = _common_voice_with_blank_sentences(common_voice)
+    _write_tsv(common_voice / "dev.tsv", CV_HEADER, [rows[2][:3] + ["", "2", "0", "ky"]])
+    _write_tsv(common_voice / "test.tsv", CV_HEADER, [rows[4]])
+    train = load_asr(f"common_voice:{common_voice}", split="validated-minus-dev-test")
+    assert train.texts == ["Саламатсызбы!"]
+    out = capsys.readouterr().out
+    assert "validated.tsv: dropped 2 of 5 rows" in out
+    # the blank dev sentence is not a sentence the two blank validated rows "read"
+    assert "3 clips of validated.tsv; left out: 2 clips of dev.tsv/test.tsv, 0 more by" in out
+    assert "0 more reading their sentences" in out
+
+
+def test_a_common_voice_split_without_any_sentence_is_refused(common_voice):
+    _write_tsv(common_voice / "test.tsv", CV_HEADER, [["c", "a.mp3", "0", " ", "2", "0", "ky"]])
+    with pytest.raises(ValueError, match=r"test\.tsv: the 'sentence' of all 1 rows is empty"):
+        load_asr(f"common_voice:{common_voice}", split="test")
+
+
+def test_manifest_rows_without_text_are_dropped_from_the_split_loaded(tmp_path, capsys):
+    sf.write(str(tmp_path / "0.wav"), _tone(16000, 0.2, 0), 16000)
+    (tmp_path / "m.csv").write_text(
+        "path,text,split\n0.wav,бир,train\n0.wav,,train\n0.wav, ,test\n0.wav,эки,test\n",
+        encoding="utf-8",
+    )
+    assert load_asr(f"manifest:{tmp_path / 'm.csv'}", split="train").texts == ["бир"]
+    assert "m.csv: dropped 1 of 2 rows whose 'text' is empty or blank (lines 3)" in (
+        capsys.readouterr().out
+    )
+    assert load_asr(f"manifest:{tmp_path / 'm.csv'}", split="test").texts == ["эки"]
+    assert "(lines 4)" in capsys.readouterr().out
+
+
+def test_hf_rows_with_a_missing_transcript_are_dropped_not_read_as_the_word_none(tmp_path, capsys):
+    data = _hf_dataset(tmp_path)
+    texts = ["бир", None, "   "]
+    data.remove_columns("transcription").add_column("transcription", texts).save_to_disk(
+        str(tmp_path / "saved")
+    )
+    ds = load_asr(f"hf:{tmp_path / 'saved'}", text_column="transcription")
+    assert ds.texts == ["бир"] and ds.speakers == ["a"] and ds[0]["wave"].numel() == 4000
+    assert "dropped 2 of 3 rows whose 'transcription' is empty or blank (rows 1, 2)" in (
+        capsys.readouterr().out
+    )
+
+
+def test_an_audiofolder_null_transcript_is_dropped_not_read_as_the_word_none(tmp_path, capsys):
+    folder = tmp_path / "af"
+    (folder / "train").mkdir(parents=True)
+    sf.write(str(folder / "train" / "a.wav"), _tone(8000, 0.25), 8000)
+    (folder / "train" / "metadata.jsonl").write_text(
+        '{"file_name": "a.wav", "sentence": "бир"}\n{"file_name": "a.wav", "sentence": null}\n',
+        encoding="utf-8",
+    )
+    assert load_asr(f"hf:{folder}").texts == ["бир"]
+    assert "metadata.jsonl: dropped 1 of 2 rows whose 'sentence' is empty or blank (lines 2)" in (
+        capsys.readouterr().out
+    )

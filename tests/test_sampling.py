@@ -8,7 +8,12 @@ import torch
 from scipy.stats import chisquare
 from torch.utils.data import DataLoader
 
-from dlsaudio.sampling import SourceWeightedSampler, example_weights, source_probabilities
+from dlsaudio.sampling import (
+    SourceWeightedSampler,
+    example_weights,
+    source_counts,
+    source_probabilities,
+)
 
 SOURCES = ["ky"] * 60 + ["ky_noisy"] * 30 + ["kk"] * 10
 
@@ -205,3 +210,52 @@ def test_a_huge_alpha_gives_all_the_mass_to_one_source_not_nan():
 def test_empty_counts_are_refused_by_name():
     with pytest.raises(ValueError, match="counts is empty"):
         source_probabilities({})
+
+
+@pytest.mark.parametrize(
+    "sources, match",
+    [
+        ("kyky", r"one source name per example.*got the str 'kyky'.*one source per character"),
+        (b"kyky", r"one source name per example.*got the bytes b'kyky'"),
+        ({"ky": 60, "kk": 20}, r"one source name per example.*got a dict of 2 entries"),
+    ],
+    ids=["str", "bytes", "dict"],
+)
+def test_sources_that_are_not_one_name_per_example_are_refused(sources, match):
+    with pytest.raises(ValueError, match=match):
+        SourceWeightedSampler(sources)
+    with pytest.raises(ValueError, match=match):
+        SourceWeightedSampler(sources, weights={"k": 1.0, "y": 1.0})
+    with pytest.raises(ValueError, match=match):
+        source_counts(sources)
+    with pytest.raises(ValueError, match=match):
+        example_weights(sources, {"k": 0.5, "y": 0.5, "ky": 0.5, "kk": 0.5})
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [("ky=2,kk=1", r"got the str 'ky=2,kk=1'; write the weights as a dict"), (b"ky", "bytes")],
+)
+def test_weights_given_as_text_are_refused(weights, match):
+    with pytest.raises(ValueError, match=match):
+        SourceWeightedSampler(SOURCES, weights=weights)
+
+
+@pytest.mark.parametrize(
+    "counts, match",
+    [
+        (SOURCES, r"counts must map each source to its number of examples.*source_counts"),
+        ("kyky", r"counts must map each source.*got the str 'kyky'"),
+        ({"ky": 2.5}, r"counts\['ky'\]=2.5: every source needs a whole number"),
+        ({"ky": "60"}, r"counts\['ky'\]='60'"),
+        ({"ky": float("inf")}, r"counts\['ky'\]=inf"),
+    ],
+)
+def test_counts_that_are_not_whole_numbers_per_source_are_refused(counts, match):
+    with pytest.raises(ValueError, match=match):
+        source_probabilities(counts)
+
+
+def test_probabilities_must_be_a_mapping():
+    with pytest.raises(ValueError, match="probabilities must map source names"):
+        example_weights(["a", "b"], [0.5, 0.5])

@@ -48,6 +48,7 @@ from dlsaudio.asr.precision import (
 from dlsaudio.asr.resume import CHECKPOINT_NAME, LoaderPosition, read_checkpoint, restore
 from dlsaudio.asr.schedule import warmup_linear_decay
 from dlsaudio.checkpoint import gather_rng_states, rank_rng_state, save_checkpoint, set_rng_state
+from dlsaudio.progress import TrainingProgress
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -274,7 +275,7 @@ def train(
 
     model.train()
     shown = config.progress and env.is_main
-    bar = tqdm(total=config.max_steps, initial=step, desc="train", disable=not shown)
+    tracker = TrainingProgress(max_steps=config.max_steps, steps=step, show=shown)
     announced = False
     while step < config.max_steps:
         started = time.perf_counter()
@@ -297,7 +298,7 @@ def train(
         )
         lr = optimizer.param_groups[0]["lr"]
         if not math.isfinite(loss):  # the same on every rank: the loss is all-reduced
-            bar.close()
+            tracker.close()
             raise _diverged(step + 1, loss, lr, f"{path}, holds step {saved}" if saved else None)
         scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
         grad_norm = _clip_gradients(model, config.grad_clip)
@@ -315,15 +316,14 @@ def train(
                 "seconds": time.perf_counter() - started,
             }
         )
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}")
+        tracker.step(loss=f"{loss:.3f}")
         if config.log_every and step % config.log_every == 0 and env.is_main:
             tqdm.write(f"step {step}: loss {loss:.4f}, lr {lr:.2e}, grad norm {grad_norm:.2f}")
         if _due(config.eval_every, step, config.max_steps):
             _evaluate(model, eval_fn, step, history, env, log=bool(config.log_every))
         if _due(config.checkpoint_every, step, config.max_steps):
             checkpoint()
-    bar.close()
+    tracker.done()
     if not history.eval or history.eval[-1]["step"] != step:
         _evaluate(model, eval_fn, step, history, env, log=bool(config.log_every))
     checkpoint()

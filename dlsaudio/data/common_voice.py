@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dlsaudio.data.tables import _announce, _read_table, _require_columns, _seconds
+from dlsaudio.data.tables import _announce, _read_table, _require_columns, _seconds, _with_text
 from dlsaudio.data.utterances import AsrDataset
 from dlsaudio.smoke import DRIVE_ROOT
 
@@ -79,7 +79,14 @@ def _common_voice_splits(folder: Path) -> list[str]:
     return present
 
 
-def _common_voice_table(folder: Path, split: str) -> pd.DataFrame:
+def _common_voice_table(folder: Path, split: str, transcribed: bool = True) -> pd.DataFrame:
+    """The rows of ``split.tsv``; with ``transcribed``, without those whose sentence is blank.
+
+    Raises:
+        FileNotFoundError: the release has no such table.
+        ValueError: the table is unreadable, lacks a column, lists no clips, or (with
+            ``transcribed``) has no row with a sentence.
+    """
     path = folder / f"{split}.tsv"
     if not path.is_file():
         raise FileNotFoundError(
@@ -92,13 +99,17 @@ def _common_voice_table(folder: Path, split: str) -> pd.DataFrame:
             f"{path} lists no clips (only its header): this release's {split!r} split is empty; "
             f"choose another split of {_common_voice_splits(folder)} or unpack the release again"
         )
+    if transcribed:
+        rows = _with_text(list(table["sentence"]), range(len(table)), str(path), "sentence")
+        table = table.iloc[rows].reset_index(drop=True)
     return table
 
 
 def _validated_minus_dev_test(folder: Path) -> tuple[pd.DataFrame, str]:
     """validated.tsv without the clips, speakers and sentences of dev.tsv and test.tsv."""
     table = _common_voice_table(folder, "validated")
-    held = pd.concat([_common_voice_table(folder, s) for s in ("dev", "test")])
+    # all of dev and test: a clip, speaker or sentence held out stays held out
+    held = pd.concat([_common_voice_table(folder, s, transcribed=False) for s in ("dev", "test")])
     in_held = table["path"].isin(set(held["path"]))
     by_speaker = ~in_held & table["client_id"].isin(set(held["client_id"]))
     by_sentence = ~in_held & ~by_speaker & table["sentence"].isin(set(held["sentence"]))

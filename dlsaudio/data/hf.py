@@ -19,6 +19,7 @@ from dlsaudio.data.tables import (
     _require_columns,
     _speaker_column,
     _split_rows,
+    _with_text,
 )
 from dlsaudio.data.utterances import AsrDataset, DatasetUnavailableError
 
@@ -94,11 +95,15 @@ def _from_audiofolder(
         if name is None:
             raise ValueError(f"{folder} has no split {wanted!r}; it has {sorted(metadata)}")
         file, table_split = metadata[name], None
+    first_line = 2  # below the header line
     if file.suffix == ".jsonl":
         try:
-            table = pd.read_json(file, lines=True, dtype=False).astype(str)
+            table = pd.read_json(file, lines=True, dtype=False)
         except ValueError as err:
             raise ValueError(f"{file}: cannot be read as JSON lines ({err})") from None
+        if text_column in table:  # a null transcript is no text, not the word "None"
+            table[text_column] = table[text_column].fillna("")
+        table, first_line = table.astype(str), 1
     else:
         table = _read_table(file)
     return _from_table(
@@ -109,6 +114,7 @@ def _from_audiofolder(
         text_column=_text_column(table.columns, text_column, str(file)),
         default_source=folder.name,
         split=table_split,
+        first_line=first_line,
         **options,
     )
 
@@ -227,6 +233,8 @@ def _from_hf(
         _announce(note)
     else:
         rows = list(range(len(data)))
+    texts = list(data[text_column])
+    rows = _with_text(texts, rows, f"data set {name!r}", text_column, first_line=None)
     rows = rows[:limit] if limit is not None else rows
     if len(rows) != len(data):
         data = data.select(rows)
@@ -234,7 +242,7 @@ def _from_hf(
     data = data.cast_column(audio_column, datasets.Audio(decode=False))
     return AsrDataset(
         _HfAudioColumn(data, audio_column, name),
-        data[text_column],
+        [texts[i] for i in rows],
         [sources[i] for i in rows],
         None if speakers is None else [speakers[i] for i in rows],
         names=[f"{name}[{i}]" for i in rows],

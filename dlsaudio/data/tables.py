@@ -193,6 +193,53 @@ def _announce(note: str | None) -> None:
         print(f"asr: {note}")
 
 
+def _blank(text) -> bool:
+    """A transcript without a word: missing (None or NaN), empty or only whitespace."""
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return True
+    return not str(text).strip()
+
+
+def _with_text(
+    texts: Sequence, rows: Sequence[int], where: str, column: str, first_line: int | None = 2
+) -> list[int]:
+    """The ``rows`` whose transcript has a word; the others are dropped with one printed line.
+
+    A clip without words is no training target (the model would learn to say nothing) and no
+    test item (a word error rate needs reference words).
+
+    Args:
+        texts: the transcript of every row of the table.
+        rows: the rows being loaded (a split of the table, or all of it).
+        where: the file or data set, for the printed line.
+        column: the transcript column's name.
+        first_line: the file line of row 0 (2 below a header line), or None to name rows by
+            their index (a data set, not a file).
+
+    Raises:
+        ValueError: no row of ``rows`` has a transcript.
+    """
+    blank = [i for i in rows if _blank(texts[i])]
+    if not blank:
+        return list(rows)
+    if len(blank) == len(rows):
+        raise ValueError(
+            f"{where}: the {column!r} of all {len(rows)} rows is empty or blank, so there is "
+            f"nothing to learn from or score against; fill in the transcripts or choose another "
+            "file or split"
+        )
+    shown = blank[:10] if first_line is None else [i + first_line for i in blank[:10]]
+    more = ", ..." if len(blank) > 10 else ""
+    kind = "rows" if first_line is None else "lines"
+    _announce(
+        f"{where}: dropped {len(blank)} of {len(rows)} rows whose {column!r} is empty or blank "
+        f"({kind} {str(shown)[1:-1]}{more}): a clip without words is neither a training target "
+        "nor a test item"
+    )
+    dropped = set(blank)
+    return [i for i in rows if i not in dropped]
+
+
 def _from_table(
     table: pd.DataFrame,
     base: Path,
@@ -207,12 +254,22 @@ def _from_table(
     limit: int | None,
     holdout: float,
     seed: int,
+    first_line: int = 2,
 ) -> AsrDataset:
-    """An :class:`AsrDataset` from a table of audio files (a manifest or audiofolder metadata)."""
+    """An :class:`AsrDataset` from a table of audio files (a manifest or audiofolder metadata).
+
+    ``first_line`` is the file line of the table's first row (2 below a header line, 1 in JSON
+    lines). Rows whose transcript is empty or blank are left out of the split being loaded,
+    with one printed line that counts them.
+
+    Raises:
+        ValueError: a missing column, no rows, an empty path cell, a bad duration or split,
+            or no row of the split with a transcript.
+    """
     _require_columns(table.columns, (path_column, text_column), where)
     if table.empty:
         raise ValueError(f"{where}: the manifest has no rows (only a header); add one row per clip")
-    empty = [i + 2 for i, p in enumerate(table[path_column]) if not str(p).strip()]
+    empty = [i + first_line for i, p in enumerate(table[path_column]) if not str(p).strip()]
     if empty:
         raise ValueError(f"{where}, line(s) {empty[:10]}: the {path_column} cell is empty")
     files = [Path(p) if Path(p).is_absolute() else base / p for p in table[path_column]]
@@ -223,6 +280,7 @@ def _from_table(
     split_column = list(table["split"]) if "split" in table else None
     rows, note = _split_rows(split, where, split_column, sources, speakers, holdout, seed)
     _announce(note)
+    rows = _with_text(list(table[text_column]), rows, where, text_column, first_line)
     data = AsrDataset(
         files,
         list(table[text_column]),

@@ -13,7 +13,6 @@ from a checkpoint reproduces the loss trajectory of an uninterrupted run.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from dlsaudio.checkpoint import (
 )
 from dlsaudio.data.waves import as_cache
 from dlsaudio.health import CollapseMonitor, health_metrics
+from dlsaudio.progress import TrainingProgress
 from dlsaudio.ssl.config import BATCHINGS, TrainConfig
 from dlsaudio.ssl.methods import SSLMethod
 
@@ -169,7 +169,9 @@ def fit(
             epoch early: that epoch then counts as done); if it exists and ``resume``, training
             continues from it.
         resume: continue from ``checkpoint`` when it exists.
-        progress: show a tqdm progress bar.
+        progress: show a progress bar (:class:`~dlsaudio.progress.TrainingProgress`): the
+            training time against ``max_minutes`` when it is set, with a closing line that
+            says whether the run stopped at the limit; otherwise the steps.
         **overrides: fields of :class:`~dlsaudio.ssl.config.TrainConfig` to change
             (``max_minutes=2.5, batch_size=32``, ...).
 
@@ -183,8 +185,6 @@ def fit(
         TrainingDiverged: the loss became NaN or infinite (the message says at which step,
             with which loss and learning rate).
     """
-    from tqdm.auto import tqdm
-
     from dlsaudio.augment import default_wave_augment
 
     unknown = set(overrides) - set(TrainConfig.field_names())
@@ -248,17 +248,24 @@ def fit(
                 },
             )
 
-    bar = tqdm(total=total_steps, initial=step, disable=not progress, desc=type(method).__name__)
+    tracker = TrainingProgress(
+        max_steps=total_steps,
+        budget_seconds=budget,
+        steps=step,
+        seconds=trained,
+        desc=type(method).__name__,
+        show=progress,
+    )
     out_of_time = False
     for epoch in range(start_epoch, cfg.epochs):
         method.train()
         plan = batch_plan(cache.speakers, cfg.batch_size, cfg.batching, _seeded(cfg.seed, epoch))
         views = _seeded(cfg.seed + 1, epoch, device)
-        t0, clips, losses = time.perf_counter(), 0, []
+        t0, clips, losses = tracker.seconds, 0, []
         for index in plan:
             frac = step / total_steps
             if budget is not None:
-                frac = max(frac, min((trained + time.perf_counter() - t0) / budget, 1.0))
+                frac = max(frac, min(tracker.seconds / budget, 1.0))
             lr = cfg.lr * 0.5 * (1.0 + math.cos(math.pi * frac))
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -268,7 +275,7 @@ def fit(
             with torch.autocast(device_type=device.type, enabled=use_amp):
                 loss, z1, z2 = method.training_step(x1, x2, label)
             if not torch.isfinite(loss.detach()):
-                bar.close()
+                tracker.close()
                 raise TrainingDiverged(
                     f"training diverged at step {step + 1}: the loss is {float(loss.detach())} at "
                     f"learning rate {lr:.3g}; lower the learning rate (for example lr={cfg.lr / 10:g})"
@@ -289,18 +296,16 @@ def fit(
                 "lr": optimizer.param_groups[0]["lr"],
             }
             row.update(health_metrics(z1, z2))
-            row["seconds"] = trained + time.perf_counter() - t0
+            row["seconds"] = tracker.seconds
             history.steps.append(row)
             if monitor is None:
                 monitor = CollapseMonitor(dim=z1.shape[1])
             history.collapsed |= monitor(row["std"])
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}", std=f"{row['std']:.3f}")
-            if budget is not None and trained + time.perf_counter() - t0 >= budget:
+            tracker.step(loss=f"{losses[-1]:.3f}", std=f"{row['std']:.3f}")
+            if tracker.out_of_time:
                 out_of_time = True
                 break
-        seconds = time.perf_counter() - t0
-        trained += seconds
+        seconds = tracker.seconds - t0
         history.epochs.append(
             {
                 "epoch": epoch,
@@ -313,6 +318,6 @@ def fit(
         save(epoch + 1)
         if out_of_time:
             break
-    bar.close()
+    tracker.done()
     method.eval()
     return history
