@@ -95,8 +95,16 @@ class CachedAudioDataset(Dataset):
         """Check that the constructor's per-item arguments have one entry per item.
 
         Raises:
-            ValueError: they differ in length; the message names each with its length.
+            ValueError: they differ in length (the message names each with its length), or one
+                is a string, which would be read as one item per character.
         """
+        for name, values in columns.items():
+            if isinstance(values, (str, bytes)):
+                raise ValueError(
+                    f"{name} must hold one entry per item (a list), got the "
+                    f"{type(values).__name__} {values!r:.60}, which would be read as one item "
+                    "per character"
+                )
         lengths = {name: len(values) for name, values in columns.items()}
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{name} {n}" for name, n in lengths.items())

@@ -1,4 +1,5 @@
-"""Decoded waves kept on disk: reused by a new data set (a new session), refreshed when a file changes."""
+"""The ASR data set: decoded waves kept on disk (reused by a new session, refreshed when a file
+changes), and per-item columns checked."""
 
 import os
 
@@ -78,3 +79,11 @@ def test_clip_benchmark_decodes_what_the_cache_then_serves(tmp_path, capsys):
     assert all(value > 0 for value in result.values())
     cached = _dataset(paths).with_disk_cache(tmp_path / "cache")[2]["wave"]
     torch.testing.assert_close(cached, load_audio(paths[2]), rtol=0, atol=0)
+
+
+def test_per_item_columns_given_as_a_string_are_refused(tmp_path):
+    paths = _mp3s(tmp_path / "clips", n=2)
+    with pytest.raises(ValueError, match=r"sources must hold one entry per item.*per character"):
+        AsrDataset(paths, ["бир", "эки"], "ky")
+    with pytest.raises(ValueError, match=r"texts must hold one entry per item"):
+        AsrDataset(paths, "ab", ["ky", "ky"])
