@@ -23,6 +23,26 @@ def _check_batching(batch_size: int, max_new_tokens: int) -> None:
         )
 
 
+def _feature_batch(
+    model: Any, features: Sequence[torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack features on the model's device and dtype, with an all-ones attention mask.
+
+    Raises:
+        ValueError: the features do not have the model's number of mel bins.
+    """
+    n_mels = model.config.num_mel_bins
+    param = next(model.parameters())
+    batch = torch.stack([torch.as_tensor(f) for f in features])
+    if batch.ndim != 3 or batch.shape[1] != n_mels:
+        raise ValueError(
+            f"features have shape {tuple(batch.shape[1:])}, expected ({n_mels}, frames) for this "
+            f"model; compute them with its own feature extractor"
+        )
+    mask = torch.ones(batch.shape[0], batch.shape[2], dtype=torch.long, device=param.device)
+    return batch.to(param.device, param.dtype), mask
+
+
 @torch.no_grad()
 def transcribe_features(
     model: Any,
@@ -50,26 +70,13 @@ def transcribe_features(
             mel bins differs from the model's.
     """
     _check_batching(batch_size, max_new_tokens)
-    n_mels = model.config.num_mel_bins
-    param = next(model.parameters())
     was_training = model.training
     model.eval()
     texts: list[str] = []
     starts = range(0, len(features), batch_size)
     for start in tqdm(starts, desc="transcribe", disable=not progress):
-        batch = torch.stack([torch.as_tensor(f) for f in features[start : start + batch_size]])
-        if batch.ndim != 3 or batch.shape[1] != n_mels:
-            raise ValueError(
-                f"features have shape {tuple(batch.shape[1:])}, expected ({n_mels}, frames) for this "
-                f"model; compute them with its own feature extractor"
-            )
-        ids = model.generate(
-            batch.to(param.device, param.dtype),
-            attention_mask=torch.ones(
-                batch.shape[0], batch.shape[2], dtype=torch.long, device=param.device
-            ),
-            max_new_tokens=max_new_tokens,
-        )
+        batch, mask = _feature_batch(model, features[start : start + batch_size])
+        ids = model.generate(batch, attention_mask=mask, max_new_tokens=max_new_tokens)
         texts += [t.strip() for t in processor.batch_decode(ids, skip_special_tokens=True)]
     model.train(was_training)
     return texts
