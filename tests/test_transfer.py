@@ -96,3 +96,14 @@ def test_confidence_is_the_mean_log_probability_of_the_generated_tokens(tiny):
                     break
         assert confidence == pytest.approx(sum(logprobs) / len(logprobs), abs=1e-5)
         assert text == processor.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+
+def test_a_model_without_a_language_token_gets_the_new_one_in_second_place(tiny_whisper_sizes):
+    model, processor = build_tiny_whisper(language=None, **tiny_whisper_sizes)
+    tokenizer = processor.tokenizer
+    ky = add_language_token(model, processor, "ky")
+    sot, transcribe = (
+        tokenizer.convert_tokens_to_ids(t) for t in ("<|startoftranscript|>", "<|transcribe|>")
+    )
+    assert tokenizer("Салам").input_ids[:3] == [sot, ky, transcribe]
+    assert model.generation_config.lang_to_id == {"<|ky|>": ky}

@@ -69,7 +69,7 @@ def add_language_token(model: Any, processor: Any, code: str = "ky", init_from: 
     embeddings = model.get_input_embeddings().weight  # (vocab + 1, d_model), tied to proj_out
     with torch.no_grad():
         embeddings[new_id] = embeddings[source_id]
-    gen.lang_to_id = {**(gen.lang_to_id or {}), token: new_id}
+    gen.lang_to_id = {**(getattr(gen, "lang_to_id", None) or {}), token: new_id}
     gen.language = token
     prefix = tokenizer.prefix_tokens  # <|startoftranscript|> <|lang|> <|task|> <|notimestamps|>
     prefix = (
