@@ -1,0 +1,349 @@
+"""``python -m dlsaudio.bench gpu``: its JSON at tiny sizes on the CPU, the micro-batch search, the
+sizes and seminar settings it claims, and its errors."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from dlsaudio.asr.collator import IGNORE_INDEX
+from dlsaudio.bench import gpu
+from dlsaudio.bench.__main__ import main as bench_main
+from dlsaudio.bench.gpu_ssl import SSL_SEMINAR
+from dlsaudio.bench.gpu_whisper import (
+    Trainer,
+    kyrgyz_label_ids,
+    largest_fitting,
+    make_batches,
+    search_micro_batch,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_ARGS = [
+    "--tiny", "--device", "cpu", "--micro-batch", "2", "--accum-steps", "3", "--steps", "2",
+    "--warmup", "1", "--decode-clips", "2", "--new-tokens", "3", "--ssl-steps", "2",
+]  # fmt: skip
+
+
+def _run(argv: list[str]) -> tuple[int, dict]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = gpu.main(argv)
+    return code, json.loads(out.getvalue())
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    code, result = _run(TINY_ARGS)
+    assert code == 0
+    return result
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=2e-3)  # the JSON keeps 4 significant digits
+
+
+def _positive(x) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
+
+
+def test_environment_names_the_device_and_versions(report):
+    env = report["environment"]
+    assert env["device"] == "cpu" and env["torch"] == torch.__version__
+    assert env["device_name"]
+    assert env["cuda_capability"] is None and env["total_memory_mib"] is None
+    assert report["settings"]["sizes"] == ["tiny"]
+    assert "max_memory_allocated" in report["memory_method"] and "MiB" in report["memory_method"]
+
+
+def test_every_precision_is_measured_or_unsupported_with_a_reason(report):
+    precisions = report["whisper"]["tiny"]["precisions"]
+    assert list(precisions) == ["fp32", "fp16", "bf16"]
+    assert precisions["fp32"]["status"] == "measured"
+    assert precisions["fp16"]["status"] == "unsupported"
+    assert "needs a CUDA device" in precisions["fp16"]["reason"]
+    bf16 = precisions["bf16"]
+    assert bf16["status"] in ("measured", "unsupported")
+    if bf16["status"] == "unsupported":
+        assert bf16["reason"]
+
+
+def test_training_numbers_are_consistent(report):
+    measured = [
+        r for r in report["whisper"]["tiny"]["precisions"].values() if r["status"] == "measured"
+    ]
+    assert measured
+    for r in measured:
+        train = r["train"]
+        assert train["timed_steps"] == 2 and train["timed_samples"] == 2 * 2 * 3
+        for key in ("samples_per_second", "tokens_per_second", "seconds"):
+            assert _positive(train[key]), key
+        assert _close(train["samples_per_second"], train["timed_samples"] / train["seconds"])
+        assert _close(train["tokens_per_second"], train["timed_tokens"] / train["seconds"])
+        mean_tokens = train["mean_label_tokens_per_sample"]
+        assert _close(mean_tokens, train["timed_tokens"] / train["timed_samples"])
+        assert _close(train["tokens_per_second"], train["samples_per_second"] * mean_tokens)
+        # <|kk|> <|transcribe|> <|notimestamps|>, some text, <|endoftext|>
+        assert 5 <= mean_tokens < 100
+        assert r["peak_memory_mib"] is None
+        assert r["largest_micro_batch"]["value"] is None and r["largest_micro_batch"]["reason"]
+
+
+def test_the_seminar_estimate_is_its_formula_at_the_measured_rate(report):
+    for r in report["whisper"]["tiny"]["precisions"].values():
+        if r["status"] != "measured":
+            continue
+        estimate = r["seminar_estimate"]
+        assert estimate["train_examples"] == 500 * 8 * 2
+        assert estimate["samples_per_second"] == r["train"]["samples_per_second"]
+        assert _close(estimate["hours"], 8000 / estimate["samples_per_second"] / 3600)
+        assert estimate["stated_t4"] is None  # the tiny model has no stated T4 rate
+
+
+def test_the_stated_t4_estimate_is_the_packages():
+    estimate = gpu.seminar_estimate(4.0, "openai/whisper-small")
+    assert estimate["hours"] == pytest.approx(8000 / 4.0 / 3600)
+    assert estimate["stated_t4"]["samples_per_second"] == 3.0
+    assert estimate["stated_t4"]["hours"] == pytest.approx(8000 / 3.0 / 3600)
+
+
+def test_decoding_is_forced_to_the_asked_number_of_tokens(report):
+    for r in report["whisper"]["tiny"]["precisions"].values():
+        if r["status"] != "measured":
+            continue
+        decode = r["decode"]
+        assert decode["clips"] == 2 and decode["new_tokens_per_clip"] == 3
+        assert _close(decode["tokens_per_second"], 2 * 3 / decode["seconds"])
+        assert _close(decode["clips_per_second"], 2 / decode["seconds"])
+
+
+def test_ssl_runs_the_seminars_smoke_configuration(report):
+    ssl = report["ssl"]
+    assert ssl["seminar_config"]["mode"] == "smoke" and ssl["seminar_config"]["batch_size"] == 32
+    assert ssl["timed_steps"] == 2 and ssl["timed_clips"] == 32 * 2
+    assert _positive(ssl["clips_per_second"]) and ssl["peak_memory_mib"] is None
+    assert _close(ssl["clips_per_second"], ssl["timed_clips"] / ssl["seconds"])
+
+
+def test_the_command_line_dispatches_gpu(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(["gpu", "--help"])
+    assert exit_info.value.code == 0 and "--max-micro-batch" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ the micro-batch search
+
+
+class Predicate:
+    def __init__(self, limit: int) -> None:
+        self.limit, self.calls = limit, []
+
+    def __call__(self, size: int) -> bool:
+        self.calls.append(size)
+        return size <= self.limit
+
+
+@pytest.mark.parametrize(
+    ("limit", "upper", "expected"),
+    [
+        (37, 64, 37),
+        (37, 37, 37),
+        (37, 36, 36),
+        (1, 64, 1),
+        (0, 64, 0),
+        (1000, 50, 50),
+        (64, 64, 64),
+    ],
+)
+def test_the_search_finds_the_largest_size_that_fits(limit, upper, expected):
+    fits = Predicate(limit)
+    assert largest_fitting(fits, upper) == expected
+    assert max(fits.calls) <= upper
+    assert len(fits.calls) <= 2 * math.ceil(math.log2(upper)) + 2  # doubling, then bisection
+    if 0 < expected < upper:
+        assert expected in fits.calls and expected + 1 in fits.calls
+
+
+@pytest.mark.parametrize("upper", [0, -3, 2.5, True])
+def test_the_search_bound_must_be_a_positive_integer(upper):
+    with pytest.raises(ValueError, match="upper"):
+        largest_fitting(Predicate(3), upper)
+
+
+class FakeTrainer:
+    """What search_micro_batch uses of a Trainer; a step above ``limit`` raises ``error``."""
+
+    def __init__(self, limit: int, error: Exception | None = None) -> None:
+        self.limit, self.resets = limit, 0
+        self.error = error or torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate")
+        self.device = torch.device("cpu")
+        self.model = torch.nn.Linear(1, 1)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+
+    def step(self, window):
+        if len(window[0]["labels"]) > self.limit:
+            raise self.error
+        return 1, True
+
+    def reset_scaler(self):
+        self.resets += 1
+
+
+def _rows(size: int) -> dict:
+    return {"labels": torch.zeros(size, 3, dtype=torch.long)}
+
+
+def test_the_memory_search_counts_out_of_memory_as_does_not_fit():
+    trainer = FakeTrainer(limit=5)
+    result = search_micro_batch(trainer, _rows, upper=16)
+    assert result["value"] == 5 and result["upper_bound"] == 16
+    assert {t["micro_batch"]: t["fits"] for t in result["tried"]}[6] is False
+    assert trainer.resets == sum(not t["fits"] for t in result["tried"])
+
+
+def test_cublas_allocation_failures_also_mean_does_not_fit():
+    error = RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate")
+    assert search_micro_batch(FakeTrainer(9, error), _rows, upper=16)["value"] == 9
+
+
+@pytest.mark.parametrize(
+    "error", [RuntimeError("CUDA error: an illegal memory access"), ValueError("bad labels")]
+)
+def test_the_memory_search_lets_other_errors_through(error):
+    with pytest.raises(type(error), match=str(error)):
+        search_micro_batch(FakeTrainer(5, error), _rows, upper=16)
+
+
+# --------------------------------------------------------------- labels, steps and sizes
+
+
+def test_labels_are_tokenised_kyrgyz_transcripts_collated_as_in_training():
+    model, processor = gpu.build_whisper("tiny")
+    expected = {tuple(ids[1:]) for ids in kyrgyz_label_ids(processor.tokenizer)}  # SOT dropped
+    batch = make_batches(processor, model)(5)
+    assert batch["input_features"].shape == (5, 80, 600)
+    for row in batch["labels"]:
+        assert tuple(row[row != IGNORE_INDEX].tolist()) in expected
+    kk = processor.tokenizer.convert_tokens_to_ids("<|kk|>")
+    assert bool((batch["labels"][:, 0] == kk).all())
+
+
+def test_the_fp16_step_runs_through_the_grad_scaler():
+    model, processor = gpu.build_whisper("tiny")
+    trainer = Trainer(model, "fp16", torch.device("cpu"))
+    assert trainer.scaler.is_enabled()
+    window = [make_batches(processor, model)(1) for _ in range(2)]
+    before = [p.detach().clone() for p in model.parameters()]
+    tokens, stepped = trainer.step(window)
+    assert tokens == sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in window)
+    changed = any(not torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
+    assert changed == stepped  # a skipped (overflowed) step leaves the weights alone
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    ("size", "d_model", "layers", "heads", "ffn", "parameters"),
+    [("small", 768, 12, 12, 3072, 241_734_912), ("base", 512, 6, 8, 2048, 72_593_920)],
+)
+def test_sizes_are_those_of_the_published_checkpoints(
+    size, d_model, layers, heads, ffn, parameters
+):
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        model, _ = gpu.build_whisper(size)
+    c = model.config
+    assert (c.d_model, c.encoder_layers, c.decoder_layers) == (d_model, layers, layers)
+    assert (c.encoder_attention_heads, c.decoder_attention_heads) == (heads, heads)
+    assert (c.encoder_ffn_dim, c.decoder_ffn_dim) == (ffn, ffn)
+    assert (c.vocab_size, c.num_mel_bins) == (51865, 80)
+    assert (c.max_source_positions, c.max_target_positions) == (1500, 448)
+    assert sum(p.numel() for p in model.parameters()) == parameters
+
+
+def _parameters(path: Path) -> dict:
+    """The parameter cell's ``NAME = value`` and ``NAME = pick(full=..., smoke=...)`` assignments."""
+    import nbformat
+
+    values = {}
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code" or "pick(full=" not in cell.source:
+            continue
+        for node in ast.parse(cell.source).body:
+            if not (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)):
+                continue
+            name, value = node.targets[0].id, node.value
+            if isinstance(value, ast.Call) and getattr(value.func, "id", "") == "pick":
+                kw = {k.arg: k.value for k in value.keywords}
+                values[name] = {k: ast.unparse(v) for k, v in kw.items()}
+            else:
+                values[name] = ast.unparse(value)
+        return values
+    raise AssertionError(f"{path} has no parameter cell")
+
+
+def test_asr_settings_are_the_module_11_seminars():
+    p = _parameters(ROOT / "week_11_low_resource" / "seminar.ipynb")
+    assert p["MODEL"]["full"] == repr(gpu.WHISPER_SIZES["small"].seminar_model)
+    for name, key in [("BATCH_SIZE", "micro_batch"), ("ACCUM_STEPS", "accum_steps"),
+                      ("MAX_STEPS", "max_steps"), ("MAX_NEW_TOKENS", "max_new_tokens")]:  # fmt: skip
+        assert ast.literal_eval(p[name]["full"]) == gpu.ASR_SEMINAR[key], name
+
+
+def test_ssl_settings_are_the_module_3_seminars():
+    path = ROOT / "week_03_ssl" / "seminar.ipynb"
+    p = _parameters(path)
+    assert p["CONFIG"] == "'resnet18' if DEVICE == 'cuda' else 'small'"
+    assert p["METHOD"].startswith("'infonce'") and ast.literal_eval(p["TAU"]) == 0.1
+    for name, key in [("BATCH_SIZE", "batch_size"), ("CLIP_SAMPLES", "clip_samples"),
+                      ("PROJECTION_DIM", "dim"), ("HIDDEN_DIM", "hidden_dim"),
+                      ("CHANNELS", "channels"), ("BLOCKS", "blocks")]:  # fmt: skip
+        for mode, config in (("full", "gpu"), ("smoke", "smoke")):
+            assert ast.literal_eval(p[name][mode]) == SSL_SEMINAR[config][key], (name, mode)
+    assert 'batching="speaker"' in path.read_text(encoding="utf-8").replace('\\"', '"')
+
+
+# ------------------------------------------------------------------ errors
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sizes", "small,huge"], "unknown ['huge']"),
+        (["--precisions", "fp8"], "unknown ['fp8']"),
+        (["--search-precisions", "fp64"], "unknown ['fp64']"),
+        (["--device", "tpu"], "not a device"),
+        (["--device", "mps"], "runs on cpu or cuda"),
+        (["--steps", "0"], "--steps=0 must be >= 1"),
+        (["--new-tokens", "445"], "at most 444"),
+    ],
+)
+def test_bad_options_are_refused_with_a_reason(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        gpu.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_a_clear_message_not_a_traceback(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench_main(["gpu", "--device", "cuda"])
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "torch sees no CUDA GPU" in err and "Traceback" not in err
+
+
+def test_bf16_on_a_gpu_without_native_bf16_is_unsupported(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
+    reason = gpu.unsupported_reason("bf16", torch.device("cuda", 0))
+    assert "Tesla T4 (compute capability 7.5) has no native bf16" in reason
+    assert gpu.unsupported_reason("fp16", torch.device("cuda", 0)) is None
+    assert gpu.unsupported_reason("fp32", torch.device("cpu")) is None
