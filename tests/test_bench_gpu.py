@@ -18,11 +18,15 @@ from dlsaudio.bench import gpu
 from dlsaudio.bench.__main__ import main as bench_main
 from dlsaudio.bench.gpu_ssl import SSL_SEMINAR
 from dlsaudio.bench.gpu_whisper import (
+    ASR_SEMINAR,
+    WHISPER_SIZES,
     Trainer,
+    build_whisper,
     kyrgyz_label_ids,
     largest_fitting,
     make_batches,
     search_micro_batch,
+    seminar_estimate,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +112,7 @@ def test_the_seminar_estimate_is_its_formula_at_the_measured_rate(report):
 
 
 def test_the_stated_t4_estimate_is_the_packages():
-    estimate = gpu.seminar_estimate(4.0, "openai/whisper-small")
+    estimate = seminar_estimate(4.0, "openai/whisper-small")
     assert estimate["hours"] == pytest.approx(8000 / 4.0 / 3600)
     assert estimate["stated_t4"]["samples_per_second"] == 3.0
     assert estimate["stated_t4"]["hours"] == pytest.approx(8000 / 3.0 / 3600)
@@ -126,6 +130,7 @@ def test_decoding_is_forced_to_the_asked_number_of_tokens(report):
 
 def test_ssl_runs_the_seminars_smoke_configuration(report):
     ssl = report["ssl"]
+    assert ssl["status"] == "measured"
     assert ssl["seminar_config"]["mode"] == "smoke" and ssl["seminar_config"]["batch_size"] == 32
     assert ssl["timed_steps"] == 2 and ssl["timed_clips"] == 32 * 2
     assert _positive(ssl["clips_per_second"]) and ssl["peak_memory_mib"] is None
@@ -225,7 +230,7 @@ def test_the_memory_search_lets_other_errors_through(error):
 
 
 def test_labels_are_tokenised_kyrgyz_transcripts_collated_as_in_training():
-    model, processor = gpu.build_whisper("tiny")
+    model, processor = build_whisper("tiny")
     expected = {tuple(ids[1:]) for ids in kyrgyz_label_ids(processor.tokenizer)}  # SOT dropped
     batch = make_batches(processor, model)(5)
     assert batch["input_features"].shape == (5, 80, 600)
@@ -236,7 +241,7 @@ def test_labels_are_tokenised_kyrgyz_transcripts_collated_as_in_training():
 
 
 def test_the_fp16_step_runs_through_the_grad_scaler():
-    model, processor = gpu.build_whisper("tiny")
+    model, processor = build_whisper("tiny")
     trainer = Trainer(model, "fp16", torch.device("cpu"))
     assert trainer.scaler.is_enabled()
     window = [make_batches(processor, model)(1) for _ in range(2)]
@@ -256,7 +261,7 @@ def test_sizes_are_those_of_the_published_checkpoints(
     size, d_model, layers, heads, ffn, parameters
 ):
     with torch.device("meta"):  # shapes only: no memory, no initialisation
-        model, _ = gpu.build_whisper(size)
+        model, _ = build_whisper(size)
     c = model.config
     assert (c.d_model, c.encoder_layers, c.decoder_layers) == (d_model, layers, layers)
     assert (c.encoder_attention_heads, c.decoder_attention_heads) == (heads, heads)
@@ -289,10 +294,10 @@ def _parameters(path: Path) -> dict:
 
 def test_asr_settings_are_the_module_11_seminars():
     p = _parameters(ROOT / "week_11_low_resource" / "seminar.ipynb")
-    assert p["MODEL"]["full"] == repr(gpu.WHISPER_SIZES["small"].seminar_model)
+    assert p["MODEL"]["full"] == repr(WHISPER_SIZES["small"].seminar_model)
     for name, key in [("BATCH_SIZE", "micro_batch"), ("ACCUM_STEPS", "accum_steps"),
                       ("MAX_STEPS", "max_steps"), ("MAX_NEW_TOKENS", "max_new_tokens")]:  # fmt: skip
-        assert ast.literal_eval(p[name]["full"]) == gpu.ASR_SEMINAR[key], name
+        assert ast.literal_eval(p[name]["full"]) == ASR_SEMINAR[key], name
 
 
 def test_ssl_settings_are_the_module_3_seminars():
@@ -347,3 +352,30 @@ def test_bf16_on_a_gpu_without_native_bf16_is_unsupported(monkeypatch):
     assert "Tesla T4 (compute capability 7.5) has no native bf16" in reason
     assert gpu.unsupported_reason("fp16", torch.device("cuda", 0)) is None
     assert gpu.unsupported_reason("fp32", torch.device("cpu")) is None
+
+
+def test_a_micro_batch_that_does_not_fit_is_a_result_not_a_failure(monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.00 GiB")
+
+    monkeypatch.setattr(gpu, "train_throughput", out_of_memory)
+    code, result = _run([*TINY_ARGS, "--precisions", "fp32", "--ssl-steps", "0"])
+    fp32 = result["whisper"]["tiny"]["precisions"]["fp32"]
+    assert code == 0 and fp32["status"] == "out_of_memory"
+    assert "OutOfMemoryError: CUDA out of memory" in fp32["error"]
+    assert "train" not in fp32 and "decode" not in fp32 and "ssl" not in result
+
+
+def test_a_device_error_is_reported_and_the_exit_status_says_so(monkeypatch):
+    def device_error(*args, **kwargs):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered\nmore")
+
+    monkeypatch.setattr(gpu, "decode_speed", device_error)
+    monkeypatch.setattr(gpu, "ssl_throughput", device_error)
+    code, result = _run([*TINY_ARGS, "--precisions", "fp32,bf16"])
+    assert code == 1
+    assert result["ssl"]["status"] == "failed" and "illegal memory access" in result["ssl"]["error"]
+    for r in result["whisper"]["tiny"]["precisions"].values():
+        assert r["status"] == "failed" and r["out_of_memory"] is False
+        assert r["error"] == "RuntimeError: CUDA error: an illegal memory access was encountered"
+        assert _positive(r["train"]["samples_per_second"])  # what was measured is kept

@@ -27,101 +27,52 @@ a GradScaler, bf16 is autocast; a precision the device cannot train in is marked
 ``"unsupported"`` with the reason. ``ssl`` is the module-3 seminar's GPU configuration
 (ResNet-18 log-mel encoder, SimCLR/InfoNCE, batch 64, 1 s clips, mixed precision on CUDA)
 trained by :func:`dlsaudio.ssl.fit` for two short epochs: clips per second of the second.
-At tiny sizes it uses the seminar's smoke configuration instead. The exit status is 1 when a
-measurement failed (its error is in the JSON), 2 for bad options.
+At tiny sizes it uses the seminar's smoke configuration instead.
+
+A configuration whose micro-batch does not fit in memory has ``"status": "out_of_memory"`` (the
+search still says what fits); one that hit another device error has ``"failed"`` and the error,
+and the others are still measured. A line per configuration goes to stderr as it finishes. The
+exit status is 1 when something failed, 2 for bad options (a message, no traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import inspect
 import json
 import math
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import torch
 import transformers
 
-from dlsaudio.asr.estimate import T4_THROUGHPUT, estimate_seconds
-from dlsaudio.asr.inference import evaluate_examples
 from dlsaudio.asr.precision import PRECISIONS, resolve_precision
-from dlsaudio.asr.whisper import TINY_LOCAL, build_tiny_whisper
 from dlsaudio.bench.gpu_ssl import ssl_throughput
 from dlsaudio.bench.gpu_whisper import (
+    ASR_SEMINAR,
+    EVAL_BATCH,
+    WHISPER_SIZES,
     MiB,
     Trainer,
+    build_whisper,
     decode_speed,
     free_memory,
     is_out_of_memory,
     make_batches,
     search_micro_batch,
+    seminar_estimate,
     train_throughput,
 )
-
-
-@dataclass(frozen=True)
-class WhisperSize:
-    """Widths and depths of a Whisper; vocabulary (51865) and mel bins (80) are the package's."""
-
-    d_model: int
-    layers: int  # encoder and decoder layers each
-    heads: int
-    ffn: int
-    chunk_seconds: int = 30
-    seminar_model: str | None = None  # the checkpoint of this size, for the stated T4 rate
-
-
-WHISPER_SIZES = {
-    "small": WhisperSize(768, 12, 12, 3072, seminar_model="openai/whisper-small"),
-    "base": WhisperSize(512, 6, 8, 2048, seminar_model="openai/whisper-base"),
-    "tiny": WhisperSize(
-        TINY_LOCAL["d_model"],
-        TINY_LOCAL["layers"],
-        TINY_LOCAL["heads"],
-        4 * TINY_LOCAL["d_model"],
-        TINY_LOCAL["chunk_seconds"],
-    ),
-}
-"""``small`` and ``base`` as published for ``openai/whisper-small`` and ``-base``; ``tiny`` is the
-offline smoke model (:data:`dlsaudio.asr.TINY_LOCAL`)."""
-
-ASR_SEMINAR = {"micro_batch": 8, "accum_steps": 2, "max_steps": 500, "max_new_tokens": 128}
-"""The module-11 seminar's full run: ``BATCH_SIZE``, ``ACCUM_STEPS``, ``MAX_STEPS`` and
-``MAX_NEW_TOKENS`` of ``week_11_low_resource/seminar.ipynb``."""
-
-EVAL_BATCH = inspect.signature(evaluate_examples).parameters["batch_size"].default
-"""Clips per ``generate`` call when the seminar transcribes."""
 
 TRAIN_PRECISIONS = tuple(p for p in PRECISIONS if p != "auto")
 MEMORY_METHOD = (
     "torch.cuda.max_memory_allocated in MiB (2**20 bytes), reset before each configuration: "
     "weights, gradients, optimizer state and activations of the timed steps; null on the CPU"
 )
-
-
-def build_whisper(size: str) -> tuple[torch.nn.Module, Any]:
-    """A randomly initialised Whisper of ``size`` and its processor, built offline on the CPU.
-
-    Raises:
-        ValueError: an unknown ``size``.
-    """
-    if size not in WHISPER_SIZES:
-        raise ValueError(f"size={size!r} is unknown; choose from {list(WHISPER_SIZES)}")
-    spec = WHISPER_SIZES[size]
-    model, processor = build_tiny_whisper(
-        d_model=spec.d_model,
-        layers=spec.layers,
-        heads=spec.heads,
-        chunk_seconds=spec.chunk_seconds,
-    )
-    if model.config.encoder_ffn_dim != spec.ffn:
-        raise RuntimeError(f"{size}: ffn {model.config.encoder_ffn_dim}, expected {spec.ffn}")
-    return model, processor
 
 
 def parse_device(text: str | None) -> torch.device:
@@ -208,79 +159,72 @@ def unsupported_reason(precision: str, device: torch.device) -> str | None:
     return None
 
 
-def seminar_estimate(samples_per_second: float, seminar_model: str | None) -> dict[str, Any]:
-    """The seminar's training time at the measured rate, next to its stated T4 estimate."""
-    examples = ASR_SEMINAR["max_steps"] * ASR_SEMINAR["micro_batch"] * ASR_SEMINAR["accum_steps"]
-    stated = None
-    if seminar_model in T4_THROUGHPUT:
-        stated = {
-            "model": seminar_model,
-            "samples_per_second": T4_THROUGHPUT[seminar_model].train,
-            "hours": estimate_seconds(seminar_model, train=examples) / 3600,
+def _error(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}"
+
+
+def _search(trainer: Trainer, batches, args: argparse.Namespace, search: list[str]) -> dict:
+    if trainer.device.type != "cuda":
+        return {"value": None, "reason": "no out-of-memory search on the CPU: no device memory"}
+    if trainer.precision not in search:
+        return {
+            "value": None,
+            "reason": f"not searched: --search-precisions {args.search_precisions} selects {search}",
         }
-    return {
-        "train_examples": examples,
-        "formula": "max_steps x micro_batch x accum_steps / samples_per_second / 3600 "
-        "(the training part of the seminar's time_estimate)",
-        "samples_per_second": samples_per_second,
-        "hours": examples / samples_per_second / 3600,
-        "stated_t4": stated,
-    }
+    return search_micro_batch(trainer, batches, args.max_micro_batch)
 
 
 def measure_precision(
     cpu_model: torch.nn.Module, processor: Any, size: str, precision: str, device: torch.device,
-    args: argparse.Namespace, search: bool,
+    args: argparse.Namespace, search: list[str],
 ) -> dict[str, Any]:  # fmt: skip
-    """Training, memory, the micro-batch search and decoding for one size at one precision."""
+    """Training, memory, the micro-batch search and decoding for one size at one precision.
+
+    ``status`` is ``"measured"``; ``"unsupported"`` (with the ``reason``); ``"out_of_memory"``
+    when the seminar's micro-batch does not fit (the search still says what does); or
+    ``"failed"`` with the ``error`` of another device error.
+    """
     reason = unsupported_reason(precision, device)
     if reason is not None:
         return {"status": "unsupported", "reason": reason}
     free_memory(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    model = copy.deepcopy(cpu_model).to(device)
-    trainer = Trainer(model, precision, device)
-    batches = make_batches(processor, model)
     result: dict[str, Any] = {"status": "measured"}
+    model = trainer = None
     try:
-        train = train_throughput(
-            trainer, batches, args.micro_batch, args.accum_steps, args.steps, args.warmup
-        )
-        result["train"] = train
-        result["seminar_estimate"] = seminar_estimate(
-            train["samples_per_second"], WHISPER_SIZES[size].seminar_model
-        )
-        peak = None
-        if device.type == "cuda":
-            peak = torch.cuda.max_memory_allocated(device) / MiB
-        result["peak_memory_mib"] = peak
-        if device.type != "cuda":
-            result["largest_micro_batch"] = {
-                "value": None,
-                "reason": "no out-of-memory search on the CPU: it has no device memory to fill",
-            }
-        elif not search:
-            result["largest_micro_batch"] = {
-                "value": None,
-                "reason": f"not searched (--search-precisions {args.search_precisions})",
-            }
-        else:
-            result["largest_micro_batch"] = search_micro_batch(
-                trainer, batches, args.max_micro_batch
+        model = copy.deepcopy(cpu_model).to(device)
+        trainer = Trainer(model, precision, device)
+        batches = make_batches(processor, model)
+        try:
+            train = train_throughput(
+                trainer, batches, args.micro_batch, args.accum_steps, args.steps, args.warmup
             )
-        result["decode"] = decode_speed(
-            model, precision, device, args.decode_clips, args.new_tokens
-        )
-    except RuntimeError as err:  # torch.cuda.OutOfMemoryError and CUDA errors included
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        result.update(
-            status="failed",
-            error=f"{type(err).__name__}: {first_line}",
-            out_of_memory=is_out_of_memory(err),
-        )
+        except RuntimeError as err:  # torch.cuda.OutOfMemoryError is one
+            if not is_out_of_memory(err):
+                raise
+            result.update(status="out_of_memory", error=_error(err))
+            trainer.optimizer.zero_grad(set_to_none=True)
+            trainer.reset_scaler()
+            free_memory(device)
+        else:
+            result["train"] = train
+            result["seminar_estimate"] = seminar_estimate(
+                train["samples_per_second"], WHISPER_SIZES[size].seminar_model
+            )
+            result["peak_memory_mib"] = (
+                torch.cuda.max_memory_allocated(device) / MiB if device.type == "cuda" else None
+            )
+        result["largest_micro_batch"] = _search(trainer, batches, args, search)
+        if result["status"] == "measured":
+            result["decode"] = decode_speed(
+                model, precision, device, args.decode_clips, args.new_tokens
+            )
+    except RuntimeError as err:  # a CUDA error: report it, measure the other configurations
+        result.update(status="failed", error=_error(err), out_of_memory=is_out_of_memory(err))
     finally:
-        del model, trainer
+        model = trainer = None
         free_memory(device)
     return result
 
@@ -370,21 +314,28 @@ def main(argv: list[str] | None = None) -> int:
             parameters=sum(p.numel() for p in cpu_model.parameters()),
         )
         entry["precisions"] = {
-            p: measure_precision(cpu_model, processor, size, p, device, args, p in search)
+            p: measure_precision(cpu_model, processor, size, p, device, args, search)
             for p in precisions
         }
         report["whisper"][size] = entry
         del cpu_model
+        for p, r in entry["precisions"].items():
+            rate = r.get("train", {}).get("samples_per_second")
+            shown = f"{rate:.3g} samples/s" if rate else r.get("reason") or r.get("error")
+            print(f"whisper {size} {p}: {r['status']}, {shown}", file=sys.stderr, flush=True)
     if args.ssl_steps:
-        report["ssl"] = ssl_throughput(device, sizes == ["tiny"], args.ssl_steps)
+        try:
+            ssl = ssl_throughput(device, sizes == ["tiny"], args.ssl_steps)
+            report["ssl"] = {"status": "measured", **ssl}
+        except RuntimeError as err:  # a CUDA error: keep what the Whisper part measured
+            failure = "out_of_memory" if is_out_of_memory(err) else "failed"
+            report["ssl"] = {"status": failure, "error": _error(err)}
+            free_memory(device)
     report["wall_seconds"] = time.perf_counter() - started
     print(json.dumps(_rounded(report), indent=2, ensure_ascii=False))
-    failed = any(
-        r["status"] == "failed"
-        for e in report["whisper"].values()
-        for r in e["precisions"].values()
-    )
-    return 1 if failed else 0
+    statuses = [r["status"] for e in report["whisper"].values() for r in e["precisions"].values()]
+    statuses.append(report.get("ssl", {}).get("status"))
+    return 1 if "failed" in statuses else 0
 
 
 if __name__ == "__main__":

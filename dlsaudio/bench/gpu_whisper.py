@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import gc
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,8 +28,11 @@ from torch import nn
 
 from dlsaudio.asr.accumulation import accumulate_gradients
 from dlsaudio.asr.collator import DataCollatorSpeechSeq2SeqWithPadding
+from dlsaudio.asr.estimate import T4_THROUGHPUT, estimate_seconds
+from dlsaudio.asr.inference import evaluate_examples
 from dlsaudio.asr.precision import autocast_for, optimizer_step
 from dlsaudio.asr.train import TrainConfig
+from dlsaudio.asr.whisper import TINY_LOCAL, build_tiny_whisper
 from dlsaudio.bench.asr import random_features
 from dlsaudio.data.paths import SAMPLE_DIR
 
@@ -38,9 +42,83 @@ MANIFEST = SAMPLE_DIR / "asr" / "manifest.csv"
 GRAD_CLIP = next(f.default for f in dataclasses.fields(TrainConfig) if f.name == "grad_clip")
 """The training loop's default gradient clipping (:class:`dlsaudio.asr.train.TrainConfig`)."""
 
+
+@dataclasses.dataclass(frozen=True)
+class WhisperSize:
+    """Widths and depths of a Whisper; vocabulary (51865) and mel bins (80) are the package's."""
+
+    d_model: int
+    layers: int  # encoder and decoder layers each
+    heads: int
+    ffn: int
+    chunk_seconds: int = 30
+    seminar_model: str | None = None  # the checkpoint of this size, for the stated T4 rate
+
+
+WHISPER_SIZES = {
+    "small": WhisperSize(768, 12, 12, 3072, seminar_model="openai/whisper-small"),
+    "base": WhisperSize(512, 6, 8, 2048, seminar_model="openai/whisper-base"),
+    "tiny": WhisperSize(
+        TINY_LOCAL["d_model"],
+        TINY_LOCAL["layers"],
+        TINY_LOCAL["heads"],
+        4 * TINY_LOCAL["d_model"],
+        TINY_LOCAL["chunk_seconds"],
+    ),
+}
+"""``small`` and ``base`` as published for ``openai/whisper-small`` and ``-base``; ``tiny`` is the
+offline smoke model (:data:`dlsaudio.asr.TINY_LOCAL`)."""
+
+ASR_SEMINAR = {"micro_batch": 8, "accum_steps": 2, "max_steps": 500, "max_new_tokens": 128}
+"""The module-11 seminar's full run: ``BATCH_SIZE``, ``ACCUM_STEPS``, ``MAX_STEPS`` and
+``MAX_NEW_TOKENS`` of ``week_11_low_resource/seminar.ipynb``."""
+
+EVAL_BATCH = inspect.signature(evaluate_examples).parameters["batch_size"].default
+"""Clips per ``generate`` call when the seminar transcribes."""
+
 MiB = 2**20
 
 Batches = Callable[[int], dict[str, torch.Tensor]]
+
+
+def build_whisper(size: str) -> tuple[torch.nn.Module, Any]:
+    """A randomly initialised Whisper of ``size`` and its processor, built offline on the CPU.
+
+    Raises:
+        ValueError: an unknown ``size``.
+    """
+    if size not in WHISPER_SIZES:
+        raise ValueError(f"size={size!r} is unknown; choose from {list(WHISPER_SIZES)}")
+    spec = WHISPER_SIZES[size]
+    model, processor = build_tiny_whisper(
+        d_model=spec.d_model,
+        layers=spec.layers,
+        heads=spec.heads,
+        chunk_seconds=spec.chunk_seconds,
+    )
+    if model.config.encoder_ffn_dim != spec.ffn:
+        raise RuntimeError(f"{size}: ffn {model.config.encoder_ffn_dim}, expected {spec.ffn}")
+    return model, processor
+
+
+def seminar_estimate(samples_per_second: float, seminar_model: str | None) -> dict[str, Any]:
+    """The seminar's training time at the measured rate, next to its stated T4 estimate."""
+    examples = ASR_SEMINAR["max_steps"] * ASR_SEMINAR["micro_batch"] * ASR_SEMINAR["accum_steps"]
+    stated = None
+    if seminar_model in T4_THROUGHPUT:
+        stated = {
+            "model": seminar_model,
+            "samples_per_second": T4_THROUGHPUT[seminar_model].train,
+            "hours": estimate_seconds(seminar_model, train=examples) / 3600,
+        }
+    return {
+        "train_examples": examples,
+        "formula": "max_steps x micro_batch x accum_steps / samples_per_second / 3600 "
+        "(the training part of the seminar's time_estimate)",
+        "samples_per_second": samples_per_second,
+        "hours": examples / samples_per_second / 3600,
+        "stated_t4": stated,
+    }
 
 
 def kyrgyz_label_ids(tokenizer: Any, manifest=MANIFEST) -> list[list[int]]:
