@@ -63,7 +63,7 @@ def test_environment_names_the_device_and_versions(report):
     assert env["device"] == "cpu" and env["torch"] == torch.__version__
     assert env["device_name"]
     assert env["cuda_capability"] is None and env["total_memory_mib"] is None
-    assert report["settings"]["sizes"] == ["tiny"]
+    assert report["settings"]["sizes"] == ["tiny"] and report["settings"]["device"] == "cpu"
     assert "max_memory_allocated" in report["memory_method"] and "MiB" in report["memory_method"]
 
 
@@ -379,3 +379,15 @@ def test_a_device_error_is_reported_and_the_exit_status_says_so(monkeypatch):
         assert r["status"] == "failed" and r["out_of_memory"] is False
         assert r["error"] == "RuntimeError: CUDA error: an illegal memory access was encountered"
         assert _positive(r["train"]["samples_per_second"])  # what was measured is kept
+
+
+def test_without_openai_whisper_the_message_says_what_to_install(monkeypatch, capsys):
+    def no_vocabulary(size):
+        raise ImportError("the tiny offline Whisper needs the openai-whisper package")
+
+    monkeypatch.setattr(gpu, "build_whisper", no_vocabulary)
+    with pytest.raises(SystemExit) as exit_info:
+        gpu.main(["--tiny", "--device", "cpu"])
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "needs the openai-whisper package" in err

@@ -277,6 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the check and print its JSON (see the module docstring).
+
+    Returns:
+        0, or 1 when a configuration failed with a device error.
+
+    Raises:
+        SystemExit: 2 for bad options, CUDA that torch cannot see, or no ``openai-whisper``.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     lowest = {"micro_batch": 1, "accum_steps": 1, "steps": 1, "warmup": 0, "decode_clips": 1,
@@ -297,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     report: dict[str, Any] = {
         "environment": environment(device),
-        "settings": {k: v for k, v in vars(args).items() if k != "tiny"} | {"sizes": sizes},
+        "settings": {k: v for k, v in vars(args).items() if k != "tiny"}
+        | {"device": str(device), "sizes": sizes},
         "labels": "Kyrgyz transcripts of dlsaudio/data/sample/asr/manifest.csv, tokenised with "
         "the <|kk|> <|transcribe|> <|notimestamps|> prefix and collated as in the seminar",
         "features": "random (batch, 80, frames) with the model's full window",
@@ -305,7 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         "whisper": {},
     }
     for size in sizes:
-        cpu_model, processor = build_whisper(size)
+        try:
+            cpu_model, processor = build_whisper(size)
+        except ImportError as err:  # the Whisper vocabulary comes from openai-whisper
+            parser.exit(2, f"{parser.prog}: error: {err}\n")
         entry = {"model": asdict(WHISPER_SIZES[size])}
         entry["model"].update(
             vocab=cpu_model.config.vocab_size,

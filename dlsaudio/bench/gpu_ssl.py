@@ -28,7 +28,11 @@ SSL_SEMINAR = {
 
 
 def ssl_throughput(device: torch.device, smoke: bool, steps: int) -> dict[str, Any]:
-    """Clips per second of the module-3 seminar's InfoNCE run, the second of two epochs."""
+    """Clips per second of the module-3 seminar's InfoNCE run, the second of two epochs.
+
+    Raises:
+        RuntimeError: a device error (out of memory among them) during training.
+    """
     c = SSL_SEMINAR["smoke" if smoke else "gpu"]
     torch.manual_seed(0)
     encoder = make_encoder("mel", c["config"], channels=c["channels"], blocks=c["blocks"])

@@ -139,6 +139,9 @@ def make_batches(processor: Any, model: nn.Module, seed: int = 0) -> Batches:
 
     Transcripts are taken in a seeded random order, round after round; features are
     ``(size, n_mels, frames)`` random stand-ins with the model's window.
+
+    Raises:
+        ValueError: the bundled manifest has no Kyrgyz transcript.
     """
     config = model.config
     collator = DataCollatorSpeechSeq2SeqWithPadding(processor, config.decoder_start_token_id)
@@ -299,6 +302,9 @@ def search_micro_batch(trainer: Trainer, batches: Batches, upper: int) -> dict[s
 
     Each try is one full optimizer step of one micro-batch (the optimizer state already
     exists); an out-of-memory error means it does not fit. Memory is freed between tries.
+
+    Raises:
+        Exception: any error of a try other than running out of memory, as it was raised.
     """
     tried: list[dict[str, Any]] = []
 
