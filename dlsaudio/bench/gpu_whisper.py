@@ -86,6 +86,8 @@ def build_whisper(size: str) -> tuple[torch.nn.Module, Any]:
 
     Raises:
         ValueError: an unknown ``size``.
+        ImportError: without ``openai-whisper``, which holds the vocabulary.
+        RuntimeError: the built model's feed-forward width is not that of the size.
     """
     if size not in WHISPER_SIZES:
         raise ValueError(f"size={size!r} is unknown; choose from {list(WHISPER_SIZES)}")
