@@ -100,22 +100,29 @@ def test_training_numbers_are_consistent(report):
         assert r["largest_micro_batch"]["value"] is None and r["largest_micro_batch"]["reason"]
 
 
-def test_the_seminar_estimate_is_its_formula_at_the_measured_rate(report):
+def test_the_seminar_estimate_is_its_formula_at_the_measured_rates(report):
     for r in report["whisper"]["tiny"]["precisions"].values():
         if r["status"] != "measured":
             continue
         estimate = r["seminar_estimate"]
         assert estimate["train_examples"] == 500 * 8 * 2
-        assert estimate["samples_per_second"] == r["train"]["samples_per_second"]
-        assert _close(estimate["hours"], 8000 / estimate["samples_per_second"] / 3600)
+        assert estimate["transcribed_utterances"] == 500 // 250 * 100
+        sps, cps = r["train"]["samples_per_second"], r["decode"]["clips_per_second"]
+        assert (estimate["samples_per_second"], estimate["clips_per_second"]) == (sps, cps)
+        assert _close(estimate["hours"], 8000 / sps / 3600)
+        assert _close(estimate["hours_with_monitoring"], (8000 / sps + 200 / cps) / 3600)
         assert estimate["stated_t4"] is None  # the tiny model has no stated T4 rate
 
 
 def test_the_stated_t4_estimate_is_the_packages():
-    estimate = seminar_estimate(4.0, "openai/whisper-small")
+    estimate = seminar_estimate(4.0, "openai/whisper-small", 5.0)
     assert estimate["hours"] == pytest.approx(8000 / 4.0 / 3600)
-    assert estimate["stated_t4"]["samples_per_second"] == 3.0
-    assert estimate["stated_t4"]["hours"] == pytest.approx(8000 / 3.0 / 3600)
+    assert estimate["hours_with_monitoring"] == pytest.approx((8000 / 4.0 + 200 / 5.0) / 3600)
+    stated = estimate["stated_t4"]
+    assert (stated["samples_per_second"], stated["clips_per_second"]) == (3.0, 4.0)
+    assert stated["hours"] == pytest.approx(8000 / 3.0 / 3600)
+    assert stated["hours_with_monitoring"] == pytest.approx((8000 / 3.0 + 200 / 4.0) / 3600)
+    assert seminar_estimate(4.0, "openai/whisper-base")["hours_with_monitoring"] is None
 
 
 def test_decoding_is_forced_to_the_asked_number_of_tokens(report):
@@ -296,7 +303,8 @@ def test_asr_settings_are_the_module_11_seminars():
     p = _parameters(ROOT / "week_11_low_resource" / "seminar.ipynb")
     assert p["MODEL"]["full"] == repr(WHISPER_SIZES["small"].seminar_model)
     for name, key in [("BATCH_SIZE", "micro_batch"), ("ACCUM_STEPS", "accum_steps"),
-                      ("MAX_STEPS", "max_steps"), ("MAX_NEW_TOKENS", "max_new_tokens")]:  # fmt: skip
+                      ("MAX_STEPS", "max_steps"), ("MAX_NEW_TOKENS", "max_new_tokens"),
+                      ("EVAL_EVERY", "eval_every"), ("MONITOR_SIZE", "monitor_size")]:  # fmt: skip
         assert ast.literal_eval(p[name]["full"]) == ASR_SEMINAR[key], name
 
 

@@ -192,6 +192,7 @@ def measure_precision(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     result: dict[str, Any] = {"status": "measured"}
+    seminar_model = WHISPER_SIZES[size].seminar_model
     model = trainer = None
     try:
         model = copy.deepcopy(cpu_model).to(device)
@@ -210,17 +211,17 @@ def measure_precision(
             free_memory(device)
         else:
             result["train"] = train
-            result["seminar_estimate"] = seminar_estimate(
-                train["samples_per_second"], WHISPER_SIZES[size].seminar_model
-            )
+            estimate = seminar_estimate(train["samples_per_second"], seminar_model)
+            result["seminar_estimate"] = estimate
             result["peak_memory_mib"] = (
                 torch.cuda.max_memory_allocated(device) / MiB if device.type == "cuda" else None
             )
         result["largest_micro_batch"] = _search(trainer, batches, args, search)
         if result["status"] == "measured":
-            result["decode"] = decode_speed(
-                model, precision, device, args.decode_clips, args.new_tokens
-            )
+            decode = decode_speed(model, precision, device, args.decode_clips, args.new_tokens)
+            result["decode"] = decode
+            rates = (train["samples_per_second"], seminar_model, decode["clips_per_second"])
+            result["seminar_estimate"] = seminar_estimate(*rates)
     except RuntimeError as err:  # a CUDA error: report it, measure the other configurations
         result.update(status="failed", error=_error(err), out_of_memory=is_out_of_memory(err))
     finally:

@@ -69,9 +69,12 @@ WHISPER_SIZES = {
 """``small`` and ``base`` as published for ``openai/whisper-small`` and ``-base``; ``tiny`` is the
 offline smoke model (:data:`dlsaudio.asr.TINY_LOCAL`)."""
 
-ASR_SEMINAR = {"micro_batch": 8, "accum_steps": 2, "max_steps": 500, "max_new_tokens": 128}
-"""The module-11 seminar's full run: ``BATCH_SIZE``, ``ACCUM_STEPS``, ``MAX_STEPS`` and
-``MAX_NEW_TOKENS`` of ``week_11_low_resource/seminar.ipynb``."""
+ASR_SEMINAR = {
+    "micro_batch": 8, "accum_steps": 2, "max_steps": 500, "max_new_tokens": 128,
+    "eval_every": 250, "monitor_size": 100,
+}  # fmt: skip
+"""The module-11 seminar's full run: ``BATCH_SIZE``, ``ACCUM_STEPS``, ``MAX_STEPS``,
+``MAX_NEW_TOKENS``, ``EVAL_EVERY`` and ``MONITOR_SIZE`` of ``week_11_low_resource/seminar.ipynb``."""
 
 EVAL_BATCH = inspect.signature(evaluate_examples).parameters["batch_size"].default
 """Clips per ``generate`` call when the seminar transcribes."""
@@ -103,24 +106,46 @@ def build_whisper(size: str) -> tuple[torch.nn.Module, Any]:
     return model, processor
 
 
-def seminar_estimate(samples_per_second: float, seminar_model: str | None) -> dict[str, Any]:
-    """The seminar's training time at the measured rate, next to its stated T4 estimate."""
-    examples = ASR_SEMINAR["max_steps"] * ASR_SEMINAR["micro_batch"] * ASR_SEMINAR["accum_steps"]
-    stated = None
-    if seminar_model in T4_THROUGHPUT:
-        stated = {
-            "model": seminar_model,
-            "samples_per_second": T4_THROUGHPUT[seminar_model].train,
-            "hours": estimate_seconds(seminar_model, train=examples) / 3600,
-        }
-    return {
+def seminar_estimate(
+    samples_per_second: float, seminar_model: str | None, clips_per_second: float | None = None
+) -> dict[str, Any]:
+    """The seminar's time estimate at the measured rates, next to its stated T4 estimate.
+
+    The seminar prints ``time_estimate(MODEL, train=MAX_STEPS * BATCH_SIZE * ACCUM_STEPS,
+    transcribe=MAX_STEPS // EVAL_EVERY * MONITOR_SIZE)``: seconds = train / training rate +
+    transcribe / transcription rate. ``hours`` is its training part at ``samples_per_second``;
+    ``hours_with_monitoring`` adds the monitoring transcriptions at ``clips_per_second`` (with
+    decoding forced to ``MAX_NEW_TOKENS``, the longest a hypothesis may be, an upper bound).
+    """
+    s = ASR_SEMINAR
+    examples = s["max_steps"] * s["micro_batch"] * s["accum_steps"]
+    monitored = s["max_steps"] // s["eval_every"] * s["monitor_size"]
+    result = {
         "train_examples": examples,
-        "formula": "max_steps x micro_batch x accum_steps / samples_per_second / 3600 "
-        "(the training part of the seminar's time_estimate)",
+        "transcribed_utterances": monitored,
+        "formula": "hours = train_examples / samples_per_second / 3600; hours_with_monitoring "
+        "adds transcribed_utterances / clips_per_second (the seminar's time_estimate)",
         "samples_per_second": samples_per_second,
+        "clips_per_second": clips_per_second,
         "hours": examples / samples_per_second / 3600,
-        "stated_t4": stated,
+        "hours_with_monitoring": None
+        if clips_per_second is None
+        else (examples / samples_per_second + monitored / clips_per_second) / 3600,
+        "stated_t4": None,
     }
+    if seminar_model in T4_THROUGHPUT:
+        rate = T4_THROUGHPUT[seminar_model]
+        result["stated_t4"] = {
+            "model": seminar_model,
+            "samples_per_second": rate.train,
+            "clips_per_second": rate.transcribe,
+            "hours": estimate_seconds(seminar_model, train=examples) / 3600,
+            "hours_with_monitoring": estimate_seconds(
+                seminar_model, train=examples, transcribe=monitored
+            )
+            / 3600,
+        }
+    return result
 
 
 def kyrgyz_label_ids(tokenizer: Any, manifest=MANIFEST) -> list[list[int]]:
