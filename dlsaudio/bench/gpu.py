@@ -206,13 +206,15 @@ def measure_precision(
             if not is_out_of_memory(err):
                 raise
             result.update(status="out_of_memory", error=_error(err))
+        if result["status"] == "out_of_memory":  # the error and its frames are gone: free
             trainer.optimizer.zero_grad(set_to_none=True)
             trainer.reset_scaler()
             free_memory(device)
         else:
             result["train"] = train
-            estimate = seminar_estimate(train["samples_per_second"], seminar_model)
-            result["seminar_estimate"] = estimate
+            result["seminar_estimate"] = seminar_estimate(
+                train["samples_per_second"], seminar_model
+            )
             result["peak_memory_mib"] = (
                 torch.cuda.max_memory_allocated(device) / MiB if device.type == "cuda" else None
             )
