@@ -399,3 +399,21 @@ def test_without_openai_whisper_the_message_says_what_to_install(monkeypatch, ca
     assert exit_info.value.code == 2
     out, err = capsys.readouterr()
     assert out == "" and "needs the openai-whisper package" in err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
+def test_on_cuda_memory_is_read_and_the_search_runs():
+    argv = [*TINY_ARGS, "--device", "cuda", "--search-precisions", "all", "--max-micro-batch", "4"]
+    code, result = _run(argv)
+    assert code == 0
+    env = result["environment"]
+    assert env["device"].startswith("cuda") and env["cuda_capability"] and env["total_memory_mib"]
+    native_bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+    for precision, r in result["whisper"]["tiny"]["precisions"].items():
+        expected = "unsupported" if precision == "bf16" and not native_bf16 else "measured"
+        assert r["status"] == expected, precision
+        if expected == "measured":
+            assert 0 < r["peak_memory_mib"] < env["total_memory_mib"]
+            assert r["largest_micro_batch"]["value"] == 4  # a tiny model fits the bound
+    assert result["ssl"]["status"] == "measured" and result["ssl"]["peak_memory_mib"] > 0
