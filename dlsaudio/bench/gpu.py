@@ -51,6 +51,7 @@ import torch
 import transformers
 
 from dlsaudio.asr.precision import PRECISIONS, resolve_precision
+from dlsaudio.bench.gpu_memory import is_out_of_memory, search_micro_batch
 from dlsaudio.bench.gpu_ssl import ssl_throughput
 from dlsaudio.bench.gpu_whisper import (
     ASR_SEMINAR,
@@ -61,9 +62,7 @@ from dlsaudio.bench.gpu_whisper import (
     build_whisper,
     decode_speed,
     free_memory,
-    is_out_of_memory,
     make_batches,
-    search_micro_batch,
     seminar_estimate,
     train_throughput,
 )
