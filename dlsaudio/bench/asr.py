@@ -40,6 +40,16 @@ def _max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
+def random_features(
+    size: int, generator: torch.Generator, n_mels: int, frames: int = 3000
+) -> torch.Tensor:
+    """``(size, n_mels, frames)`` standard-normal stand-ins for log-mel features.
+
+    Speed does not depend on what the features hold; 3000 frames is Whisper's 30 s window.
+    """
+    return torch.randn(size, n_mels, frames, generator=generator)
+
+
 def _batch(
     size: int, label_len: int, generator: torch.Generator, n_mels: int
 ) -> dict[str, torch.Tensor]:
@@ -47,10 +57,7 @@ def _batch(
     labels = torch.full((size, label_len), -100)
     for row, n in enumerate(lengths.tolist()):
         labels[row, :n] = torch.randint(400, 50000, (n,), generator=generator)
-    return {
-        "input_features": torch.randn(size, n_mels, 3000, generator=generator),
-        "labels": labels,
-    }
+    return {"input_features": random_features(size, generator, n_mels), "labels": labels}
 
 
 def worker(micro_batch: int, accum_steps: int, steps: int, label_len: int) -> dict[str, float]:
