@@ -120,6 +120,13 @@ def write_clips(folder: Path, n: int, seconds: float, rate: int) -> list[str]:
     return paths
 
 
+def _one_thread() -> None:
+    """As in a data loader's worker: one torch thread per process."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def _decode_all(paths: list[str]) -> float:
     """CPU seconds this process spent decoding ``paths`` to 16 kHz."""
     from dlsaudio.audio import load_audio
@@ -144,7 +151,8 @@ def clip_throughput(paths: list[str], workers: int, cache: Path) -> dict:
     one = time.perf_counter() - start
     chunks = [paths[i::workers] for i in range(workers)]
     # spawn, not fork: a forked child of a process that has run torch can hang in OpenMP
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_one_thread) as pool:
         list(pool.map(_decode_all, [c[:1] for c in chunks]))  # start the workers
         start = time.perf_counter()
         list(pool.map(_decode_all, chunks))
