@@ -203,10 +203,23 @@ def test_hf_errors(tmp_path, monkeypatch):
         raise RuntimeError("Dataset scripts are no longer supported, but found fleurs.py")
 
     monkeypatch.setattr(datasets, "load_dataset", script_dataset)
-    with pytest.raises(
-        DatasetUnavailableError, match=r"loading script.*revision='refs/convert/parquet'"
-    ):
-        load_asr("hf:google/fleurs:ky_kg", text_column="transcription")
+    with pytest.raises(DatasetUnavailableError, match="refs/convert/parquet.*Check the name"):
+        load_asr("hf:google/fleurs:ky_kg")  # the Parquet conversion tried too, in vain
+
+
+def test_a_loading_script_is_read_from_the_parquet_conversion(monkeypatch, tmp_path, capsys):
+    saved, revisions = _hf_dataset(tmp_path), []
+
+    def hub(name, config, split, revision):
+        revisions.append(revision)
+        if revision is None:
+            raise RuntimeError("Dataset scripts are no longer supported, but found fleurs.py")
+        return saved
+
+    monkeypatch.setattr(datasets, "load_dataset", hub)
+    ds = load_asr("hf:google/fleurs:ky_kg", split="test")
+    assert revisions == [None, "refs/convert/parquet"] and len(ds) == 3
+    assert "loading script" in capsys.readouterr().out
 
 
 def test_a_common_voice_mirror_is_not_refused(monkeypatch, tmp_path):

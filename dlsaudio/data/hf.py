@@ -23,6 +23,8 @@ from dlsaudio.data.tables import (
 )
 from dlsaudio.data.utterances import AsrDataset, DatasetUnavailableError
 
+PARQUET_REVISION = "refs/convert/parquet"
+"""The Hub's Parquet conversion of a data set, read when its own revision has a loading script."""
 TEXT_COLUMNS = ("sentence", "transcription", "text")
 """Transcript columns looked for, in order, when none is named: Common Voice's, FLEURS's
 (normalised; its ``raw_transcription`` keeps case and punctuation), the generic one."""
@@ -200,14 +202,27 @@ def _from_hf(
                 "layout. Install it (pip install torchcodec, which needs FFmpeg), or list the "
                 "clips in a manifest (columns path,text) and pass 'manifest:PATH'"
             ) from None
-        if "script" in str(err).lower() and revision is None:
-            raise DatasetUnavailableError(
-                f"cannot load {name!r}: it is a data set with a loading script, which datasets "
-                ">= 4 no longer runs. Read the Hub's Parquet conversion instead: pass "
-                "revision='refs/convert/parquet'"
-            ) from None
+        if "script" in str(err).lower() and revision is None and not local.exists():
+            _announce(
+                f"{name} has a loading script, which datasets >= 4 no longer runs; reading the "
+                f"Hub's Parquet conversion of the same data (revision {PARQUET_REVISION!r})"
+            )
+            return _from_hf(
+                spec,
+                split,
+                sample_rate,
+                cache,
+                audio_column,
+                text_column,
+                source_column,
+                limit,
+                PARQUET_REVISION,
+                holdout,
+                seed,
+            )
         raise DatasetUnavailableError(
-            f"cannot load {name!r} (config {config or None!r}, split {split or 'train'!r}): "
+            f"cannot load {name!r} (config {config or None!r}, split {split or 'train'!r}"
+            f"{'' if revision is None else f', revision {revision!r}'}): "
             f"{type(err).__name__}: {err}. Check the name and the network, or download the data "
             "and pass 'manifest:PATH' or 'hf:/local/folder'"
         ) from None
