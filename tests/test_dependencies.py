@@ -54,7 +54,10 @@ def test_requirements_txt_matches_pyproject():
     wanted = {
         canonicalize_name(Requirement(s).name): Requirement(s) for s in project["dependencies"]
     }
-    for spec in project["optional-dependencies"]["offline"]:
+    for spec in [
+        *project["optional-dependencies"]["offline"],
+        *project["optional-dependencies"]["mdc"],
+    ]:
         wanted[canonicalize_name(Requirement(spec).name)] = Requirement(spec)
     listed = {
         canonicalize_name(Requirement(s).name): Requirement(s)
