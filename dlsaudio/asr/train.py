@@ -215,7 +215,8 @@ def train(
         The :class:`History`.
 
     Raises:
-        ValueError: an invalid setting (see :class:`TrainConfig`), or a loader without batches.
+        ValueError: an invalid setting (see :class:`TrainConfig`), a loader without batches, or
+            a model none of whose parameters requires a gradient.
         CheckpointError: ``resume`` from a checkpoint that is unreadable or written by another
             loop, model, micro-batch size or data.
         TrainingDiverged: the loss became infinite or NaN.
@@ -224,6 +225,12 @@ def train(
         config = TrainConfig(**options)
     elif options:
         config = dataclasses.replace(config, **options)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(
+            "none of the model's parameters requires a gradient, so training cannot change it "
+            "(a merged LoRA model keeps its frozen base weights): call model.requires_grad_(True) "
+            "to fine-tune every weight, or add adapters again"
+        )
     device = device_of(model) if config.device is None else torch.device(config.device)
     env = DistEnv.current(device) if env is None else env
     precision = resolve_precision(config.precision, device)
