@@ -112,3 +112,19 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss_before_it_changes_th
         run(tmp_path / "a", steps=5, model=diverging, resume=True, lr=1e38)
     for p, q in zip(reference.parameters(), diverging.parameters(), strict=True):
         assert torch.isfinite(p).all() and torch.equal(p, q)
+
+
+def test_a_model_with_no_trainable_parameter_is_refused_before_any_step(tmp_path):
+    """A merged LoRA model keeps its base weights frozen: training it would fail deep inside
+    backward with an autograd message; the loop names the cause and the fix instead."""
+    frozen = ToySeq2Seq().requires_grad_(False)
+    before = {k: v.clone() for k, v in frozen.state_dict().items()}
+    with pytest.raises(
+        ValueError,
+        match=r"none of the model's parameters requires a gradient.*requires_grad_\(True\)",
+    ):
+        run(tmp_path, model=frozen)
+    assert all(torch.equal(before[k], v) for k, v in frozen.state_dict().items())
+    assert not (tmp_path / "last.pt").exists()
+    trained = run(tmp_path, model=frozen.requires_grad_(True))  # the fix the message gives works
+    assert any(not torch.equal(before[k], v) for k, v in trained.state_dict().items())
