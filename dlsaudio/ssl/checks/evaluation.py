@@ -156,15 +156,78 @@ def check_validation_metrics(fn: Callable) -> None:
     print(f"OK: `{_name(fn)}` computes the validation loss and accuracy.")
 
 
-def check_comparison(table, methods=("supervised", "contrastive", "byol", "simsiam")) -> None:
-    """Check the comparison table: one row per method, probe accuracies at every k, kNN, health.
+PROBE_KS = ("1", "2", "5", "10")
+HEALTH_COLUMNS = ("std", "effective_rank", "alignment", "uniformity")
+# A table shown rounded to 3 decimals still matches the numbers it came from.
+TABLE_TOLERANCE = 5e-4
+
+
+def _probe_column(k: str) -> str:
+    """The table's column of the probe with ``k`` labels per class (``"all"``: every label)."""
+    return "probe all" if k == "all" else f"probe k={k}"
+
+
+def _expected_cells(name: str, results: dict | None, health: dict | None) -> dict[str, tuple]:
+    """``{column: (value, where it comes from)}`` for one method's row of the comparison."""
+    cells: dict[str, tuple] = {}
+    if results is not None:
+        if name not in results:
+            raise AssertionError(
+                f"results has no entry {name!r} (it has {sorted(results)}); compute every "
+                "method's results before building the table"
+            )
+        probe = results[name]["probe"]
+        for k in (*PROBE_KS, "all"):
+            cells[_probe_column(k)] = (
+                probe[k]["mean"],
+                f"results[{name!r}]['probe'][{k!r}]['mean']",
+            )
+        cells["knn"] = (results[name]["knn"], f"results[{name!r}]['knn']")
+    if health is not None:
+        if name not in health:
+            raise AssertionError(f"health has no entry {name!r} (it has {sorted(health)})")
+        for key in HEALTH_COLUMNS:
+            if key in health[name]:
+                cells[key] = (health[name][key], f"health[{name!r}][{key!r}]")
+    return cells
+
+
+def _what_went_wrong(got: float, name: str, column: str, results, health) -> str:
+    """The likely mistake behind a cell that is not its method's number."""
+    for other in results or health or {}:
+        if other == name:
+            continue
+        cells = _expected_cells(other, results, health)
+        if column in cells and abs(got - float(cells[column][0])) <= TABLE_TOLERANCE:
+            return f"that is the number of {other!r}; each row must hold its own method's results"
+    if results is not None and column.startswith("probe"):
+        entry = results[name]["probe"][column.removeprefix("probe ").removeprefix("k=")]
+        if "std" in entry and abs(got - float(entry["std"])) <= TABLE_TOLERANCE:
+            return "that is the spread over the draws ('std'); the table shows the 'mean'"
+        for k, other_entry in results[name]["probe"].items():
+            if abs(got - float(other_entry["mean"])) <= TABLE_TOLERANCE:
+                return f"that is the probe with k={k}; check which k goes in which column"
+    return "fill each cell from the number it reports, in the row of its own method"
+
+
+def check_comparison(
+    table,
+    results: dict | None = None,
+    health: dict | None = None,
+    methods=("supervised", "contrastive", "byol", "simsiam"),
+) -> None:
+    """Check the comparison table: one row per method, probe accuracies at every k, kNN, health,
+    and, given the ``results`` and ``health`` it was built from, the same numbers.
 
     Args:
         table: a pandas DataFrame indexed by method name.
+        results: ``{method: evaluate(...)}``; every probe and kNN cell must equal its entry.
+        health: ``{method: health metrics}``; every health cell must equal its entry.
         methods: the rows that must be present.
 
     Raises:
-        AssertionError: with an actionable message when the table is incomplete.
+        AssertionError: with an actionable message when the table is incomplete or a cell is not
+            the number it should have been copied from.
     """
     columns = [
         "probe k=1",
@@ -191,4 +254,17 @@ def check_comparison(table, methods=("supervised", "contrastive", "byol", "simsi
     accuracy = values[[c for c in columns if c.startswith("probe") or c == "knn"]]
     if ((accuracy < 0) | (accuracy > 1)).any().any():
         raise AssertionError("accuracies must be fractions in [0, 1], not percentages")
-    print(f"OK: the table compares {len(methods)} methods on {len(columns)} numbers.")
+    for name in methods:
+        for column, (expected, source) in _expected_cells(name, results, health).items():
+            if column not in table.columns:
+                continue
+            got = float(table.loc[name, column])
+            if not abs(got - float(expected)) <= TABLE_TOLERANCE:
+                raise AssertionError(
+                    f"table.loc[{name!r}, {column!r}] is {got:.4f} but {source} is "
+                    f"{float(expected):.4f}: {_what_went_wrong(got, name, column, results, health)}"
+                )
+    compared = (
+        " and matches results and health" if results is not None or health is not None else ""
+    )
+    print(f"OK: the table compares {len(methods)} methods on {len(columns)} numbers{compared}.")
