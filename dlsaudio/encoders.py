@@ -9,7 +9,7 @@ after global average pooling:
 
 Each comes in two sizes. ``config="small"`` (the default) trains in minutes on a laptop CPU;
 ``config="resnet18"`` is the ResNet-18 layout (four stages of two residual blocks, 64 to 512
-channels; He et al., https://arxiv.org/abs/1512.03385) used by the original seminar on a GPU.
+channels; He et al., https://arxiv.org/abs/1512.03385), the seminar's encoder on a GPU.
 
 :class:`ProjectionHead` maps encoder features to the space where the loss lives (``z``);
 :class:`PredictionHead` is the extra MLP of BYOL and SimSiam (``p``).

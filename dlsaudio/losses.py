@@ -189,7 +189,7 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> to
 def info_nce_shared_denominator(
     z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU
 ) -> torch.Tensor:
-    """The defective NT-Xent of the original course seminar. Do not train with it.
+    """A defective NT-Xent, shown in the seminar as a common mistake. Do not train with it.
 
     It divides every positive by ONE normaliser, the sum of ``exp(s_ik / tau)`` over the whole
     ``(2N, 2N)`` matrix without its diagonal, instead of each row's own sum. That sum is

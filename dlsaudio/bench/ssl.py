@@ -3,7 +3,7 @@
 - ``info_nce``: forward + backward time of :func:`dlsaudio.losses.info_nce` (one
   cross-entropy over the masked ``(2N, 2N)`` logits) at N = 256 and 1024 (dim 128), next to
   a straightforward reference written here (the formula term by term with ``exp`` and a
-  per-row sum) and, at N = 1024 by default, the original course seminar's version (cosine
+  per-row sum) and, at N = 1024 by default, a common defective version (cosine
   similarity by broadcasting to ``(2N, 2N, dim)``, whole-matrix denominator: slow and wrong;
   about 2 GB of memory at N = 1024). Times are medians in milliseconds.
 - ``training``: encoder training throughput in clips per second on CPU for the default
@@ -60,7 +60,7 @@ def reference_info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> 
 def seminar_info_nce(
     z_i: torch.Tensor, z_j: torch.Tensor, temperature: float = 0.1
 ) -> torch.Tensor:
-    """The original seminar's loss: broadcast cosine similarity, whole-matrix denominator.
+    """A common defective loss: broadcast cosine similarity, whole-matrix denominator.
 
     Kept only to measure it. Wrong: every row shares one normaliser (see
     :func:`dlsaudio.losses.info_nce_shared_denominator`); slow: it materialises a
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         "--seminar-n",
         type=int,
         default=1024,
-        help="N for the original seminar's (slow) loss; 0 skips it",
+        help="N for the defective broadcast loss (slow); 0 skips it",
     )
     group = parser.add_argument_group("label efficiency on real recordings")
     group.add_argument("--data", default=None, help="digits source, e.g. fsdd:PATH")
