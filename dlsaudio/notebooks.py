@@ -412,9 +412,7 @@ def sliced_get_msg(get_msg, slice_seconds: float = REPLY_POLL_SECONDS):
     return get_msg_in_slices
 
 
-def notebook_client(
-    nb: nbformat.NotebookNode, *, max_output_chars: int | None = None, **kwargs
-):
+def notebook_client(nb: nbformat.NotebookNode, *, max_output_chars: int | None = None, **kwargs):
     """An ``nbclient.NotebookClient`` whose wait for each cell's reply polls in short slices
     (see :func:`sliced_get_msg`); ``kwargs`` go to ``NotebookClient``.
 

@@ -214,31 +214,46 @@ class BYOL(SSLMethod):
         hidden_dim: hidden width of projector and predictor (4096 in the paper).
         tau_base: initial target momentum, raised to 1 by :func:`byol_momentum`. The paper
             uses 0.996 for 300+ epochs; 0.99 (the default) suits the short CPU runs here.
+        stop_gradient: the target networks are frozen and computed without a gradient (the
+            paper's stop-gradient, built in). ``False`` leaves them trainable and their output
+            attached, so that the loss alone must stop the gradient (``z.detach()`` in
+            :func:`dlsaudio.losses.byol_loss`): the homework's BYOL, where that is the student's.
 
     Raises:
         ValueError: ``tau_base`` outside [0, 1] or a size not positive.
     """
 
     def __init__(
-        self, encoder: nn.Module, dim: int = 128, hidden_dim: int = 512, tau_base: float = 0.99
+        self,
+        encoder: nn.Module,
+        dim: int = 128,
+        hidden_dim: int = 512,
+        tau_base: float = 0.99,
+        stop_gradient: bool = True,
     ) -> None:
         super().__init__(encoder)
         if not 0.0 <= tau_base <= 1.0:
             raise ValueError(f"tau_base must be in [0, 1], got {tau_base}")
         self.tau_base = tau_base
         self.momentum = tau_base
+        self.stop_gradient = bool(stop_gradient)
         self.projector = ProjectionHead(encoder.dim, hidden_dim, dim)
         self.predictor = PredictionHead(dim, hidden_dim)
-        self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
-        self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
+        trainable = not self.stop_gradient  # the loss must then stop the gradient
+        self.target_encoder = copy.deepcopy(encoder).requires_grad_(trainable)
+        self.target_projector = copy.deepcopy(self.projector).requires_grad_(trainable)
 
     def target(self, wave: torch.Tensor) -> torch.Tensor:
-        """Target projections ``(batch, dim)``; never carries a gradient."""
+        """Target projections ``(batch, dim)``: without a gradient, unless ``stop_gradient`` is
+        False, when the loss must stop it."""
+        if not self.stop_gradient:
+            return self.target_projector(self.target_encoder(wave))
         with torch.no_grad():
             return self.target_projector(self.target_encoder(wave))
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor):
-        """Return ``p1, p2, t1, t2``: online predictions and (gradient-free) target projections."""
+        """Return ``p1, p2, t1, t2, z1, z2``: online predictions, target projections and online
+        projections of both views."""
         _check_views(x1, x2)
         z1 = self.projector(self.encoder(x1))
         z2 = self.projector(self.encoder(x2))

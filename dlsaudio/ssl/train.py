@@ -225,6 +225,7 @@ def fit(
     history.model = {
         "class": f"{type(method).__module__}.{type(method).__qualname__}",
         "id": id(method),
+        "clip_samples": cfg.clip_samples,  # lets a check run one step of this model again
     }
 
     steps_per_epoch = len(cache) // cfg.batch_size

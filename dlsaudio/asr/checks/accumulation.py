@@ -8,6 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from dlsaudio.asr.checks import answers
 from dlsaudio.asr.checks.calls import NO_GRAPH, _as_real, _call, _on
 from dlsaudio.asr.checks.reference import (
     TOLERANCE,
@@ -22,6 +23,7 @@ from dlsaudio.asr.checks.reference import (
 )
 from dlsaudio.asr.checks.toy import ToySeq2Seq, _concat, _window, toy_items
 from dlsaudio.asr.train import IGNORE_INDEX, whisper_logits
+from dlsaudio.delegation import refuses_delegation
 
 ACCUMULATION_CALL = (
     "accumulate_window(model, window, scaler=scaler, logits_fn=logits_fn) with a small "
@@ -130,6 +132,7 @@ def _explain_accumulation(
     )
 
 
+@refuses_delegation(*answers.ACCUMULATION)
 def check_accumulation(fn: Callable) -> None:
     """Check ``fn(model, window, scaler, logits_fn)`` that backpropagates one accumulation window.
 

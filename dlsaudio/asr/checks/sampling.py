@@ -9,7 +9,9 @@ from collections.abc import Callable, Mapping
 
 import torch
 
+from dlsaudio.asr.checks import answers
 from dlsaudio.asr.checks.calls import NOT_IMPLEMENTED, _as_real, _call, _on
+from dlsaudio.delegation import refuses_delegation
 
 SOURCE_COUNTS = {"ky": 64, "ky_noisy": 16, "kk": 4}
 
@@ -77,6 +79,7 @@ PROBABILITY_ERRORS = [
 ]
 
 
+@refuses_delegation(*answers.SOURCE_PROBABILITIES)
 def check_source_probabilities(fn: Callable) -> None:
     """Check ``fn(counts, weights=None, alpha=None) -> {source: p}`` on closed-form cases and errors.
 
@@ -199,6 +202,7 @@ def _indices(got, num_samples: int) -> list[int]:
     return [int(v) for v in values]
 
 
+@refuses_delegation(*answers.DRAW_INDICES)
 def check_sampler(fn: Callable, num_samples: int = 20_000) -> None:
     """Check ``fn(sources, probabilities, num_samples, generator) -> indices``.
 

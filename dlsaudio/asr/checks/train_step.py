@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from dlsaudio.asr.checks import answers
 from dlsaudio.asr.checks.calls import NO_GRAPH, _as_real, _call, _on
 from dlsaudio.asr.checks.reference import (
     STEP_LR,
@@ -26,6 +27,7 @@ from dlsaudio.asr.checks.reference import (
 )
 from dlsaudio.asr.checks.toy import ToySeq2Seq, _window, toy_items
 from dlsaudio.asr.train import whisper_logits
+from dlsaudio.delegation import refuses_delegation
 
 STEP_CALL = (
     "train_step(model, window, optimizer, scheduler, scaler, max_grad_norm=..., "
@@ -106,6 +108,7 @@ def _setup(model: nn.Module, scale: float):
     return optimizer, scheduler, scaler
 
 
+@refuses_delegation(*answers.TRAIN_STEP)
 def check_train_step(fn: Callable) -> None:
     """Check ``fn(model, window, optimizer, scheduler, scaler, max_grad_norm, logits_fn)``: one
     optimizer step over one accumulation window.

@@ -8,6 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from dlsaudio.delegation import refuses_delegation
+from dlsaudio.ssl.checks import answers
 from dlsaudio.ssl.checks.calls import _call, _diagnose, _name, _number, _value
 
 BYOL_MOMENTUM = "byol_momentum(progress, tau_base=0.996)"
@@ -18,6 +20,7 @@ def _cosine_momentum(progress: float, tau_base: float) -> float:
     return 1 - (1 - tau_base) * (math.cos(math.pi * progress) + 1) / 2
 
 
+@refuses_delegation(*answers.BYOL_MOMENTUM)
 def check_byol_momentum(fn: Callable) -> None:
     """Check ``fn(progress, tau_base=0.996)``: BYOL's cosine schedule from ``tau_base`` to 1.
 
@@ -111,6 +114,7 @@ def _ema_networks(seed: int) -> tuple[nn.Module, nn.Module]:
     return net().requires_grad_(False), online
 
 
+@refuses_delegation(*answers.EMA_UPDATE)
 def check_ema_update(fn: Callable) -> None:
     """Check ``fn(target, online, momentum)`` updates ``target`` in place by EMA.
 

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from dlsaudio import losses
+from dlsaudio.delegation import refuses_delegation
+from dlsaudio.ssl.checks import answers
 from dlsaudio.ssl.checks.calls import (
     _call,
     _close,
@@ -148,6 +150,7 @@ def _info_nce_mistakes(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> list[t
     ]
 
 
+@refuses_delegation(*answers.INFO_NCE)
 def check_info_nce(fn: Callable, tau: float = 0.5) -> None:
     """Check ``fn(z1, z2, tau)`` against NT-Xent with a per-row denominator.
 

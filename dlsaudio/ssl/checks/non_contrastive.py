@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from dlsaudio import losses
+from dlsaudio.delegation import refuses_delegation
+from dlsaudio.ssl.checks import answers
 from dlsaudio.ssl.checks.calls import _call, _diagnose, _name, _randn, _scalar, _value
 from dlsaudio.ssl.checks.loss_properties import (
     _gradients,
@@ -26,6 +28,7 @@ BYOL_LOSS = "byol_loss(p, z)"
 SIMSIAM_LOSS = "simsiam_loss(p1, p2, z1, z2, stop_gradient=True)"
 
 
+@refuses_delegation(*answers.BYOL_LOSS)
 def check_byol_loss(fn: Callable) -> None:
     """Check ``fn(p, z)`` against ``mean(2 - 2 cos(p, stopgrad(z)))`` (BYOL, one direction).
 
@@ -114,6 +117,7 @@ def _simsiam_no_stop_gradient(p1, p2, z1, z2) -> torch.Tensor:
     return -(c1 + c2) / 2
 
 
+@refuses_delegation(*answers.SIMSIAM_LOSS)
 def check_simsiam_loss(fn: Callable) -> None:
     """Check ``fn(p1, p2, z1, z2, stop_gradient=True)`` against SimSiam's symmetric loss.
 
@@ -228,6 +232,7 @@ BARLOW_TWINS_LOSS = "barlow_twins_loss(z1, z2)"
 VICREG_LOSS = "vicreg_loss(z1, z2)"
 
 
+@refuses_delegation(*answers.BARLOW_TWINS_LOSS)
 def check_barlow_twins_loss(fn: Callable) -> None:
     """Check ``fn(z1, z2)`` (default ``lambd = 5e-3``) against the Barlow Twins loss.
 
@@ -255,6 +260,7 @@ def check_barlow_twins_loss(fn: Callable) -> None:
     print(f"OK: `{_name(fn)}` matches the Barlow Twins loss.")
 
 
+@refuses_delegation(*answers.VICREG_LOSS)
 def check_vicreg_loss(fn: Callable) -> None:
     """Check ``fn(z1, z2)`` (default coefficients 25, 25, 1) against the VICReg loss.
 

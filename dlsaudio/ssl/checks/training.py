@@ -4,10 +4,15 @@ trained the student's own model rather than the package's.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 
+import torch
 from torch import nn
+
+from dlsaudio.delegation import refusing
+from dlsaudio.ssl.checks import answers
 
 # The std of the l2-normalised projections counts as collapsed below this fraction of its
 # healthy level 1/sqrt(dim), as for dlsaudio.health.CollapseMonitor.
@@ -70,6 +75,100 @@ def _check_trained_model(history, model: nn.Module, methods: Sequence[str]) -> N
                 f"{owner}{empty}, so training ran the package's code, not yours. Define "
                 f"`{method}` in your class in the notebook, calling the functions you wrote"
             )
+
+
+class _DetachedInput(nn.Module):
+    """A predictor that sees a detached copy of ``z``: the gradient then reaches the encoder
+    only through the other term of the loss, the one the stop-gradient must cut."""
+
+    def __init__(self, predictor: nn.Module) -> None:
+        super().__init__()
+        self.inner = predictor
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.inner(z.detach())
+
+
+def _grad_norm(modules: Sequence[nn.Module]) -> float:
+    grads = [p.grad for m in modules for p in m.parameters() if p.grad is not None]
+    return float(sum(g.abs().sum() for g in grads)) if grads else 0.0
+
+
+def _stop_gradient_leak(model: nn.Module, clip_samples: int | None) -> str:
+    """Run one training step of a copy of ``model`` and say where a gradient crossed the
+    stop-gradient ('' when none did, or when the model has no stop-gradient to check).
+
+    BYOL-like models (a ``target_encoder``): no gradient may reach the target networks.
+    SimSiam-like models (a ``predictor`` and a stop-gradient switched on): with the predictor fed
+    a detached ``z``, the encoder may get no gradient, since the other path is the one cut.
+    """
+    has_target = hasattr(model, "target_encoder") and hasattr(model, "target_projector")
+    siamese = (
+        not has_target
+        and isinstance(getattr(model, "predictor", None), nn.Module)
+        and getattr(model, "use_stop_gradient", getattr(model, "stop_gradient", False))
+    )
+    if clip_samples is None or not (has_target or siamese):
+        return ""
+    probe = copy.deepcopy(model).train()
+    x1, x2 = _views(probe, clip_samples)
+    if has_target:
+        watched = [probe.target_encoder, probe.target_projector]
+        for module in watched:
+            module.requires_grad_(True)
+    else:
+        probe.predictor = _DetachedInput(probe.predictor)
+        watched = [probe.encoder, probe.projector]
+    probe.zero_grad(set_to_none=True)
+    out = probe.training_step(x1, x2)
+    loss = out[0] if isinstance(out, tuple) else out
+    if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+        return ""
+    loss.backward()
+    leak = _grad_norm(watched)
+    if leak == 0.0:
+        return ""
+    if has_target:
+        return (
+            f"in one training step of your {type(model).__name__}, the loss sent a gradient into "
+            f"the target networks (sum of |grad| {leak:.3g}): missing stop-gradient. The target "
+            "must not be trained by the loss; stop the gradient at the target projections in "
+            "byol_loss (z.detach())"
+        )
+    return (
+        f"in one training step of your {type(model).__name__}, a gradient reached the encoder "
+        f"through the projections the predictions are compared with (sum of |grad| {leak:.3g}): "
+        "missing stop-gradient. Detach z1 and z2 in simsiam_loss when stop_gradient is True"
+    )
+
+
+def _views(model: nn.Module, clip_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two seeded batches of random waves ``(4, clip_samples)`` on the model's device."""
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(0)
+    x1 = torch.randn(4, clip_samples, generator=generator)  # (batch, time)
+    x2 = torch.randn(4, clip_samples, generator=generator)
+    return x1.to(device), x2.to(device)
+
+
+def _refuse_package_training(model: nn.Module, clip_samples: int | None, methods) -> None:
+    """Run the student's ``methods`` once on a copy of ``model``; fail if they reach the
+    package's own training step, hook or task functions (``super().training_step(...)``)."""
+    methods = [m for m in methods if m in ("training_step", "on_step_end")]
+    if clip_samples is None or not methods:
+        return
+    probe = copy.deepcopy(model).train()
+    mine = [getattr(type(probe), m) for m in methods]
+    what = " and ".join(f"{type(model).__name__}.{m}" for m in methods)
+    x1, x2 = _views(probe, clip_samples)
+    with refusing(what, mine, answers.TRAINING):
+        try:
+            if "training_step" in methods:
+                probe.training_step(x1, x2)
+            if "on_step_end" in methods:
+                probe.on_step_end(0.5)
+        except Exception:  # noqa: BLE001 - the history check reports what went wrong
+            pass
 
 
 def _collapse(history, min_steps: int, drop: float) -> tuple[str, str]:
@@ -137,7 +236,10 @@ def check_training_history(
         model: the model the task trains. The history must come from training this very object
             (``fit`` records it), and ``methods`` of its class must be defined outside the
             ``dlsaudio`` package (in the notebook), not inherited unchanged from it. A package
-            ``on_step_end`` that does work (BYOL's target update) is checked as well.
+            ``on_step_end`` that does work (BYOL's target update) is checked as well. Unless the
+            run is meant to collapse, one training step of a copy of the model checks its
+            stop-gradient directly: no gradient may reach BYOL's target networks, nor SimSiam's
+            encoder through the projections its predictions are compared with.
         methods: the methods the task asks the student to write.
         allow_collapse: do not fail when the embeddings collapsed.
         expect_collapse: fail when they did NOT collapse (a run meant to show collapse, e.g.
@@ -159,6 +261,12 @@ def check_training_history(
         raise AssertionError("the history is empty: training did not run a single step")
     if model is not None:
         _check_trained_model(history, model, methods)
+        clip_samples = (getattr(history, "model", None) or {}).get("clip_samples")
+        _refuse_package_training(model, clip_samples, methods)
+        if not expect_collapse:
+            leak = _stop_gradient_leak(model, clip_samples)
+            if leak:
+                raise AssertionError(leak)
     loss = [row["loss"] for row in steps]
     if not all(math.isfinite(v) for v in loss):
         bad = next(i for i, v in enumerate(loss) if not math.isfinite(v))

@@ -1,0 +1,55 @@
+"""The package's own answers to module 3's tasks, which a student's answer may not call.
+
+Each tuple names (``"module:qualname"``) what solves one task: the public function, the
+private helpers that compute it, and the references the checks and the benchmark compare with.
+"""
+
+from __future__ import annotations
+
+INFO_NCE = (
+    "dlsaudio.losses:info_nce",
+    "dlsaudio.losses:info_nce_shared_denominator",
+    "dlsaudio.losses:_view_logits",
+    "dlsaudio.losses:InfoNCE.forward",
+    "dlsaudio.ssl.checks.contrastive:_nt_xent_rows",
+    "dlsaudio.bench.ssl:reference_info_nce",
+    "dlsaudio.bench.ssl:seminar_info_nce",
+)
+BYOL_LOSS = ("dlsaudio.losses:byol_loss", "dlsaudio.losses:BYOLLoss.forward")
+SIMSIAM_LOSS = (
+    "dlsaudio.losses:simsiam_loss",
+    "dlsaudio.losses:SimSiamLoss.forward",
+    "dlsaudio.ssl.checks.non_contrastive:_simsiam_no_stop_gradient",
+)
+BYOL_MOMENTUM = (
+    "dlsaudio.ssl.methods:byol_momentum",
+    "dlsaudio.ssl.checks.byol_target:_cosine_momentum",
+)
+EMA_UPDATE = ("dlsaudio.ssl.methods:ema_update",)
+BARLOW_TWINS_LOSS = (
+    "dlsaudio.losses:barlow_twins_loss",
+    "dlsaudio.losses:cross_correlation",
+    "dlsaudio.losses:BarlowTwinsLoss.forward",
+)
+VICREG_LOSS = (
+    "dlsaudio.losses:vicreg_loss",
+    "dlsaudio.losses:invariance_term",
+    "dlsaudio.losses:variance_term",
+    "dlsaudio.losses:covariance_term",
+    "dlsaudio.losses:VICRegLoss.forward",
+)
+LOSSES = INFO_NCE + BYOL_LOSS + SIMSIAM_LOSS + BARLOW_TWINS_LOSS + VICREG_LOSS
+# The training steps and hooks of the package's methods: a student's training_step or
+# on_step_end that reaches one (through super(), say) runs the package's training.
+METHOD_CLASSES = (
+    "SimCLR",
+    "MultiFormatContrastive",
+    "BYOL",
+    "SimSiam",
+    "BarlowTwins",
+    "VICReg",
+    "Supervised",
+)
+TRAINING_STEPS = tuple(f"dlsaudio.ssl.methods:{name}.training_step" for name in METHOD_CLASSES)
+STEP_HOOKS = ("dlsaudio.ssl.methods:BYOL.on_step_end",)
+TRAINING = TRAINING_STEPS + STEP_HOOKS + LOSSES + BYOL_MOMENTUM + EMA_UPDATE
