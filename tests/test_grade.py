@@ -83,7 +83,7 @@ TINY_RUBRIC = {
             "id": "3",
             "name": "Answer",
             "answers": ["answer"],
-            "written": ["why"],
+            "written": [{"cell": "why", "points": 2, "what": "why 42"}],
             "checks": [{"cell": "check-answer", "points": 1, "what": "the answer"}],
         },
         {
@@ -252,7 +252,12 @@ def test_tiny_solution_scores_full_marks_with_nothing_to_report(tiny):
     solution = results["solution"]
     assert _points(solution) == {"1": 3, "2": 1, "3": 1, "4": 2}, solution["tasks"]
     assert solution["notes"] == []
-    assert solution["tasks"][2]["message"] == "all checks passed. Written answer: graded by hand"
+    assert (
+        solution["tasks"][2]["message"]
+        == "all checks passed. Written answer (2 points): graded by hand"
+    )
+    assert solution["tasks"][2]["manual_max"] == 2
+    assert "Because." in solution["tasks"][2]["written_text"]["why"]
 
 
 def test_tiny_unsolved_scores_zero_with_one_message_per_task(tiny):
@@ -330,10 +335,34 @@ def test_batch_writes_grades_feedback_and_summary(tiny):
     batch, results, root = tiny
     out = root / "grades"
     rows = list(csv.DictReader((out / "grades.csv").open()))
-    assert set(rows[0]) == {"submission", "task", "points", "max", "message"}
+    assert set(rows[0]) == {
+        "submission",
+        "task",
+        "points",
+        "max",
+        "message",
+        "manual_points",
+        "manual_points_max",
+    }
     assert len(rows) == len(results) * 5  # four tasks and a total per submission
     solution_total = next(r for r in rows if r["submission"] == "solution" and r["task"] == "total")
     assert (solution_total["points"], solution_total["max"]) == ("7", "7")
+    # the written answer's points: empty for staff to fill, worth 2
+    assert (solution_total["manual_points"], solution_total["manual_points_max"]) == ("", "2")
+    written_row = next(
+        r for r in rows if r["submission"] == "solution" and r["task"].startswith("3.")
+    )
+    assert written_row["manual_points_max"] == "2"
+    review = (out / "manual_review.md").read_text()
+    assert (
+        "## Task 3. Answer: cell why (2 points)" in review and "What is graded: why 42." in review
+    )
+    reference = review.split("**Reference answer**")[1].split("### `", 1)[0]
+    assert "> Because." in reference and "BEGIN SOLUTION" not in reference
+    assert "Because." in review.split("### `solution`")[1].split("### `")[0]
+    assert "*(no answer)*" in review.split("### `unsolved`")[1].split("### `")[0]
+    assert "(2 points, not in the score above)" in (out / "feedback" / "solution.md").read_text()
+    assert "manual_review.md" in (out / "summary.md").read_text()
     page = (out / "feedback" / "tampering.md").read_text()
     assert "**Score: 3 / 7**" in page and "What the grader ignored" in page
     summary = (out / "summary.md").read_text()
@@ -393,6 +422,19 @@ def _rubric_with(tmp_path, change) -> Path:
         (lambda r: r["tasks"][0].update(answers=[]), r"answer cells \['add'\] belong to no task"),
         (lambda r: r["tasks"][1]["answers"].append("add"), "belongs to tasks 1 and 2"),
         (lambda r: r["tasks"][2].update(written=["check-answer"]), "is not a markdown cell"),
+        (
+            lambda r: r["tasks"][2].update(written=[{"cell": "why", "points": -1, "what": "x"}]),
+            "written points must be a number >= 0",
+        ),
+        (
+            lambda r: r["tasks"][2].update(written=[{"cell": "why", "points": 2}]),
+            "a written answer with points says 'what' is graded",
+        ),
+        (
+            lambda r: r["tasks"][2].update(written=[{"cell": "why", "mark": 2}]),
+            "unknown written-answer keys",
+        ),
+        (lambda r: r["tasks"][2].update(written=[3]), "a written answer is a cell id or"),
         (lambda r: r.update(skip={"check-add": "x"}), "not a course cell that no check runs"),
         (lambda r: r.update(skip=["x"]), "'skip' maps cell ids"),
     ],
@@ -754,3 +796,17 @@ def test_an_error_without_a_message_is_explained():
     assert _error_text("ValueError", "bad") == "ValueError: bad"
     assert "more memory than the grading limit" in _error_text("MemoryError", "")
     assert _error_text("KeyboardInterrupt", "") == "KeyboardInterrupt (raised without a message)"
+
+
+@pytest.mark.parametrize("module", [W3, W11], ids=lambda m: m.name)
+def test_the_course_rubrics_give_every_written_answer_points_and_a_reference(module):
+    rubric = load_rubric(find_rubric(module))
+    written = [w for task in rubric.tasks for w in task.manual]
+    assert written and all(w.points > 0 and w.what for w in written)
+    assert rubric.manual_max == sum(w.points for w in written)
+    cells = {c.id: c.source for c in nbformat.read(rubric.solution, as_version=4).cells}
+    for w in written:
+        lines = [line.strip() for line in cells[w.cell].split("\n")]
+        assert notebooks.BEGIN in lines and notebooks.END in lines, w.cell
+        region = lines[lines.index(notebooks.BEGIN) + 1 : lines.index(notebooks.END)]
+        assert len(" ".join(region)) > 200, f"{w.cell}: the reference answer is too short"

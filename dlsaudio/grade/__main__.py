@@ -99,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"graded {len(batch.results)} notebook(s) in {batch.seconds:.0f} s (network: {batch.network})"
     )
-    print(f"wrote {batch.csv}, {batch.summary} and {args.out / 'feedback'}/")
+    print(
+        f"wrote {batch.csv}, {batch.summary}, {args.out / 'feedback'}/ and the written answers "
+        f"to grade by hand in {args.out / 'manual_review.md'}"
+    )
     if batch.changed_package:
         print(
             f"warning: course package files changed during grading: {batch.changed_package}; "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dlsaudio
 from dlsaudio.grade import EXTRA_MARK
-from dlsaudio.grade.report import feedback, write_csv, write_summary
+from dlsaudio.grade.report import feedback, write_csv, write_manual_review, write_summary
 from dlsaudio.grade.rubric import Check, Rubric, find_rubric, load_rubric
 from dlsaudio.grade.run import GUARD
 from dlsaudio.grade.sandbox import LIMITS, Limits, network_namespace, package_digests
@@ -238,6 +238,7 @@ def grade_folder(
         target = out / "feedback" / f"{result['submission'].replace('/', '__')}.md"
         target.write_text(feedback(result, rubric), encoding="utf-8")
     write_csv(results, out / "grades.csv")
+    write_manual_review(results, rubric, out / "manual_review.md")
     summary = write_summary(results, rubric, out, elapsed)
     now = package_digests(package)
     changed = sorted(k for k in set(now) | set(digests) if now.get(k) != digests.get(k))

@@ -5,9 +5,20 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from dlsaudio import notebooks
 from dlsaudio.grade.rubric import Rubric
 
-CSV_COLUMNS = ("submission", "task", "points", "max", "message")
+# manual_points stays empty for staff to fill in from manual_review.md; manual_points_max is
+# what the task's written answers are worth.
+CSV_COLUMNS = (
+    "submission",
+    "task",
+    "points",
+    "max",
+    "message",
+    "manual_points",
+    "manual_points_max",
+)
 TOTAL = "total"
 HOW_GRADING_WORKS = (
     "How this was graded: the course's own notebook ran, cell by cell, with your answer cells "
@@ -46,12 +57,17 @@ def write_csv(results: list[dict], path: Path) -> None:
                         _fmt(task["points"]),
                         _fmt(task["max"]),
                         task["message"],
+                        "",
+                        _fmt(task.get("manual_max", 0.0)),
                     ]
                 )
             points, most = total(result)
             notes = result.get("notes", [])
             message = f"{len(notes)} note(s) in the feedback: " + " ".join(notes) if notes else ""
-            writer.writerow([result["submission"], TOTAL, _fmt(points), _fmt(most), message])
+            manual = sum(t.get("manual_max", 0.0) for t in result["tasks"])
+            writer.writerow(
+                [result["submission"], TOTAL, _fmt(points), _fmt(most), message, "", _fmt(manual)]
+            )
 
 
 def feedback(result: dict, rubric: Rubric) -> str:
@@ -89,12 +105,14 @@ def feedback(result: dict, rubric: Rubric) -> str:
     if written:
         lines += ["", "## Written answers", ""]
         for task, cell_id, done in written:
+            worth = task.get("manual_max", 0.0)
             state = (
                 "received; course staff grade it by hand"
                 if done
                 else "missing (still the placeholder)"
             )
-            lines.append(f"- Task {task['id']}, cell {cell_id}: {state}.")
+            points = f" ({_fmt(worth)} points, not in the score above)" if worth else ""
+            lines.append(f"- Task {task['id']}, cell {cell_id}{points}: {state}.")
     if result.get("notes"):
         lines += ["", "## What the grader ignored, put back or stopped", ""]
         lines += [f"- {note}" for note in result["notes"]]
@@ -171,7 +189,58 @@ def write_summary(results: list[dict], rubric: Rubric, out: Path, seconds: float
                 f"- `{result['submission']}` ({_fmt(total(result)[0])}): {len(result['notes'])} "
                 f"note(s){'; stopped: ' + stopped if stopped else ''}"
             )
-    lines += ["", "Per task and submission: `grades.csv`; per submission: `feedback/`.", ""]
+    lines += ["", "Per task and submission: `grades.csv`; per submission: `feedback/`."]
+    if rubric.manual_max:
+        lines.append(
+            f"Written answers ({_fmt(rubric.manual_max)} points, graded by hand): "
+            "`manual_review.md`; enter the points in the `manual_points` column of `grades.csv`."
+        )
+    lines.append("")
     path = out / "summary.md"
     path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _reference_answer(source: str) -> str:
+    """The solution region of a written-answer cell (the whole cell when it has none)."""
+    lines = source.split("\n")
+    marks = [i for i, line in enumerate(lines) if line.strip() in (notebooks.BEGIN, notebooks.END)]
+    if len(marks) >= 2:
+        return "\n".join(lines[marks[0] + 1 : marks[1]]).strip()
+    return source.strip()
+
+
+def write_manual_review(results: list[dict], rubric: Rubric, path: Path) -> Path:
+    """``manual_review.md``: per written question, what it is worth, the solution's reference
+    answer, and every submission's answer, for staff to mark in ``manual_points``."""
+    import nbformat
+
+    solution = {c.id: c.source for c in nbformat.read(rubric.solution, as_version=4).cells}
+    lines = [
+        f"# {rubric.title}: written answers to grade by hand",
+        "",
+        f"{len(results)} submission(s); written answers are worth {_fmt(rubric.manual_max)} "
+        "points in all. Enter each submission's points in the `manual_points` column of "
+        "`grades.csv` (one row per task).",
+    ]
+    for task in rubric.tasks:
+        for written in task.manual:
+            lines += [
+                "",
+                f"## Task {task.id}. {task.name}: cell {written.cell} ({_fmt(written.points)} points)",
+                "",
+            ]
+            if written.what:
+                lines += [f"What is graded: {written.what}.", ""]
+            lines += ["**Reference answer**", ""]
+            lines += [
+                "> " + line
+                for line in _reference_answer(solution.get(written.cell, "")).split("\n")
+            ]
+            for result in results:
+                scored = next((t for t in result["tasks"] if t["id"] == task.id), {})
+                text = scored.get("written_text", {}).get(written.cell, "").strip()
+                lines += ["", f"### `{result['submission']}`", ""]
+                lines += ["> " + line for line in text.split("\n")] if text else ["*(no answer)*"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

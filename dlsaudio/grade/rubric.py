@@ -10,7 +10,7 @@ A rubric is a JSON file beside the solution notebook, ``<name>_rubric.json`` for
           "id": "1",
           "name": "Supervised baseline",
           "answers": ["25839804", "e0139466"],
-          "written": [],
+          "written": [{"cell": "a4ca02a5", "points": 2, "what": "why BYOL and SimSiam"}],
           "checks": [
             {"cell": "20fc3a7b", "points": 2, "what": "validation loss and accuracy"},
             {"code": "assert history.steps", "after": "e0139466", "points": 1, "what": "..."}
@@ -23,8 +23,10 @@ A rubric is a JSON file beside the solution notebook, ``<name>_rubric.json`` for
 - ``answers``: the cells the student fills in (those with a ``### BEGIN SOLUTION`` region in
   the solution); they are the only code taken from a submission, and they run, whatever they
   are (a function, a training run).
-- ``written``: markdown cells the student answers in words; taken from the submission, shown in
-  the feedback and graded by hand (no points here).
+- ``written``: markdown cells the student answers in words, each ``{"cell", "points", "what"}``
+  (a bare cell id is worth no points); taken from the submission, listed for staff in
+  ``manual_review.md`` beside the solution's reference answer, and graded by hand: their points
+  are not in the automatic score but in the ``manual_points`` column of ``grades.csv``.
 - ``checks``: a course cell (``cell``) that awards its points when it runs without an error, or
   grading-only ``code`` run after the cell ``after`` (at the end when omitted).
 - ``skip``: course cells the grader does not run because no check depends on them (slow
@@ -61,16 +63,32 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Written:
+    """A written answer, graded by hand."""
+
+    cell: str
+    points: float = 0.0
+    what: str = ""
+
+
+@dataclass(frozen=True)
 class Task:
     id: str
     name: str
     checks: tuple[Check, ...]
     answers: tuple[str, ...] = ()
     written: tuple[str, ...] = ()
+    manual: tuple[Written, ...] = ()  # the written answers with their points
 
     @property
     def max_points(self) -> float:
+        """Points the grader awards automatically."""
         return sum(check.points for check in self.checks)
+
+    @property
+    def manual_max(self) -> float:
+        """Points staff award by hand for the written answers."""
+        return sum(w.points for w in self.manual)
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,10 @@ class Rubric:
     @property
     def max_points(self) -> float:
         return sum(task.max_points for task in self.tasks)
+
+    @property
+    def manual_max(self) -> float:
+        return sum(task.manual_max for task in self.tasks)
 
     @property
     def answer_ids(self) -> set[str]:
@@ -127,7 +149,7 @@ class Rubric:
                 c if c.after is not None else dataclasses.replace(c, after=last)
                 for c in extra.get(t.id, [])
             )
-            tasks.append(Task(t.id, t.name, t.checks + added, t.answers, t.written))
+            tasks.append(Task(t.id, t.name, t.checks + added, t.answers, t.written, t.manual))
         return Rubric(self.title, tuple(tasks), self.solution, dict(self.skip))
 
 
@@ -176,6 +198,26 @@ def _check(path: Path, task_id: str, raw: dict) -> Check:
     return Check(float(points), raw["what"], raw.get("cell"), raw.get("code"), raw.get("after"))
 
 
+def _written(path: Path, task_id: str, raw) -> Written:
+    if isinstance(raw, str):
+        return Written(raw)
+    if not isinstance(raw, dict) or "cell" not in raw:
+        raise _fail(
+            path,
+            f"task {task_id}: a written answer is a cell id or {{'cell', 'points', 'what'}}, got {raw!r}",
+        )
+    unknown = set(raw) - {"cell", "points", "what"}
+    if unknown:
+        raise _fail(path, f"task {task_id}: unknown written-answer keys {sorted(unknown)}")
+    points = raw.get("points", 0)
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
+        raise _fail(path, f"task {task_id}: written points must be a number >= 0, got {points!r}")
+    what = raw.get("what", "")
+    if points and (not isinstance(what, str) or not what.strip()):
+        raise _fail(path, f"task {task_id}: a written answer with points says 'what' is graded")
+    return Written(str(raw["cell"]), float(points), what)
+
+
 def load_rubric(path: str | Path) -> Rubric:
     """Read a rubric and check it against its solution notebook.
 
@@ -203,13 +245,15 @@ def load_rubric(path: str | Path) -> Rubric:
         checks = tuple(_check(path, str(task["id"]), c) for c in task["checks"])
         if not checks:
             raise _fail(path, f"task {task['id']} has no checks")
+        manual = tuple(_written(path, str(task["id"]), w) for w in task.get("written", ()))
         tasks.append(
             Task(
                 str(task["id"]),
                 str(task["name"]),
                 checks,
                 tuple(task.get("answers", ())),
-                tuple(task.get("written", ())),
+                tuple(w.cell for w in manual),
+                manual,
             )
         )
     ids = [t.id for t in tasks]

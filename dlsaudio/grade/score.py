@@ -29,6 +29,8 @@ class TaskScore:
     message: str
     checks: list[CheckScore] = field(default_factory=list)
     written: dict[str, bool] = field(default_factory=dict)  # cell id -> answered
+    manual_max: float = 0.0  # points of the written answers, graded by hand
+    written_text: dict[str, str] = field(default_factory=dict)  # cell id -> the student's text
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -94,15 +96,27 @@ def score(rubric: Rubric, assembly: Assembly, run: RunResult) -> list[TaskScore]
                 f"{c.what}: {c.reason} (-{_fmt(c.max)})" for c in checks if c.reason
             )
         written = {cid: assembly.answered.get(cid, False) for cid in task.written}
+        texts = {c.id: c.source for c in assembly.nb.cells if c.id in written}
         if written:
             missing = [cid for cid, done in written.items() if not done]
+            worth = f" ({_fmt(task.manual_max)} points)" if task.manual_max else ""
             message += (
                 f". Written answer {', '.join(missing)} is missing"
                 if missing
-                else ". Written answer: graded by hand"
+                else f". Written answer{worth}: graded by hand"
             )
         scores.append(
-            TaskScore(task.id, task.name, points, task.max_points, message, checks, written)
+            TaskScore(
+                task.id,
+                task.name,
+                points,
+                task.max_points,
+                message,
+                checks,
+                written,
+                task.manual_max,
+                {cid: texts.get(cid, "") if written[cid] else "" for cid in written},
+            )
         )
     return scores
 

@@ -25,7 +25,10 @@ from dlsaudio.grade.score import TaskScore, run_notes, score
 
 def unreadable(rubric, reason: str) -> list[TaskScore]:
     """Zero for every task, with the reason the notebook could not be graded."""
-    return [TaskScore(t.id, t.name, 0.0, t.max_points, reason) for t in rubric.tasks]
+    return [
+        TaskScore(t.id, t.name, 0.0, t.max_points, reason, manual_max=t.manual_max)
+        for t in rubric.tasks
+    ]
 
 
 KERNEL_LINE = "kernel process group "
