@@ -173,3 +173,33 @@ def test_similarity_plot_shows_the_masked_logits_and_row_softmax():
     plt.close(fig)
     with pytest.raises(ValueError, match="same shape"):
         plot_similarity(z1, z2[:3])
+
+
+def test_the_speaker_map_names_every_speaker_in_its_legend():
+    rng = np.random.default_rng(0)
+    speakers = ["george", "jackson", "lucas"] * 10
+    emb = Embeddings(rng.normal(size=(30, 8)).astype("float32"), np.arange(30) % 10, speakers)
+    fig = plot_embeddings(emb, method="tsne", seed=0)
+    legend = fig.axes[1].get_legend()
+    assert legend is not None and legend.get_title().get_text() == "speaker"
+    assert [t.get_text() for t in legend.get_texts()] == ["george", "jackson", "lucas"]
+    plt.close(fig)
+
+
+def test_the_temperature_figure_shows_each_anchor_softmax_and_its_spread():
+    from dlsaudio.ssl.plots import plot_temperature
+
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g)
+    fig = plot_temperature(z1, z2, taus=(0.05, 1.0), anchor=3)
+    sharp, flat = fig.axes
+    heights = [[bar.get_height() for bar in ax.patches] for ax in (sharp, flat)]
+    assert all(len(h) == 15 and abs(sum(h) - 1) < 1e-5 for h in heights)
+    assert max(heights[0]) > max(heights[1])  # a low tau concentrates the softmax
+    red = matplotlib.colors.to_rgba("tab:red")
+    assert sum(bar.get_facecolor() == red for bar in sharp.patches) == 1  # the positive, marked
+    spread = [float(ax.get_title().split("about ")[1].split(" ")[0]) for ax in (sharp, flat)]
+    assert spread[0] < spread[1] <= 15
+    plt.close(fig)
+    with pytest.raises(ValueError, match="anchor must be in"):
+        plot_temperature(z1, z2, anchor=16)

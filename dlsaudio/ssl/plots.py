@@ -5,6 +5,7 @@ Every function returns a matplotlib Figure (a notebook displays it; a script sav
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
@@ -151,6 +152,9 @@ def plot_embeddings(
         ax.set_yticks([])
         if name == "digit":
             ax.legend(*sc.legend_elements(), fontsize="x-small", loc="best", ncol=2)
+        else:  # which colour is which speaker
+            handles = sc.legend_elements(num=len(speakers))[0]
+            ax.legend(handles, speakers, fontsize="x-small", loc="best", ncol=2, title="speaker")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -197,5 +201,52 @@ def plot_similarity(
         fig.colorbar(im, ax=ax, fraction=0.046)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_temperature(
+    z1: torch.Tensor, z2: torch.Tensor, taus=(0.05, 0.1, 0.5, 1.0), *, anchor: int = 0
+) -> Figure:
+    """How the temperature reshapes one anchor's softmax over its ``2N - 1`` candidates.
+
+    Candidates are sorted by cosine similarity to the anchor (most similar first); the bar of
+    the positive (the anchor's other view) is red. A low ``tau`` puts almost all of the
+    probability, and so of the loss's push, on the few most similar candidates; a high ``tau``
+    spreads it over all of them.
+
+    Args:
+        z1: ``(batch, dim)`` projections of the first views.
+        z2: ``(batch, dim)`` projections of the second views.
+        taus: temperatures, one panel each.
+        anchor: row of ``[z1; z2]`` to show.
+
+    Raises:
+        ValueError: shapes that :func:`dlsaudio.losses.info_nce` rejects, an empty ``taus`` or an
+            ``anchor`` outside ``[0, 2N)``.
+    """
+    from dlsaudio.ssl.negatives import candidate_probabilities
+
+    taus = list(taus)
+    n = z1.shape[0]
+    if not taus:
+        raise ValueError("taus is empty; pass temperatures such as (0.05, 0.1, 0.5)")
+    if not 0 <= anchor < 2 * n:
+        raise ValueError(f"anchor must be in [0, {2 * n}), got {anchor}")
+    z = torch.nn.functional.normalize(torch.cat([z1, z2]).detach().float(), dim=1)
+    similarity = z @ z[anchor]  # (2N,)
+    others = [k for k in torch.argsort(similarity, descending=True).tolist() if k != anchor]
+    partner = (anchor + n) % (2 * n)
+    colours = ["tab:red" if k == partner else "tab:blue" for k in others]
+    fig, axes = plt.subplots(1, len(taus), figsize=(3.2 * len(taus), 3), sharey=True)
+    for ax, tau in zip(np.atleast_1d(axes), taus, strict=True):
+        probs = candidate_probabilities(z1, z2, tau)[anchor, others]
+        ax.bar(range(len(others)), probs.numpy(), color=colours)
+        entropy = float(-(probs * probs.clamp_min(1e-30).log()).sum())
+        ax.set(
+            title=f"tau = {tau}: about {math.exp(entropy):.1f} candidates",
+            xlabel="candidates, most similar first",
+        )
+    np.atleast_1d(axes)[0].set_ylabel("softmax probability (red: positive)")
     fig.tight_layout()
     return fig
