@@ -679,10 +679,13 @@ def test_module3_unsolved_scores_zero_with_one_message_per_task(module3):
     ] * 4
 
 
-def test_module3_wrong_loss_loses_its_check_only(module3):
+def test_module3_wrong_loss_loses_its_checks_only(module3):
     result = module3["wrong_loss"]
-    assert _points(result) == {"1": 3, "2": 3, "3": 4, "4": 2}, result["tasks"]
+    # the loss check and, through one step of the trained model, BYOL's training check
+    assert _points(result) == {"1": 3, "2": 3, "3": 3, "4": 2}, result["tasks"]
     assert "missing stop-gradient: gradient flows into z" in result["tasks"][2]["message"]
+    lost = {c["what"]: c["reason"] for c in result["tasks"][2]["checks"] if c["reason"]}
+    assert "gradient into the target networks" in lost[BYOL_TRAINS], lost
 
 
 def test_module3_wrong_info_nce_loses_the_loss_check_and_says_why(module3):

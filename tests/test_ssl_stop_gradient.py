@@ -171,3 +171,22 @@ def test_the_check_leaves_the_trained_model_untouched():
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert all(p.grad is None for p in model.target_encoder.parameters())
+
+
+def test_a_run_on_a_ready_wave_cache_is_checked_too():
+    """The homework trains on a WaveCache without passing clip_samples to fit."""
+    from dlsaudio.data import WaveCache
+
+    g = torch.Generator().manual_seed(0)
+    cache = WaveCache(
+        [{"wave": torch.randn(1600, generator=g), "speaker": "a"} for _ in range(16)], 1600
+    )
+    model = student_byol(byol_loss_without_stop_gradient)
+    history = fit(
+        model, cache, epochs=1, batch_size=8, progress=False, augment=Identity(), device="cpu"
+    )
+    assert history.model["clip_samples"] == 1600
+    with pytest.raises(AssertionError, match="missing stop-gradient"):
+        checks.check_training_history(
+            history, model=model, methods=("training_step", "on_step_end")
+        )

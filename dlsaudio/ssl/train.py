@@ -225,7 +225,7 @@ def fit(
     history.model = {
         "class": f"{type(method).__module__}.{type(method).__qualname__}",
         "id": id(method),
-        "clip_samples": cfg.clip_samples,  # lets a check run one step of this model again
+        "clip_samples": int(cache.waves.shape[1]),  # lets a check run one step of it again
     }
 
     steps_per_epoch = len(cache) // cfg.batch_size
