@@ -203,3 +203,14 @@ def test_the_temperature_figure_shows_each_anchor_softmax_and_its_spread():
     plt.close(fig)
     with pytest.raises(ValueError, match="anchor must be in"):
         plot_temperature(z1, z2, anchor=16)
+
+
+def test_the_explorer_draws_wave_and_spectrogram_on_one_time_axis():
+    """Seen in the browser test's screenshot: the spectrogram's frames stretched the wave's
+    shared axis, so the wave filled a hundredth of its panel."""
+    explorer = AugmentationExplorer(torch.randn(2, 8000) * 0.1, sample_rate=16000)
+    axes = explorer.figure.axes
+    wave_axis, mel_axis = axes[0], axes[2]
+    assert wave_axis.get_xlim() == pytest.approx((0.0, 0.5))
+    assert mel_axis.get_xlim() == pytest.approx((0.0, 0.5))
+    assert mel_axis.images[0].get_extent()[:2] == pytest.approx([0.0, 0.5])

@@ -93,15 +93,26 @@ class AugmentationExplorer:
         out_wave = wave if on_mel else aug(wave, generator=g)
         out_mel = aug(mel, generator=g) if on_mel else log_mel(out_wave, self.sample_rate)
         self.augmented = out_mel[0] if on_mel else out_wave[0]
-        fig, axes = plt.subplots(2, 2, figsize=(11, 4.5), sharex="col")
+        fig, axes = plt.subplots(2, 2, figsize=(11, 4.5), sharex=True)
+        seconds = wave.shape[1] / self.sample_rate
         t = np.arange(wave.shape[1]) / self.sample_rate
         for col, (w, m, title) in enumerate(
             ((wave, mel, "original"), (out_wave, out_mel, self.name.value))
         ):
             axes[0, col].plot(t, w[0].numpy(), lw=0.5)
             axes[0, col].set_title(title)
-            axes[1, col].imshow(m[0].numpy(), origin="lower", aspect="auto", cmap="magma")
+            # the spectrogram on the same time axis as the wave above it (seconds, not frames)
+            axes[1, col].imshow(
+                m[0].numpy(),
+                origin="lower",
+                aspect="auto",
+                cmap="magma",
+                extent=(0.0, seconds, 0, m.shape[1]),
+            )
+            axes[1, col].set_xlabel("seconds")
+        axes[0, 0].set_xlim(0.0, seconds)
         axes[1, 0].set_ylabel("mel bin")
+        self.figure = fig  # the last figure drawn
         fig.tight_layout()
         self.output.clear_output(wait=True)
         with self.output:
