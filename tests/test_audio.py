@@ -150,7 +150,9 @@ def test_pad_crop():
     assert crop.equal(torch.arange(start, start + 4, dtype=torch.float32))
     starts = {int(pad_crop(wave, 4, random_crop=True, generator=g1)[0]) for _ in range(50)}
     assert starts == set(range(7))
-    with pytest.raises(ValueError, match="length must be a positive whole number of samples, got 0"):
+    with pytest.raises(
+        ValueError, match="length must be a positive whole number of samples, got 0"
+    ):
         pad_crop(wave, 0)
 
 

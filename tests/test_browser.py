@@ -121,7 +121,7 @@ def _open_and_run(server, driver, notebook: Path, seconds: float) -> None:
     )
 
 
-def _check_page(driver, name: str) -> dict:
+def _check_page(driver) -> dict:
     """What a student would check by eye, as a dict the assertions read."""
     errors = _js(
         driver,
@@ -133,12 +133,27 @@ def _check_page(driver, name: str) -> dict:
         "return [...document.querySelectorAll('.jp-OutputArea-output img')].map(i => [i.naturalWidth, i.naturalHeight])",
     )
     text = _js(driver, "return document.querySelector('.jp-Notebook').innerText")
-    console = [
+    return {"errors": errors, "images": images, "text": text, "console": _console_errors(driver)}
+
+
+def _console_errors(driver) -> list[dict]:
+    """The browser console's errors since the last call, but for resources outside 127.0.0.1."""
+    return [
         entry
         for entry in driver.get_log("browser")
         if entry["level"] == "SEVERE" and not any(host in entry["message"] for host in EXTERNAL)
     ]
-    return {"errors": errors, "images": images, "text": text, "console": console, "name": name}
+
+
+def _assert_page_as_a_student_sees_it(driver, shots: Path, name: str, min_figures: int) -> dict:
+    page = _check_page(driver)
+    _shot(driver, shots, f"{name}_end")
+    assert not page["errors"], page["errors"]
+    assert len(page["images"]) >= min_figures, f"only {len(page['images'])} figures rendered"
+    assert all(w > 0 and h > 0 for w, h in page["images"]), page["images"]
+    assert "Error displaying widget" not in page["text"]
+    assert not page["console"], page["console"]
+    return page
 
 
 def _shot(driver, shots: Path, name: str) -> None:
@@ -162,13 +177,7 @@ def test_module3_seminar_renders_its_figures_and_working_widgets(lab):
     server, driver, shots = lab
     try:
         _open_and_run(server, driver, ROOT / "week_03_ssl" / "seminar.ipynb", 240)
-        page = _check_page(driver, "module 3 seminar")
-        _shot(driver, shots, "week03_seminar_end")
-        assert not page["errors"], page["errors"]
-        assert len(page["images"]) >= 10, f"only {len(page['images'])} figures rendered"
-        assert all(w > 0 and h > 0 for w, h in page["images"]), page["images"]
-        assert "Error displaying widget" not in page["text"]
-        assert not page["console"], page["console"]
+        _assert_page_as_a_student_sees_it(driver, shots, "week03_seminar", min_figures=10)
 
         # the augmentation explorer: a dropdown and sliders that redraw its figure
         views = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output .widget-vbox")
@@ -199,11 +208,7 @@ def test_module3_seminar_renders_its_figures_and_working_widgets(lab):
             "the figure to change after moving the slider",
         )
         _shot(driver, shots, "week03_augmentation_explorer_moved")
-        late = [
-            e
-            for e in driver.get_log("browser")
-            if e["level"] == "SEVERE" and not any(host in e["message"] for host in EXTERNAL)
-        ]
+        late = _console_errors(driver)
         assert not late, late
     except BaseException:
         _shot(driver, shots, "week03_failure")
@@ -216,19 +221,13 @@ def test_module11_seminar_renders_its_figures_and_progress_bars(lab):
     server, driver, shots = lab
     try:
         _open_and_run(server, driver, ROOT / "week_11_low_resource" / "seminar.ipynb", 400)
-        page = _check_page(driver, "module 11 seminar")
-        _shot(driver, shots, "week11_seminar_end")
-        assert not page["errors"], page["errors"]
-        assert len(page["images"]) >= 3, f"only {len(page['images'])} figures rendered"
-        assert all(w > 0 and h > 0 for w, h in page["images"]), page["images"]
-        assert "Error displaying widget" not in page["text"]
+        _assert_page_as_a_student_sees_it(driver, shots, "week11_seminar", min_figures=3)
         # tqdm's notebook bars are widgets: they rendered as progress bars
         bars = driver.find_elements(
             By.CSS_SELECTOR,
             ".jp-OutputArea-output .widget-hprogress, .jp-OutputArea-output progress",
         )
         assert bars, "no progress bar rendered"
-        assert not page["console"], page["console"]
     except BaseException:
         _shot(driver, shots, "week11_failure")
         raise

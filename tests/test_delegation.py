@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from ssl_fit import tiny_fit
 
 import dlsaudio
 import dlsaudio.losses
@@ -121,24 +122,6 @@ def test_the_checks_own_reference_does_not_count_against_the_student(capsys):
 # --------------------------------------------------------------------------- training steps
 
 
-def _fit(model):
-    from dlsaudio.augment import Identity
-    from dlsaudio.ssl import fit
-
-    g = torch.Generator().manual_seed(0)
-    data = [{"wave": torch.randn(1600, generator=g)} for _ in range(16)]
-    return fit(
-        model,
-        data,
-        epochs=1,
-        batch_size=8,
-        clip_samples=1600,
-        progress=False,
-        augment=Identity(),
-        device="cpu",
-    )
-
-
 def _encoder():
     from dlsaudio.encoders import MelEncoder
 
@@ -162,7 +145,7 @@ def test_a_training_step_through_super_fails():
         match=r"HomeworkBYOL.training_step .* calls dlsaudio.ssl.methods.BYOL.training_step",
     ):
         checks.check_training_history(
-            _fit(model), model=model, methods=("training_step", "on_step_end")
+            tiny_fit(model), model=model, methods=("training_step", "on_step_end")
         )
 
 
@@ -176,7 +159,7 @@ def test_a_training_step_with_the_package_loss_fails():
 
     model = HomeworkContrastive(_encoder(), dim=8, hidden_dim=16)
     with pytest.raises(DelegationError, match="calls dlsaudio.losses.info_nce"):
-        checks.check_training_history(_fit(model), model=model)
+        checks.check_training_history(tiny_fit(model), model=model)
 
 
 def test_a_training_step_using_the_package_forward_passes(capsys):
@@ -202,7 +185,7 @@ def test_a_training_step_using_the_package_forward_passes(capsys):
 
     model = HomeworkBYOL(_encoder(), dim=8, hidden_dim=16)
     checks.check_training_history(
-        _fit(model), model=model, methods=("training_step", "on_step_end")
+        tiny_fit(model), model=model, methods=("training_step", "on_step_end")
     )
     assert capsys.readouterr().out.startswith("OK: ")
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from ssl_fit import tiny_fit
 from torch.utils.data import DataLoader, TensorDataset
 
 from dlsaudio import losses
@@ -1469,24 +1470,6 @@ def test_expect_collapse(capsys) -> None:
 
 
 TINY = {"channels": (4, 8), "blocks": (1, 1)}
-
-
-def tiny_fit(method):
-    from dlsaudio.augment import Identity
-    from dlsaudio.ssl import fit
-
-    g = torch.Generator().manual_seed(0)
-    data = [{"wave": torch.randn(1600, generator=g), "label": i % 3} for i in range(16)]
-    return fit(
-        method,
-        data,
-        epochs=1,
-        batch_size=8,
-        clip_samples=1600,
-        progress=False,
-        augment=Identity(),
-        device="cpu",
-    )
 
 
 class StudentContrastive(torch.nn.Module):

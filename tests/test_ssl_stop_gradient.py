@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from ssl_fit import tiny_fit
 
 from dlsaudio.augment import Identity
 from dlsaudio.encoders import MelEncoder
@@ -78,21 +79,6 @@ def student_simsiam(forget_detach=False, use_stop_gradient=True):
 
     torch.manual_seed(0)
     return StudentSimSiam(MelEncoder(**TINY), dim=8, hidden_dim=16)
-
-
-def tiny_fit(model, steps=2):
-    g = torch.Generator().manual_seed(0)
-    data = [{"wave": torch.randn(1600, generator=g), "label": i % 3} for i in range(8 * steps)]
-    return fit(
-        model,
-        data,
-        epochs=1,
-        batch_size=8,
-        clip_samples=1600,
-        progress=False,
-        augment=Identity(),
-        device="cpu",
-    )
 
 
 def test_without_the_students_detach_the_target_is_trained_by_the_loss():
