@@ -590,10 +590,31 @@ INFO_NCE_WITHOUT_MASK = """def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau:
 
 BYOL_TRAINS = "BYOL trains with your training_step and target update without collapsing"
 
+# Answers that hand their task to the package: InfoNCE under another name, BYOL's training
+# step through super().
+INFO_NCE_DELEGATED = """from dlsaudio.losses import info_nce as _info_nce
+
+
+def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> torch.Tensor:
+    return _info_nce(z1, z2, tau)"""
+
+
+def _byol_step_through_super(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    cell = next(c for c in nb.cells if c.id == "6e66629d")
+    start = cell.source.index("        p1, p2, t1, t2, z1, z2 = self(x1, x2)")
+    end = cell.source.index("        return StepOutput(loss, z1, z2)\n", start)
+    cell.source = (
+        cell.source[:start]
+        + "        return super().training_step(x1, x2)\n"
+        + cell.source[end + len("        return StepOutput(loss, z1, z2)\n") :]
+    )
+    return nb
+
 
 def homework_submissions(folder: Path) -> None:
-    """The module 3 submissions: solution, unsolved, a wrong InfoNCE, a wrong BYOL loss, tampered
-    checks, one that sleeps forever, one that allocates without bound, one with cells deleted."""
+    """The module 3 submissions: solution, unsolved, a wrong InfoNCE, a wrong BYOL loss, answers
+    that call the package's, tampered checks, one that sleeps forever, one that allocates without
+    bound, one with cells deleted."""
     folder.mkdir()
     cases = {"solution": _solved(W3 / "homework_solution.ipynb")}
     cases["unsolved"] = nbformat.read(W3 / "homework.ipynb", as_version=4)
@@ -602,6 +623,9 @@ def homework_submissions(folder: Path) -> None:
     )
     cases["wrong_loss"] = _set(
         _solved(W3 / "homework_solution.ipynb"), "94568382", BYOL_WITHOUT_STOP_GRADIENT
+    )
+    cases["delegated"] = _byol_step_through_super(
+        _set(_solved(W3 / "homework_solution.ipynb"), "b7c8d9e0", INFO_NCE_DELEGATED)
     )
     tampered = _solved(W3 / "homework_solution.ipynb")
     _set(
@@ -694,6 +718,25 @@ def test_module3_wrong_info_nce_loses_the_loss_check_and_says_why(module3):
     result = module3["wrong_info_nce"]
     assert _points(result) == {"1": 3, "2": 1, "3": 5, "4": 2}, result["tasks"]
     assert "mask the diagonal of the similarity matrix" in result["tasks"][1]["message"]
+
+
+def test_module3_delegated_answers_lose_their_checks_and_the_feedback_says_so(module3):
+    result = module3["delegated"]
+    lost = {
+        c["what"]: c["reason"] for task in result["tasks"] for c in task["checks"] if c["reason"]
+    }
+    assert set(lost) == {
+        "InfoNCE with each row's own denominator (info_nce)",
+        "HomeworkContrastive trains with your training_step without collapsing",
+        BYOL_TRAINS,
+    }, lost
+    info_nce = lost["InfoNCE with each row's own denominator (info_nce)"]
+    assert "`info_nce` hands its task to the package" in info_nce
+    assert "dlsaudio.losses.info_nce" in info_nce
+    assert "hands its task to the package" in lost[BYOL_TRAINS]
+    assert "dlsaudio.ssl.methods.BYOL.training_step" in lost[BYOL_TRAINS]
+    assert "hands its task to the package" in result["tasks"][1]["message"]
+    assert _points(result)["1"] == 3 and _points(result)["4"] == 2, result["tasks"]
 
 
 def test_module3_tampered_checks_gain_nothing(module3):
