@@ -14,8 +14,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from dlsaudio.asr.checks import ToySeq2Seq, toy_collate, toy_items
+from dlsaudio.asr.sampling import SourceWeightedSampler
 from dlsaudio.asr.train import init_distributed, train, unwrap, wrap_model
-from dlsaudio.sampling import SourceWeightedSampler
 
 MICRO_BATCH = 2
 GLOBAL_ACCUM = 4  # micro-batches per optimizer step over all processes

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from dlsaudio.augment import Identity
 from dlsaudio.ssl import fit
+from dlsaudio.ssl.augment import Identity
 
 
 def tiny_fit(method, steps: int = 2):

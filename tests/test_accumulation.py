@@ -15,6 +15,7 @@ from dlsaudio.asr.checks import (
     toy_items,
 )
 from dlsaudio.asr.precision import optimizer_step, resolve_precision
+from dlsaudio.asr.sampling import SourceWeightedSampler
 from dlsaudio.asr.train import (
     History,
     TrainConfig,
@@ -25,7 +26,6 @@ from dlsaudio.asr.train import (
     warmup_linear_decay,
     whisper_logits,
 )
-from dlsaudio.sampling import SourceWeightedSampler
 
 
 def grads_of(model):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from dlsaudio.augment import (
+from dlsaudio.ssl.augment import (
     AUGMENTATIONS,
     AddNoise,
     Compose,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from dlsaudio.asr.text import verbalize_numbers
 from dlsaudio.data import generate
 from dlsaudio.data.generate import (
     DIGIT_SPEAKERS,
@@ -19,7 +20,6 @@ from dlsaudio.data.generate import (
     generate_kyrgyz,
     synthesize,
 )
-from dlsaudio.kyrgyz import verbalize_numbers
 
 HAVE_ESPEAK = shutil.which("espeak-ng") is not None
 

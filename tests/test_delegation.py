@@ -11,21 +11,21 @@ import torch.nn.functional as F
 from ssl_fit import tiny_fit
 
 import dlsaudio
-import dlsaudio.losses
-from dlsaudio import losses as L
+import dlsaudio.ssl.losses
 from dlsaudio.asr import checks as asr_checks
 from dlsaudio.delegation import DelegationError, refusing
 from dlsaudio.ssl import checks
+from dlsaudio.ssl import losses as L
 
 # --------------------------------------------------------------------------- module 3 delegations
 
 
 def info_nce_direct(z1, z2, tau):
-    return dlsaudio.losses.info_nce(z1, z2, tau)
+    return dlsaudio.ssl.losses.info_nce(z1, z2, tau)
 
 
 def info_nce_alias(z1, z2, tau):
-    from dlsaudio.losses import info_nce as f
+    from dlsaudio.ssl.losses import info_nce as f
 
     return f(z1, z2, tau)
 
@@ -38,7 +38,7 @@ def info_nce_two_deep(z1, z2, tau):
     return _helper(z1, z2, tau) * 1.0
 
 
-info_nce_assigned = dlsaudio.losses.info_nce  # no def at all: the package's function itself
+info_nce_assigned = dlsaudio.ssl.losses.info_nce  # no def at all: the package's function itself
 
 
 def info_nce_private_helper(z1, z2, tau):
@@ -69,12 +69,12 @@ def ema_update_direct(target, online, momentum):
 @pytest.mark.parametrize(
     ("check", "answer", "package"),
     [
-        (checks.check_info_nce, info_nce_direct, "dlsaudio.losses.info_nce"),
-        (checks.check_info_nce, info_nce_alias, "dlsaudio.losses.info_nce"),
-        (checks.check_info_nce, info_nce_two_deep, "dlsaudio.losses.info_nce"),
-        (checks.check_info_nce, info_nce_assigned, "dlsaudio.losses.info_nce"),
-        (checks.check_byol_loss, byol_loss_direct, "dlsaudio.losses.byol_loss"),
-        (checks.check_simsiam_loss, simsiam_loss_direct, "dlsaudio.losses.simsiam_loss"),
+        (checks.check_info_nce, info_nce_direct, "dlsaudio.ssl.losses.info_nce"),
+        (checks.check_info_nce, info_nce_alias, "dlsaudio.ssl.losses.info_nce"),
+        (checks.check_info_nce, info_nce_two_deep, "dlsaudio.ssl.losses.info_nce"),
+        (checks.check_info_nce, info_nce_assigned, "dlsaudio.ssl.losses.info_nce"),
+        (checks.check_byol_loss, byol_loss_direct, "dlsaudio.ssl.losses.byol_loss"),
+        (checks.check_simsiam_loss, simsiam_loss_direct, "dlsaudio.ssl.losses.simsiam_loss"),
         (checks.check_byol_momentum, byol_momentum_direct, "dlsaudio.ssl.methods.byol_momentum"),
         (checks.check_ema_update, ema_update_direct, "dlsaudio.ssl.methods.ema_update"),
     ],
@@ -88,7 +88,7 @@ def test_a_delegated_module3_answer_fails_with_its_own_message(check, answer, pa
 
 
 def test_a_private_helper_that_computes_the_answer_is_a_delegation_too():
-    with pytest.raises(DelegationError, match="dlsaudio.losses._view_logits"):
+    with pytest.raises(DelegationError, match="dlsaudio.ssl.losses._view_logits"):
         checks.check_info_nce(info_nce_private_helper)
 
 
@@ -123,7 +123,7 @@ def test_the_checks_own_reference_does_not_count_against_the_student(capsys):
 
 
 def _encoder():
-    from dlsaudio.encoders import MelEncoder
+    from dlsaudio.ssl.encoders import MelEncoder
 
     torch.manual_seed(0)
     return MelEncoder(channels=(4, 8), blocks=(1, 1))
@@ -158,7 +158,7 @@ def test_a_training_step_with_the_package_loss_fails():
             return StepOutput(L.info_nce(z1, z2, self.tau), z1, z2)
 
     model = HomeworkContrastive(_encoder(), dim=8, hidden_dim=16)
-    with pytest.raises(DelegationError, match="calls dlsaudio.losses.info_nce"):
+    with pytest.raises(DelegationError, match="calls dlsaudio.ssl.losses.info_nce"):
         checks.check_training_history(tiny_fit(model), model=model)
 
 
@@ -194,13 +194,13 @@ def test_a_training_step_using_the_package_forward_passes(capsys):
 
 
 def source_probabilities_direct(counts, weights=None, alpha=None):
-    from dlsaudio.sampling import source_probabilities
+    from dlsaudio.asr.sampling import source_probabilities
 
     return source_probabilities(counts, weights=weights, alpha=alpha)
 
 
 def test_a_delegated_source_probabilities_fails():
-    with pytest.raises(DelegationError, match="calls dlsaudio.sampling.source_probabilities"):
+    with pytest.raises(DelegationError, match="calls dlsaudio.asr.sampling.source_probabilities"):
         asr_checks.check_source_probabilities(source_probabilities_direct)
 
 
@@ -235,7 +235,7 @@ def test_refusing_restores_the_previous_profiler_and_names_the_first_call():
             def f():
                 return L.byol_loss(torch.ones(2, 3), torch.ones(2, 3))
 
-            with refusing("f", [f], ("dlsaudio.losses:byol_loss",)):
+            with refusing("f", [f], ("dlsaudio.ssl.losses:byol_loss",)):
                 f()
         assert sys.getprofile() is outer
     finally:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dlsaudio.encoders import (
+from dlsaudio.ssl.encoders import (
     MelEncoder,
     PredictionHead,
     ProjectionHead,

@@ -31,7 +31,7 @@ W3, W11 = ROOT / "week_03_ssl", ROOT / "week_11_low_resource"
 
 TINY_CELLS = [
     ("md", None, "# Tiny homework"),
-    ("code", None, "import os\nimport socket\nimport torch\nfrom dlsaudio import losses"),
+    ("code", None, "import os\nimport socket\nimport torch\nfrom dlsaudio.ssl import losses"),
     (
         "code",
         "add",
@@ -281,7 +281,11 @@ def test_tampering_with_cells_checks_and_the_package_gains_nothing(tiny):
     result = results["tampering"]
     assert _points(result) == {"1": 0, "2": 0, "3": 1, "4": 2}, result["tasks"]
     notes = _notes(result)
-    for changed in ("shell.input_transformers_post", "dlsaudio.losses.byol_loss", "torch.allclose"):
+    for changed in (
+        "shell.input_transformers_post",
+        "dlsaudio.ssl.losses.byol_loss",
+        "torch.allclose",
+    ):
         assert changed in notes, notes
     assert "add(2, 3) should be 5, got -1" in result["tasks"][0]["message"]
 
@@ -592,7 +596,7 @@ BYOL_TRAINS = "BYOL trains with your training_step and target update without col
 
 # Answers that hand their task to the package: InfoNCE under another name, BYOL's training
 # step through super().
-INFO_NCE_DELEGATED = """from dlsaudio.losses import info_nce as _info_nce
+INFO_NCE_DELEGATED = """from dlsaudio.ssl.losses import info_nce as _info_nce
 
 
 def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> torch.Tensor:
@@ -732,7 +736,7 @@ def test_module3_delegated_answers_lose_their_checks_and_the_feedback_says_so(mo
     }, lost
     info_nce = lost["InfoNCE with each row's own denominator (info_nce)"]
     assert "`info_nce` hands its task to the package" in info_nce
-    assert "dlsaudio.losses.info_nce" in info_nce
+    assert "dlsaudio.ssl.losses.info_nce" in info_nce
     assert "hands its task to the package" in lost[BYOL_TRAINS]
     assert "dlsaudio.ssl.methods.BYOL.training_step" in lost[BYOL_TRAINS]
     assert "hands its task to the package" in result["tasks"][1]["message"]

@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 
-from dlsaudio.health import (
+from dlsaudio.ssl.health import (
     CollapseMonitor,
     alignment,
     effective_rank,

@@ -3,8 +3,8 @@ import doctest
 import numpy as np
 import pytest
 
-from dlsaudio import kyrgyz
-from dlsaudio.kyrgyz import MAX_NUMBER, number_to_words, ordinal_to_words, verbalize_numbers
+from dlsaudio.asr import text as kyrgyz
+from dlsaudio.asr.text import MAX_NUMBER, number_to_words, ordinal_to_words, verbalize_numbers
 
 KNOWN = {
     0: "нөл",

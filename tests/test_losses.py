@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from dlsaudio import losses
-from dlsaudio.losses import (
+from dlsaudio.ssl import losses
+from dlsaudio.ssl.losses import (
     BarlowTwinsLoss,
     BYOLLoss,
     InfoNCE,

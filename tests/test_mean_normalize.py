@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dlsaudio.audio import log_mel, mean_normalize, speech_frames
-from dlsaudio.encoders import MelEncoder
+from dlsaudio.ssl.encoders import MelEncoder
 
 
 def speech_and_silence(seed=0):

@@ -9,9 +9,9 @@ from torch.utils.data import DataLoader
 import dlsaudio.progress
 from dlsaudio.asr.checks import ToySeq2Seq, toy_collate, toy_items
 from dlsaudio.asr.train import train
-from dlsaudio.augment import Identity
-from dlsaudio.encoders import MelEncoder
 from dlsaudio.progress import TrainingProgress
+from dlsaudio.ssl.augment import Identity
+from dlsaudio.ssl.encoders import MelEncoder
 from dlsaudio.ssl.methods import SimCLR
 from dlsaudio.ssl.train import fit
 

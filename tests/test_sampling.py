@@ -8,7 +8,7 @@ import torch
 from scipy.stats import chisquare
 from torch.utils.data import DataLoader
 
-from dlsaudio.sampling import (
+from dlsaudio.asr.sampling import (
     SourceWeightedSampler,
     example_weights,
     source_counts,

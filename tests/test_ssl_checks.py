@@ -17,8 +17,7 @@ import torch.nn.functional as F
 from ssl_fit import tiny_fit
 from torch.utils.data import DataLoader, TensorDataset
 
-from dlsaudio import losses
-from dlsaudio.ssl import checks
+from dlsaudio.ssl import checks, losses
 
 
 def not_implemented(*args, **kwargs):
@@ -1479,7 +1478,7 @@ class StudentContrastive(torch.nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        from dlsaudio.encoders import MelEncoder
+        from dlsaudio.ssl.encoders import MelEncoder
 
         self.encoder = MelEncoder(**TINY)
         self.projector = torch.nn.Linear(self.encoder.dim, 8)
@@ -1495,8 +1494,8 @@ class StudentContrastive(torch.nn.Module):
 
 
 def _byol():
-    from dlsaudio.encoders import MelEncoder
     from dlsaudio.ssl import BYOL
+    from dlsaudio.ssl.encoders import MelEncoder
 
     torch.manual_seed(0)
     return BYOL(MelEncoder(**TINY), dim=8, hidden_dim=16)
@@ -1560,8 +1559,8 @@ def test_task_methods_must_be_the_students() -> None:
         h.model = {"class": f"{type(model).__module__}.{type(model).__qualname__}", "id": id(model)}
         return h
 
-    from dlsaudio.encoders import MelEncoder
     from dlsaudio.ssl import BYOL, SSLMethod
+    from dlsaudio.ssl.encoders import MelEncoder
 
     own = _byol_subclass(training_step=training_step, on_step_end=on_step_end)(MelEncoder(**TINY))
     checks.check_training_history(stamped(own), model=own, methods=("training_step", "on_step_end"))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from dlsaudio.encoders import MelEncoder
+from dlsaudio.ssl.encoders import MelEncoder
 from dlsaudio.ssl.evaluation import (
     Embeddings,
     extract_embeddings,

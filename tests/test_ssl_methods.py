@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlsaudio.encoders import MelEncoder, WaveEncoder
+from dlsaudio.ssl.encoders import MelEncoder, WaveEncoder
 from dlsaudio.ssl.methods import (
     BYOL,
     METHODS,

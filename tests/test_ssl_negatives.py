@@ -35,7 +35,7 @@ def test_probabilities_match_a_loop_and_the_loss(n, dim, tau):
     assert torch.allclose(probs.sum(dim=1), torch.ones(2 * n))
     assert torch.all(probs.diagonal() == 0)
     # InfoNCE is the mean of -log of the positives' probabilities
-    from dlsaudio.losses import info_nce
+    from dlsaudio.ssl.losses import info_nce
 
     partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
     loss = -probs[torch.arange(2 * n), partner].log().mean()

@@ -8,7 +8,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from dlsaudio.augment import Gain  # noqa: E402
+from dlsaudio.ssl.augment import Gain  # noqa: E402
 from dlsaudio.ssl.evaluation import Embeddings  # noqa: E402
 from dlsaudio.ssl.plots import (  # noqa: E402
     plot_embeddings,
@@ -104,7 +104,7 @@ def test_augmentation_explorer_applies_the_chosen_augmentation():
 
 
 def test_augmentation_explorer_runs_every_registered_augmentation():
-    from dlsaudio.augment import AUGMENTATIONS
+    from dlsaudio.ssl.augment import AUGMENTATIONS
 
     explorer = AugmentationExplorer(torch.randn(1, 4000) * 0.1)
     for name in AUGMENTATIONS:

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from ssl_fit import tiny_fit
 
-from dlsaudio.augment import Identity
-from dlsaudio.encoders import MelEncoder
 from dlsaudio.ssl import BYOL, SimSiam, StepOutput, checks, fit
+from dlsaudio.ssl.augment import Identity
+from dlsaudio.ssl.encoders import MelEncoder
 
 TINY = {"channels": (4, 8), "blocks": (1, 1)}
 

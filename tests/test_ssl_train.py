@@ -3,9 +3,9 @@ import warnings
 import pytest
 import torch
 
-from dlsaudio.augment import AddNoise, Identity
 from dlsaudio.checkpoint import CheckpointError
-from dlsaudio.encoders import MelEncoder
+from dlsaudio.ssl.augment import AddNoise, Identity
+from dlsaudio.ssl.encoders import MelEncoder
 from dlsaudio.ssl.methods import BYOL, SimCLR, SSLMethod, StepOutput, Supervised
 from dlsaudio.ssl.train import History, TrainingDiverged, batch_plan, fit, save_checkpoint
 

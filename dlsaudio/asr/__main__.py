@@ -7,7 +7,7 @@ Example (a GPU box; ``torchrun`` runs the same command on every GPU)::
     torchrun --nproc_per_node 2 -m dlsaudio.asr --model openai/whisper-small ...
 
 The options are the fields of :class:`FineTuneConfig` (``--help`` lists them). The training
-split of ``--data`` is drawn by :class:`dlsaudio.sampling.SourceWeightedSampler` (``--weights``
+split of ``--data`` is drawn by :class:`dlsaudio.asr.sampling.SourceWeightedSampler` (``--weights``
 or ``--alpha`` set the mixture of sources; each process gets its shard of the same draw) and
 trained with the exact gradient accumulation of :func:`dlsaudio.asr.train.train`: the
 effective batch is micro-batch x accum-steps x processes. The test split is scored before and
@@ -33,6 +33,7 @@ import torch
 from dlsaudio.asr.features import MAX_BAD_AUDIO
 from dlsaudio.asr.precision import PRECISIONS
 from dlsaudio.asr.resume import CHECKPOINT_NAME, read_checkpoint
+from dlsaudio.asr.sampling import check_mixture, source_counts, source_probabilities
 from dlsaudio.asr.train import (
     TrainConfig,
     TrainingDiverged,
@@ -45,7 +46,6 @@ from dlsaudio.asr.train import (
 )
 from dlsaudio.asr.whisper import DEFAULT_LANGUAGE, TINY_LOCAL, language_code
 from dlsaudio.checkpoint import CheckpointError, check_output_dir, state_nbytes
-from dlsaudio.sampling import check_mixture, source_counts, source_probabilities
 
 PROG = "python -m dlsaudio.asr"
 
@@ -348,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         load_whisper,
         prepare_dataset,
     )
-    from dlsaudio.sampling import SourceWeightedSampler
+    from dlsaudio.asr.sampling import SourceWeightedSampler
 
     config = parse_args(argv)
     transformers.logging.set_verbosity_error()  # generate()'s notices about its own defaults

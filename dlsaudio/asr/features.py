@@ -73,7 +73,7 @@ class WhisperExamples(Dataset):
 
     Attributes:
         sources: the ``source`` of each example (for
-            :class:`dlsaudio.sampling.SourceWeightedSampler`).
+            :class:`dlsaudio.asr.sampling.SourceWeightedSampler`).
         texts: the transcript of each example.
         indices: position of each example in the ASR dataset it was made from.
     """

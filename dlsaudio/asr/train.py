@@ -194,7 +194,7 @@ def train(
     Runs unchanged in a notebook and under ``torchrun``: call
     :func:`~dlsaudio.asr.distributed.init_distributed`, :func:`~dlsaudio.asr.distributed.wrap_model`,
     and give the loader a sampler with this process's ``rank``/``world_size`` (e.g.
-    :class:`dlsaudio.sampling.SourceWeightedSampler`); its ``set_epoch`` is called at every
+    :class:`dlsaudio.asr.sampling.SourceWeightedSampler`); its ``set_epoch`` is called at every
     new pass over the loader. Training stops at the first infinite or NaN loss, before that
     step changes the weights.
 

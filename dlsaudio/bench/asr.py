@@ -7,7 +7,7 @@ Prints one JSON object:
   step and the peak memory of ``accum_steps`` micro-batches of ``micro_batch`` examples
   (exact accumulation, :func:`dlsaudio.asr.accumulation.accumulate_gradients`) against one batch of
   ``accum_steps x micro_batch`` examples. Both compute the same gradient.
-* ``sampler_draws_per_second``: :class:`dlsaudio.sampling.SourceWeightedSampler` over
+* ``sampler_draws_per_second``: :class:`dlsaudio.asr.sampling.SourceWeightedSampler` over
   100,000 examples of 3 sources.
 * ``metrics_pairs_per_second``: :func:`dlsaudio.asr.wer` and :func:`dlsaudio.asr.cer` on
   10,000 reference/hypothesis pairs (normalised).
@@ -120,7 +120,7 @@ def compare_accumulation(
 
 def sampler_speed(num_samples: int = 1_000_000) -> float:
     """Indices per second drawn by ``SourceWeightedSampler`` over 100,000 examples."""
-    from dlsaudio.sampling import SourceWeightedSampler
+    from dlsaudio.asr.sampling import SourceWeightedSampler
 
     sources = ["ky"] * 70_000 + ["ky_noisy"] * 20_000 + ["kk"] * 10_000
     sampler = SourceWeightedSampler(sources, alpha=0.5, num_samples=num_samples)

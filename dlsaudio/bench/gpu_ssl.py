@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from dlsaudio.bench.gpu_whisper import MiB, free_memory
-from dlsaudio.encoders import make_encoder
 from dlsaudio.ssl import SimCLR, fit
+from dlsaudio.ssl.encoders import make_encoder
 
 SSL_SEMINAR = {
     "gpu": {"config": "resnet18", "channels": None, "blocks": None, "clip_samples": 16000,

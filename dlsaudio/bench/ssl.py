@@ -1,6 +1,6 @@
 """SSL benchmark: ``python -m dlsaudio.bench ssl`` prints one JSON object.
 
-- ``info_nce``: forward + backward time of :func:`dlsaudio.losses.info_nce` (one
+- ``info_nce``: forward + backward time of :func:`dlsaudio.ssl.losses.info_nce` (one
   cross-entropy over the masked ``(2N, 2N)`` logits) at N = 256 and 1024 (dim 128), next to
   a straightforward reference written here (the formula term by term with ``exp`` and a
   per-row sum) and, at N = 1024 by default, a common defective version (cosine
@@ -38,8 +38,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dlsaudio import losses
 from dlsaudio.data.waves import DEFAULT_CLIP_SAMPLES
+from dlsaudio.ssl import losses
 
 
 def reference_info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
@@ -63,7 +63,7 @@ def seminar_info_nce(
     """A common defective loss: broadcast cosine similarity, whole-matrix denominator.
 
     Kept only to measure it. Wrong: every row shares one normaliser (see
-    :func:`dlsaudio.losses.info_nce_shared_denominator`); slow: it materialises a
+    :func:`dlsaudio.ssl.losses.info_nce_shared_denominator`); slow: it materialises a
     ``(2N, 2N, dim)`` tensor.
     """
     batch_size = z_i.shape[0]

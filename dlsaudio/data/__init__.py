@@ -8,26 +8,46 @@ Every data set here yields dict items::
 which :func:`dlsaudio.audio.collate_waves` batches. Loaders take a source string, the one
 value a notebook's parameter cell sets: ``"sample"`` (bundled, offline) or a real data set
 (``"fsdd:PATH"``, ``"audiomnist:PATH"``, ``"common_voice:PATH"``, ``"hf:NAME"``, ...).
-The public names of :mod:`dlsaudio.data.asr` and :mod:`dlsaudio.data.digits` are importable
-from here, and :func:`fetch_common_voice`, which downloads Common Voice from Mozilla Data
-Collective (:mod:`dlsaudio.data.mdc`).
+The public names of :mod:`dlsaudio.data.digits` (module 3) and :mod:`dlsaudio.data.asr`
+(module 11) are importable from here, and :func:`fetch_common_voice`, which downloads Common
+Voice from Mozilla Data Collective (:mod:`dlsaudio.data.mdc`). Module 11's loaders are imported
+on first use, so module 3 never loads them (nor pandas).
 """
 
-from dlsaudio.data import asr, digits
-from dlsaudio.data.asr import *  # noqa: F403
+import importlib
+
+from dlsaudio.data import digits
 from dlsaudio.data.digits import *  # noqa: F403
 from dlsaudio.data.paths import SAMPLE_DIR
 from dlsaudio.data.waves import WaveCache, as_cache
 
-_MDC_NAMES = ("MdcError", "fetch_common_voice", "mdc_api_key_source")
-__all__ = ["SAMPLE_DIR", "WaveCache", "as_cache", *_MDC_NAMES, *asr.__all__, *digits.__all__]
+# Names of module 11's loaders, each with the module that holds it; imported on first use
+# (and dlsaudio.data.mdc so that ``python -m dlsaudio.data.mdc`` runs a module its package has
+# not imported already).
+_LAZY = {
+    **dict.fromkeys(("MdcError", "fetch_common_voice", "mdc_api_key_source"), "mdc"),
+    **dict.fromkeys(
+        (
+            "ASR_SOURCES",
+            "COMMON_VOICE_HINT",
+            "FLEURS_KK",
+            "FLEURS_KY",
+            "AsrDataset",
+            "DatasetUnavailableError",
+            "asr_source",
+            "concat_asr",
+            "hold_out",
+            "load_asr",
+            "load_asr_splits",
+            "load_mixture",
+        ),
+        "asr",
+    ),
+}
+__all__ = ["SAMPLE_DIR", "WaveCache", "as_cache", *_LAZY, *digits.__all__]
 
 
 def __getattr__(name: str):
-    # dlsaudio.data.mdc is imported on first use, so that ``python -m dlsaudio.data.mdc``
-    # runs a module its package has not imported already.
-    if name in _MDC_NAMES:
-        from dlsaudio.data import mdc
-
-        return getattr(mdc, name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"dlsaudio.data.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

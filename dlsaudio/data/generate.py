@@ -9,7 +9,7 @@ The package carries two small data sets so that every notebook and test runs off
 * ``asr/``: a Kyrgyz ASR sample in three sources of unequal size, with ``asr/manifest.csv``
   (``path,text,spoken,source,speaker,duration``):
 
-  - ``ky_tts``: Kyrgyz sentences, numbers read through :func:`dlsaudio.kyrgyz.verbalize_numbers`
+  - ``ky_tts``: Kyrgyz sentences, numbers read through :func:`dlsaudio.asr.text.verbalize_numbers`
     and everyday phrases;
   - ``ky_tts_noisy``: noisy copies of some ``ky_tts`` utterances (white noise at
     :data:`NOISY_SNR_DB` dB SNR, seeded);
@@ -46,9 +46,9 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from dlsaudio.asr.text import verbalize_numbers
 from dlsaudio.audio import trim_silence
 from dlsaudio.data.paths import SAMPLE_DIR
-from dlsaudio.kyrgyz import verbalize_numbers
 
 __all__ = [
     "DIGIT_SPEAKERS",
@@ -282,7 +282,7 @@ class Utterance:
         source: ``"ky_tts"``, ``"ky_tts_noisy"``, ``"kk_tts"`` or a name of your own.
         voice: the speaker.
         spoken: the text given to the synthesiser; default: ``text`` with numbers in Kyrgyz
-            words (:func:`dlsaudio.kyrgyz.verbalize_numbers`). Give it for other languages.
+            words (:func:`dlsaudio.asr.text.verbalize_numbers`). Give it for other languages.
         snr_db: white noise is added at this SNR when set.
 
     Raises:

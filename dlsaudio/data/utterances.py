@@ -33,7 +33,7 @@ class AsrDataset(CachedAudioDataset):
 
     Attributes:
         texts: transcript of each item.
-        sources: source name of each item (for :class:`dlsaudio.sampling.SourceWeightedSampler`).
+        sources: source name of each item (for :class:`dlsaudio.asr.sampling.SourceWeightedSampler`).
         speakers: speaker id of each item (``""`` when unknown).
         paths: file (or ``NAME[row]`` for in-memory audio) of each item.
         durations: seconds of each item when known without decoding, else None.

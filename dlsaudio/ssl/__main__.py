@@ -38,8 +38,8 @@ import torch
 from dlsaudio.checkpoint import CheckpointError, check_output_dir, state_nbytes
 from dlsaudio.cli import add_dataclass_arguments, add_out_argument, dataclass_from_args
 from dlsaudio.data.waves import ALIGNMENTS, DEFAULT_CLIP_SAMPLES
-from dlsaudio.encoders import CONFIGS, ENCODERS
 from dlsaudio.ssl.config import BATCHINGS, TrainConfig
+from dlsaudio.ssl.encoders import CONFIGS, ENCODERS
 from dlsaudio.ssl.methods import DEFAULT_METHOD, METHODS, TAU_METHODS, make_method
 
 #: Files a run writes into its folder; one of them there means a previous run.

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlsaudio import losses
-from dlsaudio.encoders import CONFIGS, ENCODERS, PredictionHead, ProjectionHead, make_encoder
+from dlsaudio.ssl import losses
+from dlsaudio.ssl.encoders import CONFIGS, ENCODERS, PredictionHead, ProjectionHead, make_encoder
 from dlsaudio.validation import check_non_negative, check_positive
 
 
@@ -217,7 +217,7 @@ class BYOL(SSLMethod):
         stop_gradient: the target networks are frozen and computed without a gradient (the
             paper's stop-gradient, built in). ``False`` leaves them trainable and their output
             attached, so that the loss alone must stop the gradient (``z.detach()`` in
-            :func:`dlsaudio.losses.byol_loss`): the homework's BYOL, where that is the student's.
+            :func:`dlsaudio.ssl.losses.byol_loss`): the homework's BYOL, where that is the student's.
 
     Raises:
         ValueError: ``tau_base`` outside [0, 1] or a size not positive.
@@ -455,7 +455,7 @@ def make_method(
         config: encoder size, ``"small"`` (CPU) or ``"resnet18"`` (GPU).
         encoder: ``"mel"`` or ``"wave"``: the encoder of single-encoder methods.
         num_classes: classes of the supervised baseline.
-        mel_options: keyword arguments of every :class:`~dlsaudio.encoders.MelEncoder` built
+        mel_options: keyword arguments of every :class:`~dlsaudio.ssl.encoders.MelEncoder` built
             (``n_mels``, ``mean_norm``), to compare front ends.
         **kwargs: passed to the method's constructor (``tau``, ``dim``, ``tau_base``, ...).
 

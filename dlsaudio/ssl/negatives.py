@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dlsaudio.losses import info_nce
+from dlsaudio.ssl.losses import info_nce
 
 
 def candidate_probabilities(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> torch.Tensor:
@@ -22,7 +22,7 @@ def candidate_probabilities(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> t
     Rows are the anchors ``[z1; z2]``; row ``i``'s positive is column ``i + N`` (or ``i - N``).
 
     Raises:
-        ValueError: shapes or ``tau`` that :func:`dlsaudio.losses.info_nce` rejects.
+        ValueError: shapes or ``tau`` that :func:`dlsaudio.ssl.losses.info_nce` rejects.
     """
     info_nce(z1, z2, tau)  # the loss's own checks of shapes and tau
     z = F.normalize(torch.cat([z1, z2]).detach().float(), dim=1)  # (2N, dim)
@@ -70,7 +70,7 @@ def same_label_weight(
         finds same-class clips similar and the loss pushes them apart harder than the rest.
 
     Raises:
-        ValueError: shapes or ``tau`` that :func:`dlsaudio.losses.info_nce` rejects, or labels
+        ValueError: shapes or ``tau`` that :func:`dlsaudio.ssl.losses.info_nce` rejects, or labels
             not of shape ``(batch,)`` matching ``z1``.
     """
     if len(labels) != z1.shape[0]:

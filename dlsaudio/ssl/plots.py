@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from dlsaudio.losses import DEFAULT_TAU, info_nce
 from dlsaudio.ssl.evaluation import Embeddings
+from dlsaudio.ssl.losses import DEFAULT_TAU, info_nce
 from dlsaudio.ssl.train import History
 
 PROJECTIONS = ("tsne", "umap")
@@ -178,7 +178,7 @@ def plot_similarity(
         title: figure title.
 
     Raises:
-        ValueError: shapes that :func:`dlsaudio.losses.info_nce` rejects.
+        ValueError: shapes that :func:`dlsaudio.ssl.losses.info_nce` rejects.
     """
     info_nce(z1, z2, tau)  # the same checks as the loss
     n = z1.shape[0]
@@ -222,7 +222,7 @@ def plot_temperature(
         anchor: row of ``[z1; z2]`` to show.
 
     Raises:
-        ValueError: shapes that :func:`dlsaudio.losses.info_nce` rejects, an empty ``taus`` or an
+        ValueError: shapes that :func:`dlsaudio.ssl.losses.info_nce` rejects, an empty ``taus`` or an
             ``anchor`` outside ``[0, 2N)``.
     """
     from dlsaudio.ssl.negatives import candidate_probabilities

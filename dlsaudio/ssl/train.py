@@ -26,9 +26,9 @@ from dlsaudio.checkpoint import (
     save_checkpoint,
 )
 from dlsaudio.data.waves import as_cache
-from dlsaudio.health import CollapseMonitor, health_metrics
 from dlsaudio.progress import TrainingProgress
 from dlsaudio.ssl.config import BATCHINGS, TrainConfig
+from dlsaudio.ssl.health import CollapseMonitor, health_metrics
 from dlsaudio.ssl.methods import SSLMethod
 
 
@@ -37,7 +37,7 @@ class History:
     """What happened during training: one row per step and one per epoch.
 
     ``steps`` rows hold ``step, epoch, loss, lr, seconds`` and the health metrics
-    (:func:`dlsaudio.health.health_metrics`); ``epochs`` rows hold ``epoch, loss`` (mean) and
+    (:func:`dlsaudio.ssl.health.health_metrics`); ``epochs`` rows hold ``epoch, loss`` (mean) and
     ``clips_per_second``. ``model`` says which model was trained: its class (``"module.qualname"``)
     and ``id``, so a self-check can tell whether a history belongs to a given model object.
     """
@@ -162,8 +162,8 @@ def fit(
         config: the loop's settings (:class:`~dlsaudio.ssl.config.TrainConfig`; its defaults
             when ``None``).
         augment: ``aug(wave, generator=g)`` applied twice to make the two views; ``None``
-            uses :func:`dlsaudio.augment.default_wave_augment`. Pass
-            :class:`dlsaudio.augment.Identity` for none.
+            uses :func:`dlsaudio.ssl.augment.default_wave_augment`. Pass
+            :class:`dlsaudio.ssl.augment.Identity` for none.
         device: ``"cuda"`` when available, else ``"cpu"``, by default.
         checkpoint: a file to save to after each epoch (and when the time budget ends an
             epoch early: that epoch then counts as done); if it exists and ``resume``, training
@@ -185,7 +185,7 @@ def fit(
         TrainingDiverged: the loss became NaN or infinite (the message says at which step,
             with which loss and learning rate).
     """
-    from dlsaudio.augment import default_wave_augment
+    from dlsaudio.ssl.augment import default_wave_augment
 
     unknown = set(overrides) - set(TrainConfig.field_names())
     if unknown:

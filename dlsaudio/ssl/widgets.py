@@ -1,7 +1,7 @@
 """Interactive explorers for the seminar (ipywidgets).
 
 - :class:`AugmentationExplorer`: pick a clip, an augmentation from
-  :data:`dlsaudio.augment.AUGMENTATIONS` and its strength; see the waveform and the log-mel
+  :data:`dlsaudio.ssl.augment.AUGMENTATIONS` and its strength; see the waveform and the log-mel
   spectrogram before and after, and hear the result.
 - :class:`EmbeddingExplorer`: pick a clip, hear it and its nearest neighbours in embedding
   space (cosine similarity), with their digits and speakers.
@@ -37,7 +37,7 @@ class AugmentationExplorer:
     Args:
         waves: ``(clips, time)`` waveforms (e.g. ``WaveCache(dataset).waves``).
         sample_rate: their sample rate, in Hz.
-        augmentations: ``{name: factory(strength)}``; :data:`dlsaudio.augment.AUGMENTATIONS`
+        augmentations: ``{name: factory(strength)}``; :data:`dlsaudio.ssl.augment.AUGMENTATIONS`
             by default.
         seed: seed of the augmentation's random draw (the "resample" button changes it).
 
@@ -52,7 +52,7 @@ class AugmentationExplorer:
         augmentations: dict | None = None,
         seed: int = 0,
     ) -> None:
-        from dlsaudio.augment import AUGMENTATIONS
+        from dlsaudio.ssl.augment import AUGMENTATIONS
 
         _check_waves(waves)
         self.augmentations = dict(AUGMENTATIONS if augmentations is None else augmentations)

@@ -7,14 +7,14 @@ helpers that compute it, and the references the checks compare with.
 from __future__ import annotations
 
 SOURCE_PROBABILITIES = (
-    "dlsaudio.sampling:source_probabilities",
-    "dlsaudio.sampling:check_mixture",
-    "dlsaudio.sampling:SourceWeightedSampler.__init__",
+    "dlsaudio.asr.sampling:source_probabilities",
+    "dlsaudio.asr.sampling:check_mixture",
+    "dlsaudio.asr.sampling:SourceWeightedSampler.__init__",
     "dlsaudio.asr.checks.sampling:_normalised",
 )
 DRAW_INDICES = SOURCE_PROBABILITIES + (
-    "dlsaudio.sampling:example_weights",
-    "dlsaudio.sampling:SourceWeightedSampler.__iter__",
+    "dlsaudio.asr.sampling:example_weights",
+    "dlsaudio.asr.sampling:SourceWeightedSampler.__iter__",
 )
 ACCUMULATION = (
     "dlsaudio.asr.accumulation:accumulate_gradients",

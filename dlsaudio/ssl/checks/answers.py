@@ -7,18 +7,18 @@ private helpers that compute it, and the references the checks and the benchmark
 from __future__ import annotations
 
 INFO_NCE = (
-    "dlsaudio.losses:info_nce",
-    "dlsaudio.losses:info_nce_shared_denominator",
-    "dlsaudio.losses:_view_logits",
-    "dlsaudio.losses:InfoNCE.forward",
+    "dlsaudio.ssl.losses:info_nce",
+    "dlsaudio.ssl.losses:info_nce_shared_denominator",
+    "dlsaudio.ssl.losses:_view_logits",
+    "dlsaudio.ssl.losses:InfoNCE.forward",
     "dlsaudio.ssl.checks.contrastive:_nt_xent_rows",
     "dlsaudio.bench.ssl:reference_info_nce",
     "dlsaudio.bench.ssl:seminar_info_nce",
 )
-BYOL_LOSS = ("dlsaudio.losses:byol_loss", "dlsaudio.losses:BYOLLoss.forward")
+BYOL_LOSS = ("dlsaudio.ssl.losses:byol_loss", "dlsaudio.ssl.losses:BYOLLoss.forward")
 SIMSIAM_LOSS = (
-    "dlsaudio.losses:simsiam_loss",
-    "dlsaudio.losses:SimSiamLoss.forward",
+    "dlsaudio.ssl.losses:simsiam_loss",
+    "dlsaudio.ssl.losses:SimSiamLoss.forward",
     "dlsaudio.ssl.checks.non_contrastive:_simsiam_no_stop_gradient",
 )
 BYOL_MOMENTUM = (
@@ -27,16 +27,16 @@ BYOL_MOMENTUM = (
 )
 EMA_UPDATE = ("dlsaudio.ssl.methods:ema_update",)
 BARLOW_TWINS_LOSS = (
-    "dlsaudio.losses:barlow_twins_loss",
-    "dlsaudio.losses:cross_correlation",
-    "dlsaudio.losses:BarlowTwinsLoss.forward",
+    "dlsaudio.ssl.losses:barlow_twins_loss",
+    "dlsaudio.ssl.losses:cross_correlation",
+    "dlsaudio.ssl.losses:BarlowTwinsLoss.forward",
 )
 VICREG_LOSS = (
-    "dlsaudio.losses:vicreg_loss",
-    "dlsaudio.losses:invariance_term",
-    "dlsaudio.losses:variance_term",
-    "dlsaudio.losses:covariance_term",
-    "dlsaudio.losses:VICRegLoss.forward",
+    "dlsaudio.ssl.losses:vicreg_loss",
+    "dlsaudio.ssl.losses:invariance_term",
+    "dlsaudio.ssl.losses:variance_term",
+    "dlsaudio.ssl.losses:covariance_term",
+    "dlsaudio.ssl.losses:VICRegLoss.forward",
 )
 LOSSES = INFO_NCE + BYOL_LOSS + SIMSIAM_LOSS + BARLOW_TWINS_LOSS + VICREG_LOSS
 # The training steps and hooks of the package's methods: a student's training_step or

@@ -13,8 +13,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from dlsaudio import losses
 from dlsaudio.delegation import refuses_delegation
+from dlsaudio.ssl import losses
 from dlsaudio.ssl.checks import answers
 from dlsaudio.ssl.checks.calls import (
     _call,

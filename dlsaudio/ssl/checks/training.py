@@ -15,7 +15,7 @@ from dlsaudio.delegation import refusing
 from dlsaudio.ssl.checks import answers
 
 # The std of the l2-normalised projections counts as collapsed below this fraction of its
-# healthy level 1/sqrt(dim), as for dlsaudio.health.CollapseMonitor.
+# healthy level 1/sqrt(dim), as for dlsaudio.ssl.health.CollapseMonitor.
 STD_COLLAPSED = 0.1
 # The effective rank counts as collapsed below RANK_COLLAPSED (all clips on about one line), or
 # when it fell below a fraction of its value over the first quarter of the steps: RANK_DROP to
@@ -225,7 +225,7 @@ def check_training_history(
     no collapse, and (with ``model``) that it comes from training the student's own model.
 
     Collapse is judged over the last quarter of the steps by two numbers of the projections
-    (:mod:`dlsaudio.health`): the std of the l2-normalised projections (below 0.1 / sqrt(dim):
+    (:mod:`dlsaudio.ssl.health`): the std of the l2-normalised projections (below 0.1 / sqrt(dim):
     every clip maps to one vector) and their effective rank (below 2, or once the run has
     ``min_steps`` steps below a quarter of its value over the first quarter: the clips lie along
     a few directions although the std can look healthy). A run meant to collapse
