@@ -11,7 +11,10 @@ import math
 import numbers
 from collections.abc import Sequence
 
+import torch
+
 __all__ = [
+    "check_embeddings",
     "check_fraction",
     "check_int",
     "check_non_negative",
@@ -101,3 +104,35 @@ def check_positive_ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
     ):
         raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {values}")
     return tuple(int(v) for v in values)
+
+
+def check_embeddings(name1: str, a, name2: str, b, min_batch: int = 1) -> None:
+    """Check that ``a`` and ``b`` are floating-point ``(batch, dim)`` tensors of one shape.
+
+    Pass the same tensor twice to check one. Used once at the entry of every loss.
+
+    Raises:
+        ValueError: naming the tensor, the shape or dtype received and what is expected; also
+            if ``batch < min_batch`` or ``dim < 1``.
+    """
+    for name, x in ((name1, a), (name2, b)):
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(
+                f"{name} must be a torch.Tensor of shape (batch, dim), got {type(x).__name__}"
+            )
+        if x.ndim != 2:
+            raise ValueError(f"{name} must have shape (batch, dim), got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(
+                f"{name} must be a floating-point tensor, got dtype {x.dtype}; "
+                f"convert it with {name}.float()"
+            )
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name1} and {name2} must have the same shape (batch, dim), "
+            f"got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    if a.shape[0] < min_batch:
+        raise ValueError(f"{name1} has batch size {a.shape[0]}, expected at least {min_batch}")
+    if a.shape[1] < 1:
+        raise ValueError(f"{name1} has dim {a.shape[1]}, expected at least 1")

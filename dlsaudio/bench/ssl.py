@@ -63,7 +63,7 @@ def seminar_info_nce(
     """A common defective loss: broadcast cosine similarity, whole-matrix denominator.
 
     Kept only to measure it. Wrong: every row shares one normaliser (see
-    :func:`dlsaudio.ssl.losses.info_nce_shared_denominator`); slow: it materialises a
+    the seminar's ``info_nce_whole_matrix``); slow: it materialises a
     ``(2N, 2N, dim)`` tensor.
     """
     batch_size = z_i.shape[0]

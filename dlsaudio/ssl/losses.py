@@ -1,10 +1,13 @@
 """Self-supervised losses: pure functions and thin ``nn.Module`` wrappers.
 
 Every function takes projections ``z`` (and predictions ``p``) of shape ``(batch, dim)``, one
-row per example, and returns a scalar. Nothing here reads global settings or needs a
-distributed setup: for a multi-GPU run, gather the embeddings before calling the loss.
-Losses are computed in at least float32 with autocast off (half-precision inputs are widened),
-so mixed-precision training gets the same, finite value as full precision.
+row per example, and returns a scalar. Its body is the paper's formula; the inputs are checked
+once, at the entry, by :func:`dlsaudio.validation.check_embeddings`. Nothing here reads global
+settings or needs a distributed setup: for a multi-GPU run, gather the embeddings first.
+
+Each loss runs in at least float32 with autocast off (:func:`full_precision`): in float16,
+``s / tau`` overflows at a small ``tau`` and Barlow Twins' sum of ``dim**2`` correlations at a
+large ``dim``, so mixed-precision training would see inf.
 
 Contrastive: :func:`info_nce` (NT-Xent, SimCLR). Non-contrastive: :func:`byol_loss`,
 :func:`simsiam_loss`, :func:`barlow_twins_loss`, :func:`vicreg_loss`.
@@ -13,13 +16,12 @@ Contrastive: :func:`info_nce` (NT-Xent, SimCLR). Non-contrastive: :func:`byol_lo
 from __future__ import annotations
 
 import functools
-import math
-import numbers
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from dlsaudio.validation import check_embeddings, check_non_negative, check_positive
 
 __all__ = [
     "DEFAULT_TAU",
@@ -32,8 +34,8 @@ __all__ = [
     "byol_loss",
     "covariance_term",
     "cross_correlation",
+    "full_precision",
     "info_nce",
-    "info_nce_shared_denominator",
     "invariance_term",
     "off_diagonal",
     "simsiam_loss",
@@ -41,54 +43,19 @@ __all__ = [
     "vicreg_loss",
 ]
 
-
 #: InfoNCE temperature of SimCLR's ImageNet runs (https://arxiv.org/abs/2002.05709), the default
 #: of every contrastive loss and method here.
 DEFAULT_TAU = 0.1
 
 
-def _check_pair(name1: str, a: torch.Tensor, name2: str, b: torch.Tensor, min_batch: int) -> None:
-    for name, x in ((name1, a), (name2, b)):
-        if not isinstance(x, torch.Tensor):
-            raise ValueError(
-                f"{name} must be a torch.Tensor of shape (batch, dim), got {type(x).__name__}"
-            )
-        if x.ndim != 2:
-            raise ValueError(f"{name} must have shape (batch, dim), got shape {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise ValueError(
-                f"{name} must be a floating-point tensor, got dtype {x.dtype}; "
-                f"convert it with {name}.float()"
-            )
-    if a.shape != b.shape:
-        raise ValueError(
-            f"{name1} and {name2} must have the same shape (batch, dim), "
-            f"got {tuple(a.shape)} and {tuple(b.shape)}"
-        )
-    if a.shape[0] < min_batch:
-        raise ValueError(f"{name1} has batch size {a.shape[0]}, expected at least {min_batch}")
-    if a.shape[1] < 1:
-        raise ValueError(f"{name1} has dim {a.shape[1]}, expected at least 1")
-
-
-def _at_least_float32(loss):
-    """Compute ``loss`` in float32 (or float64) with autocast off.
-
-    In float16, ``s / tau`` overflows at a small ``tau`` and Barlow Twins' sum over ``dim**2``
-    correlations overflows at a large ``dim``: both return inf. Half-precision inputs are
-    widened to float32 (gradients flow back in their own dtype) and autocast, which would
-    narrow the matrix products again, is switched off inside the loss.
-    """
+def full_precision(loss):
+    """Run ``loss`` with float16/bfloat16 tensor arguments widened to float32 and autocast off
+    (which would narrow the matrix products again); gradients flow back in their own dtype."""
 
     @functools.wraps(loss)
     def wrapper(*args, **kwargs):
-        def widen(x):
-            if isinstance(x, torch.Tensor) and x.dtype in (torch.float16, torch.bfloat16):
-                return x.float()
-            return x
-
-        args = [widen(x) for x in args]
-        kwargs = {k: widen(v) for k, v in kwargs.items()}
+        args = [_widen(x) for x in args]
+        kwargs = {k: _widen(v) for k, v in kwargs.items()}
         device = next((x.device.type for x in args if isinstance(x, torch.Tensor)), "cpu")
         with torch.autocast(device_type=device, enabled=False):
             return loss(*args, **kwargs)
@@ -96,68 +63,15 @@ def _at_least_float32(loss):
     return wrapper
 
 
-def _is_number(value) -> bool:
-    """A real number (Python or NumPy), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_positive(name: str, value: float) -> None:
-    if not (_is_number(value) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-
-
-def _check_non_negative(name: str, value: float) -> None:
-    if not (_is_number(value) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-
-
-class _PairLoss(nn.Module):
-    """A thin module around a pure loss of two views ``(z1, z2)`` with float hyper-parameters.
-
-    A subclass sets :attr:`loss` and calls ``super().__init__(check, name=value, ...)``: each
-    value is validated by ``check(name, value)``, stored as a float attribute of that name and
-    passed to the loss by name.
-    """
-
-    loss: Callable[..., torch.Tensor]
-    """The pure function, called as ``loss(z1, z2, **hparams)``."""
-
-    def __init__(self, check: Callable[[str, float], None], **hparams: float) -> None:
-        super().__init__()
-        for name, value in hparams.items():
-            check(name, value)
-            setattr(self, name, float(value))
-        self._hparams = tuple(hparams)
-
-    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        return self.loss(z1, z2, **{name: getattr(self, name) for name in self._hparams})
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{name}={getattr(self, name)}" for name in self._hparams)
+def _widen(x):
+    half = isinstance(x, torch.Tensor) and x.dtype in (torch.float16, torch.bfloat16)
+    return x.float() if half else x
 
 
 # --------------------------------------------------------------------------- contrastive
 
 
-def _view_logits(
-    z1: torch.Tensor, z2: torch.Tensor, tau: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``(2N, 2N)`` cosine logits of all views over ``tau``, without ``k == i`` terms, and
-    the ``(2N,)`` column of each row's positive (its other view).
-
-    Raises:
-        ValueError: as :func:`info_nce`.
-    """
-    _check_pair("z1", z1, "z2", z2, min_batch=2)
-    _check_positive("tau", tau)
-    n = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2], dim=0), dim=1)  # (2N, dim)
-    logits = (z @ z.T / tau).fill_diagonal_(float("-inf"))  # (2N, 2N), no k == i terms
-    idx = torch.arange(n, device=z.device)
-    return logits, torch.cat([idx + n, idx])  # the positive of row i is its other view
-
-
-@_at_least_float32
+@full_precision
 def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> torch.Tensor:
     """NT-Xent, the InfoNCE loss of SimCLR over the 2N views (https://arxiv.org/abs/2002.05709).
 
@@ -167,8 +81,8 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> to
 
         loss = mean_i  -log( exp(s_ij / tau) / sum_{k != i} exp(s_ik / tau) )
 
-    The denominator is computed PER ROW. Computed as one cross-entropy over the masked
-    ``(2N, 2N)`` logits: the diagonal (``k == i``) is filled with ``-inf``.
+    The denominator is computed PER ROW: one cross-entropy over the ``(2N, 2N)`` logits with
+    the diagonal (``k == i``) masked out.
 
     Args:
         z1: ``(batch, dim)`` projections of the first views.
@@ -179,61 +93,41 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> to
         The mean loss over the ``2 * batch`` anchors, a scalar.
 
     Raises:
-        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors, batch < 2, or tau <= 0.
+        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors,
+            batch < 2, or tau <= 0.
     """
-    logits, targets = _view_logits(z1, z2, tau)
-    return F.cross_entropy(logits, targets)
+    check_embeddings("z1", z1, "z2", z2, min_batch=2)
+    check_positive("tau", tau)
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)  # (2N, dim)
+    logits = (z @ z.T / tau).fill_diagonal_(float("-inf"))  # (2N, 2N), no k == i terms
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)  # (2N,)
+    return F.cross_entropy(logits, partner)
 
 
-@_at_least_float32
-def info_nce_shared_denominator(
-    z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU
-) -> torch.Tensor:
-    """A defective NT-Xent, shown in the seminar as a common mistake. Do not train with it.
-
-    It divides every positive by ONE normaliser, the sum of ``exp(s_ik / tau)`` over the whole
-    ``(2N, 2N)`` matrix without its diagonal, instead of each row's own sum. That sum is
-    about 2N times a typical row sum, so the loss is off by about ``log(2N)``, and the
-    gradient no longer pushes each anchor away from its own hardest negatives. Kept so that
-    the seminar and the tests can show the difference with :func:`info_nce`.
-
-    Args:
-        z1: ``(batch, dim)`` projections of the first views.
-        z2: ``(batch, dim)`` projections of the second views.
-        tau: temperature.
-
-    Returns:
-        A scalar.
-
-    Raises:
-        ValueError: as :func:`info_nce`.
-    """
-    logits, targets = _view_logits(z1, z2, tau)
-    positives = logits[torch.arange(len(targets), device=logits.device), targets]  # (2N,)
-    return (torch.logsumexp(logits.flatten(), dim=0) - positives).mean()
-
-
-class InfoNCE(_PairLoss):
+class InfoNCE(nn.Module):
     """NT-Xent / InfoNCE loss module; see :func:`info_nce`.
 
     Raises:
         ValueError: if ``tau`` is not positive.
     """
 
-    loss = staticmethod(info_nce)
-
     def __init__(self, tau: float = DEFAULT_TAU) -> None:
-        super().__init__(_check_positive, tau=tau)
+        super().__init__()
+        self.tau = check_positive("tau", tau)
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return info_nce(z1, z2, self.tau)
 
 
 # --------------------------------------------------------------------------- BYOL, SimSiam
 
 
-@_at_least_float32
+@full_precision
 def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """BYOL regression loss for one direction (https://arxiv.org/abs/2006.07733).
 
-    ``mean_batch( 2 - 2 * cos(p, stopgrad(z)) )``, i.e. the squared distance between the
+    ``mean_batch( 2 - 2 * cos(p, stopgrad(z)) )``, the squared distance between the
     l2-normalised online prediction ``p`` and target projection ``z``. ``z`` comes from the
     EMA target network and is detached here, so no gradient reaches it. The paper
     symmetrises by adding the loss with the views swapped; call this twice.
@@ -248,12 +142,11 @@ def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     Raises:
         ValueError: if the shapes differ or are not floating-point ``(batch, dim)`` tensors.
     """
-    _check_pair("p", p, "z", z, min_batch=1)
-    cos = F.cosine_similarity(p, z.detach(), dim=1)  # (batch,)
-    return (2 - 2 * cos).mean()
+    check_embeddings("p", p, "z", z)
+    return (2 - 2 * F.cosine_similarity(p, z.detach(), dim=1)).mean()
 
 
-@_at_least_float32
+@full_precision
 def simsiam_loss(
     p1: torch.Tensor,
     p2: torch.Tensor,
@@ -280,9 +173,9 @@ def simsiam_loss(
     Raises:
         ValueError: if the four shapes differ or are not floating-point ``(batch, dim)`` tensors.
     """
-    _check_pair("p1", p1, "z2", z2, min_batch=1)
-    _check_pair("p2", p2, "z1", z1, min_batch=1)
-    _check_pair("p1", p1, "p2", p2, min_batch=1)
+    check_embeddings("p1", p1, "z2", z2)
+    check_embeddings("p2", p2, "z1", z1)
+    check_embeddings("p1", p1, "p2", p2)
     if stop_gradient:
         z1, z2 = z1.detach(), z2.detach()
     c1 = F.cosine_similarity(p1, z2, dim=1).mean()
@@ -300,9 +193,7 @@ class BYOLLoss(nn.Module):
 class SimSiamLoss(nn.Module):
     """SimSiam loss module; see :func:`simsiam_loss`."""
 
-    def forward(
-        self, p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor
-    ) -> torch.Tensor:
+    def forward(self, p1, p2, z1, z2) -> torch.Tensor:
         return simsiam_loss(p1, p2, z1, z2)
 
 
@@ -321,7 +212,14 @@ def off_diagonal(m: torch.Tensor) -> torch.Tensor:
     return m.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
 
 
-@_at_least_float32
+def _correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    def standardise(z: torch.Tensor) -> torch.Tensor:  # as BatchNorm1d(affine=False)
+        return (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + eps)
+
+    return standardise(z1).T @ standardise(z2) / z1.shape[0]  # (dim, dim)
+
+
+@full_precision
 def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Barlow Twins' cross-correlation matrix ``C`` of shape ``(dim, dim)``.
 
@@ -331,15 +229,11 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> 
     Raises:
         ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors or batch < 2.
     """
-    _check_pair("z1", z1, "z2", z2, min_batch=2)
-
-    def standardise(z: torch.Tensor) -> torch.Tensor:
-        return (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + eps)
-
-    return standardise(z1).T @ standardise(z2) / z1.shape[0]  # (dim, dim)
+    check_embeddings("z1", z1, "z2", z2, min_batch=2)
+    return _correlation(z1, z2, eps)
 
 
-@_at_least_float32
+@full_precision
 def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -> torch.Tensor:
     """Barlow Twins redundancy-reduction loss (https://arxiv.org/abs/2103.03230).
 
@@ -349,8 +243,7 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
     The default ``lambd = 5e-3`` is the paper's (the official code uses 0.0051). The paper's
     projector has 8192 dimensions; with a much smaller ``dim`` the off-diagonal sum has far
     fewer terms, so a larger ``lambd`` (about ``1 / dim``) balances the two terms better.
-    The loss is not divided by anything: its scale grows with ``dim`` (an early version of
-    the official code multiplied it by a ``scale_loss`` of 1/32); tune the learning rate
+    The loss is not divided by anything: its scale grows with ``dim``; tune the learning rate
     accordingly.
 
     Args:
@@ -362,43 +255,55 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
         A non-negative scalar.
 
     Raises:
-        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors, batch < 2, or lambd < 0.
+        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors,
+            batch < 2, or lambd < 0.
     """
-    _check_non_negative("lambd", lambd)
-    c = cross_correlation(z1, z2)
-    on_diag = (1 - torch.diagonal(c)).pow(2).sum()
-    off_diag = off_diagonal(c).pow(2).sum()
-    return on_diag + lambd * off_diag
+    check_non_negative("lambd", lambd)
+    check_embeddings("z1", z1, "z2", z2, min_batch=2)
+    c = _correlation(z1, z2)
+    return (1 - torch.diagonal(c)).pow(2).sum() + lambd * off_diagonal(c).pow(2).sum()
 
 
-class BarlowTwinsLoss(_PairLoss):
+class BarlowTwinsLoss(nn.Module):
     """Barlow Twins loss module; see :func:`barlow_twins_loss`.
 
     Raises:
         ValueError: if ``lambd`` is negative.
     """
 
-    loss = staticmethod(barlow_twins_loss)
-
     def __init__(self, lambd: float = 5e-3) -> None:
-        super().__init__(_check_non_negative, lambd=lambd)
+        super().__init__()
+        self.lambd = check_non_negative("lambd", lambd)
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return barlow_twins_loss(z1, z2, self.lambd)
 
 
 # --------------------------------------------------------------------------- VICReg
 
 
-@_at_least_float32
+def _std_hinge(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
+    return F.relu(gamma - torch.sqrt(z.var(dim=0) + eps)).mean()  # std per dim: (dim,)
+
+
+def _covariance(z: torch.Tensor) -> torch.Tensor:
+    zc = z - z.mean(dim=0)
+    cov = zc.T @ zc / (z.shape[0] - 1)  # (dim, dim)
+    return off_diagonal(cov).pow(2).sum() / z.shape[1]
+
+
+@full_precision
 def invariance_term(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     """VICReg invariance: mean squared error between the two views' embeddings.
 
     Raises:
         ValueError: if the shapes differ or are not floating-point ``(batch, dim)`` tensors.
     """
-    _check_pair("z1", z1, "z2", z2, min_batch=1)
+    check_embeddings("z1", z1, "z2", z2)
     return F.mse_loss(z1, z2)
 
 
-@_at_least_float32
+@full_precision
 def variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
     """VICReg variance: hinge ``mean_d relu(gamma - sqrt(var_d(z) + eps))`` on each dimension's std.
 
@@ -408,12 +313,11 @@ def variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> tor
     Raises:
         ValueError: if ``z`` is not a floating-point ``(batch, dim)`` tensor with batch >= 2.
     """
-    _check_pair("z", z, "z", z, min_batch=2)
-    std = torch.sqrt(z.var(dim=0) + eps)  # (dim,)
-    return F.relu(gamma - std).mean()
+    check_embeddings("z", z, "z", z, min_batch=2)
+    return _std_hinge(z, gamma, eps)
 
 
-@_at_least_float32
+@full_precision
 def covariance_term(z: torch.Tensor) -> torch.Tensor:
     """VICReg covariance: sum of squared off-diagonal covariances divided by ``dim``.
 
@@ -422,14 +326,11 @@ def covariance_term(z: torch.Tensor) -> torch.Tensor:
     Raises:
         ValueError: if ``z`` is not a floating-point ``(batch, dim)`` tensor with batch >= 2.
     """
-    _check_pair("z", z, "z", z, min_batch=2)
-    n, dim = z.shape
-    zc = z - z.mean(dim=0)
-    cov = zc.T @ zc / (n - 1)  # (dim, dim)
-    return off_diagonal(cov).pow(2).sum() / dim
+    check_embeddings("z", z, "z", z, min_batch=2)
+    return _covariance(z)
 
 
-@_at_least_float32
+@full_precision
 def vicreg_loss(
     z1: torch.Tensor,
     z2: torch.Tensor,
@@ -454,35 +355,37 @@ def vicreg_loss(
         A non-negative scalar.
 
     Raises:
-        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors, batch < 2, or a
-            coefficient is negative.
+        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors,
+            batch < 2, or a coefficient is negative.
     """
     for name, value in (
         ("sim_coeff", sim_coeff),
         ("std_coeff", std_coeff),
         ("cov_coeff", cov_coeff),
     ):
-        _check_non_negative(name, value)
-    _check_pair("z1", z1, "z2", z2, min_batch=2)
+        check_non_negative(name, value)
+    check_embeddings("z1", z1, "z2", z2, min_batch=2)
     return (
-        sim_coeff * invariance_term(z1, z2)
-        + std_coeff * (variance_term(z1) + variance_term(z2)) / 2
-        + cov_coeff * (covariance_term(z1) + covariance_term(z2))
+        sim_coeff * F.mse_loss(z1, z2)
+        + std_coeff * (_std_hinge(z1) + _std_hinge(z2)) / 2
+        + cov_coeff * (_covariance(z1) + _covariance(z2))
     )
 
 
-class VICRegLoss(_PairLoss):
+class VICRegLoss(nn.Module):
     """VICReg loss module; see :func:`vicreg_loss`.
 
     Raises:
         ValueError: if a coefficient is negative.
     """
 
-    loss = staticmethod(vicreg_loss)
-
     def __init__(
         self, sim_coeff: float = 25.0, std_coeff: float = 25.0, cov_coeff: float = 1.0
     ) -> None:
-        super().__init__(
-            _check_non_negative, sim_coeff=sim_coeff, std_coeff=std_coeff, cov_coeff=cov_coeff
-        )
+        super().__init__()
+        self.sim_coeff = check_non_negative("sim_coeff", sim_coeff)
+        self.std_coeff = check_non_negative("std_coeff", std_coeff)
+        self.cov_coeff = check_non_negative("cov_coeff", cov_coeff)
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return vicreg_loss(z1, z2, self.sim_coeff, self.std_coeff, self.cov_coeff)
