@@ -11,7 +11,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 #: a one-epoch SSL run with one probe draw and no maps, the smallest the command line makes
 QUICK = [
     "--method",
-    "simclr",
+    "infonce",
     "--epochs",
     "1",
     "--draws",
@@ -27,7 +27,7 @@ def test_cli_trains_on_the_sample_and_writes_results_and_plots(tmp_path):
     results = main(
         [
             "--method",
-            "simclr",
+            "infonce",
             "--data",
             "sample",
             "--minutes",
@@ -163,7 +163,7 @@ def test_unusable_output_folders_fail_before_any_data_is_loaded(tmp_path, monkey
         (["--lr", "-1"], "--lr: lr must be positive"),
         (["--epochs", "0"], "--epochs: epochs must be a positive int"),
         (["--batching", "voices"], "invalid choice: 'voices'"),
-        (["--method", "byol", "--tau", "0.2"], "--tau applies to infonce, simclr, multiformat"),
+        (["--method", "byol", "--tau", "0.2"], "--tau applies to infonce, multiformat"),
         (["--tau", "0"], "--tau must be positive, got 0.0"),
         (["--test-takes", "five"], "--test-takes: takes 'five'"),
         (["--resume", "--overwrite"], "not allowed with argument"),
@@ -234,7 +234,7 @@ def test_clips_shorter_than_the_encoder_window_are_refused_before_the_data_are_l
 ):
     with pytest.raises(
         SystemExit,
-        match=r"--clip-samples 10: the MelEncoder of simclr needs clips of at least (\d+) "
+        match=r"--clip-samples 10: the MelEncoder of infonce needs clips of at least (\d+) "
         r"samples .*give --clip-samples >= \1",
     ):
         main([*QUICK, "--clip-samples", "10", "--out", str(tmp_path)])

@@ -153,10 +153,11 @@ def test_multiformat_sends_views_to_the_two_encoders():
     x1, x2 = views()
     loss, z1, z2 = method.training_step(x1, x2)
     torch.testing.assert_close(z1, method.wave_projector(method.wave_encoder(x1)))
-    torch.testing.assert_close(z2, method.mel_projector(method.encoder(x2)))
+    torch.testing.assert_close(z2, method.projector(method.encoder(x2)))
     assert float(loss.detach()) == pytest.approx(
         brute_nt_xent(z1.detach(), z2.detach(), 0.1), rel=1e-4
     )
+    torch.testing.assert_close(method.project(x2), z2)  # one tensor: the log-mel side
     method.embed_with = "both"
     assert method.embed(x1).shape == (8, 16)
 
@@ -205,7 +206,6 @@ def test_make_method_builds_every_name():
     expected = {
         "supervised": Supervised,
         "infonce": SimCLR,
-        "simclr": SimCLR,
         "multiformat": MultiFormatContrastive,
         "byol": BYOL,
         "simsiam": SimSiam,
@@ -216,20 +216,21 @@ def test_make_method_builds_every_name():
     for name, cls in expected.items():
         assert type(make_method(name)) is cls
     assert isinstance(make_method("byol", encoder="wave").encoder, WaveEncoder)
-    assert make_method("simclr", tau=0.2).tau == 0.2
+    assert make_method("infonce", tau=0.2).tau == 0.2
 
 
 @pytest.mark.parametrize(
     "call,match",
     [
         (lambda: make_method("moco"), "method 'moco' is unknown"),
+        (lambda: make_method("simclr"), "method 'simclr' is unknown; choose one of .*'infonce'"),
         (lambda: make_method("byol", config="huge"), "config='huge' is unknown"),
         (lambda: make_method("byol", encoder="cnn"), "encoder='cnn' is unknown"),
-        (lambda: byol_momentum(1.5), "progress must be in"),
-        (lambda: byol_momentum(0.5, tau_base=2.0), "tau_base must be in"),
-        (lambda: BYOL(tiny(), tau_base=-0.1), "tau_base must be in"),
+        (lambda: byol_momentum(1.5), "progress must be a number in"),
+        (lambda: byol_momentum(0.5, tau_base=2.0), "tau_base must be a number in"),
+        (lambda: BYOL(tiny(), tau_base=-0.1), "tau_base must be a number in"),
         (lambda: SimCLR(tiny(), tau=0.0), "tau must be a positive"),
-        (lambda: BarlowTwins(tiny(), lambd=-1.0), "lambd must be non-negative"),
+        (lambda: BarlowTwins(tiny(), lambd=-1.0), "lambd must be a non-negative"),
         (lambda: VICReg(tiny(), std_coeff=-1.0), "std_coeff must be a non-negative"),
         (lambda: VICReg(tiny(), cov_coeff=float("nan")), "cov_coeff must be a non-negative"),
         (lambda: Supervised(tiny(), num_classes=1), "num_classes must be"),
@@ -252,3 +253,18 @@ def test_invalid_views_and_labels_raise():
         method.training_step(x1, x2[:4])
     with pytest.raises(ValueError, match=r"needs label of shape \(8,\), got None"):
         method.training_step(x1, x2)
+
+
+@pytest.mark.parametrize(
+    "name", ["supervised", "simclr", "multiformat", "byol", "simsiam", "barlow", "vicreg"]
+)
+def test_project_returns_one_tensor_and_views_are_what_the_loss_compares(name):
+    method = build(name).eval()
+    x1, x2 = views()
+    z = method.project(x1)
+    assert isinstance(z, torch.Tensor) and z.shape[0] == 8
+    with torch.no_grad():
+        out = method.training_step(x1, x2, torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]))
+        v1, v2 = method.views(x1, x2)
+    torch.testing.assert_close(v1, out.z1)
+    torch.testing.assert_close(v2, out.z2)

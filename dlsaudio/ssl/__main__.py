@@ -73,7 +73,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--method",
         choices=METHODS,
         default=DEFAULT_METHOD,
-        help="infonce = two-view InfoNCE on the log-mel encoder (= simclr); multiformat = the "
+        help="infonce = two-view InfoNCE on the log-mel encoder (SimCLR); multiformat = the "
         "seminar's waveform-vs-log-mel model",
     )
     p.add_argument(

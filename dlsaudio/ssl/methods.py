@@ -8,6 +8,8 @@ Every method is an ``nn.Module`` with:
   health metrics;
 - ``embed(wave) -> (batch, dim)``: encoder features (before the projection head), the
   representation that probes and plots evaluate;
+- ``project(wave) -> (batch, dim)``: projections, the space the loss acts on; ``views(x1, x2)``
+  gives both views' projections as the loss compares them;
 - ``on_step_end(progress)``: called after each optimizer step with the fraction of training
   done, in [0, 1] (BYOL moves its target network there).
 
@@ -26,7 +28,7 @@ from torch import nn
 
 from dlsaudio.ssl import losses
 from dlsaudio.ssl.encoders import CONFIGS, ENCODERS, PredictionHead, ProjectionHead, make_encoder
-from dlsaudio.validation import check_non_negative, check_positive
+from dlsaudio.validation import check_fraction, check_int, check_non_negative, check_positive
 
 
 class StepOutput(NamedTuple):
@@ -45,18 +47,25 @@ def _check_views(x1: torch.Tensor, x2: torch.Tensor) -> None:
         )
 
 
+def _dim(encoder: nn.Module) -> int:
+    if not hasattr(encoder, "dim"):
+        raise ValueError(
+            f"encoder must expose its output size as .dim, got {type(encoder).__name__}"
+        )
+    return encoder.dim
+
+
 class SSLMethod(nn.Module):
-    """Base class: an ``encoder`` plus method-specific heads (see the module docstring)."""
+    """Base class: an ``encoder`` and a ``projector`` head plus method-specific parts (see the
+    module docstring). Without a projector, projections are the encoder's features."""
 
     needs_labels = False
 
-    def __init__(self, encoder: nn.Module) -> None:
+    def __init__(self, encoder: nn.Module, projector: nn.Module | None = None) -> None:
         super().__init__()
-        if not hasattr(encoder, "dim"):
-            raise ValueError(
-                f"encoder must expose its output size as .dim, got {type(encoder).__name__}"
-            )
+        _dim(encoder)
         self.encoder = encoder
+        self.projector = projector if projector is not None else nn.Identity()
 
     def training_step(
         self, x1: torch.Tensor, x2: torch.Tensor, label: torch.Tensor | None = None
@@ -70,6 +79,12 @@ class SSLMethod(nn.Module):
     def project(self, wave: torch.Tensor) -> torch.Tensor:
         """Projections ``(batch, dim)`` of waves ``(batch, time)``: the space the loss acts on."""
         return self.projector(self.encoder(wave))
+
+    def views(self, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projections ``z1, z2`` ``(batch, dim)`` of two views ``(batch, time)``, as the loss
+        compares them."""
+        _check_views(x1, x2)
+        return self.project(x1), self.project(x2)
 
     def on_step_end(self, progress: float) -> None:
         """Hook after each optimizer step; ``progress`` is the fraction of training done."""
@@ -98,15 +113,11 @@ class SimCLR(SSLMethod):
         hidden_dim: int = 512,
         tau: float = losses.DEFAULT_TAU,
     ) -> None:
-        super().__init__(encoder)
-        check_positive("tau", tau)
-        self.tau = tau
-        self.projector = ProjectionHead(encoder.dim, hidden_dim, dim)
+        super().__init__(encoder, ProjectionHead(_dim(encoder), hidden_dim, dim))
+        self.tau = check_positive("tau", tau)
 
     def training_step(self, x1, x2, label=None) -> StepOutput:
-        _check_views(x1, x2)
-        z1 = self.projector(self.encoder(x1))  # (batch, dim)
-        z2 = self.projector(self.encoder(x2))
+        z1, z2 = self.views(x1, x2)  # (batch, dim) each
         return StepOutput(losses.info_nce(z1, z2, tau=self.tau), z1, z2)
 
 
@@ -117,6 +128,7 @@ class MultiFormatContrastive(SSLMethod):
 
     ``x1`` goes through the waveform encoder, ``x2`` through the log-mel encoder, each with its
     own projection head (the two feature spaces differ), and InfoNCE pulls the pair together.
+    :meth:`project` is the log-mel side (``encoder`` and ``projector``); :meth:`views` the pair.
 
     Args:
         wave_encoder: the 1D encoder, ``(batch, time)`` -> ``(batch, dim)``.
@@ -142,28 +154,23 @@ class MultiFormatContrastive(SSLMethod):
         tau: float = losses.DEFAULT_TAU,
         embed_with: str = "mel",
     ) -> None:
-        super().__init__(mel_encoder)
-        check_positive("tau", tau)
+        super().__init__(mel_encoder, ProjectionHead(_dim(mel_encoder), hidden_dim, dim))
+        self.tau = check_positive("tau", tau)
         if embed_with not in self.EMBED_WITH:
             raise ValueError(
                 f"embed_with={embed_with!r} is unknown; choose one of {self.EMBED_WITH}"
             )
-        self.tau = tau
         self.embed_with = embed_with
         self.wave_encoder = wave_encoder
-        self.wave_projector = ProjectionHead(wave_encoder.dim, hidden_dim, dim)
-        self.mel_projector = ProjectionHead(mel_encoder.dim, hidden_dim, dim)
+        self.wave_projector = ProjectionHead(_dim(wave_encoder), hidden_dim, dim)
+
+    def views(self, x1, x2) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_views(x1, x2)
+        return self.wave_projector(self.wave_encoder(x1)), self.project(x2)  # wave, log-mel
 
     def training_step(self, x1, x2, label=None) -> StepOutput:
-        _check_views(x1, x2)
-        z1 = self.wave_projector(self.wave_encoder(x1))  # (batch, dim) waveform view
-        z2 = self.mel_projector(self.encoder(x2))  # (batch, dim) log-mel view
+        z1, z2 = self.views(x1, x2)
         return StepOutput(losses.info_nce(z1, z2, tau=self.tau), z1, z2)
-
-    def project(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The two projections of the same waves ``(batch, time)``: ``(z_wave, z_mel)``, each
-        ``(batch, dim)``, as the loss sees them (without augmentation)."""
-        return self.wave_projector(self.wave_encoder(wave)), self.mel_projector(self.encoder(wave))
 
     def embed(self, wave: torch.Tensor) -> torch.Tensor:
         if self.embed_with == "mel":
@@ -182,10 +189,8 @@ def byol_momentum(progress: float, tau_base: float = 0.996) -> float:
     Raises:
         ValueError: ``progress`` outside [0, 1] or ``tau_base`` outside [0, 1].
     """
-    if not 0.0 <= progress <= 1.0:
-        raise ValueError(f"progress must be in [0, 1], got {progress}")
-    if not 0.0 <= tau_base <= 1.0:
-        raise ValueError(f"tau_base must be in [0, 1], got {tau_base}")
+    check_fraction("progress", progress)
+    check_fraction("tau_base", tau_base)
     return 1.0 - (1.0 - tau_base) * (math.cos(math.pi * progress) + 1.0) / 2.0
 
 
@@ -231,13 +236,9 @@ class BYOL(SSLMethod):
         tau_base: float = 0.99,
         stop_gradient: bool = True,
     ) -> None:
-        super().__init__(encoder)
-        if not 0.0 <= tau_base <= 1.0:
-            raise ValueError(f"tau_base must be in [0, 1], got {tau_base}")
-        self.tau_base = tau_base
-        self.momentum = tau_base
+        super().__init__(encoder, ProjectionHead(_dim(encoder), hidden_dim, dim))
+        self.tau_base = self.momentum = check_fraction("tau_base", tau_base)
         self.stop_gradient = bool(stop_gradient)
-        self.projector = ProjectionHead(encoder.dim, hidden_dim, dim)
         self.predictor = PredictionHead(dim, hidden_dim)
         trainable = not self.stop_gradient  # the loss must then stop the gradient
         self.target_encoder = copy.deepcopy(encoder).requires_grad_(trainable)
@@ -252,11 +253,9 @@ class BYOL(SSLMethod):
             return self.target_projector(self.target_encoder(wave))
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor):
-        """Return ``p1, p2, t1, t2, z1, z2``: online predictions, target projections and online
-        projections of both views."""
-        _check_views(x1, x2)
-        z1 = self.projector(self.encoder(x1))
-        z2 = self.projector(self.encoder(x2))
+        """Return six tensors ``p1, p2, t1, t2, z1, z2``, each ``(batch, dim)``: online
+        predictions, target projections and online projections of both views."""
+        z1, z2 = self.views(x1, x2)
         return self.predictor(z1), self.predictor(z2), self.target(x1), self.target(x2), z1, z2
 
     def training_step(self, x1, x2, label=None) -> StepOutput:
@@ -303,17 +302,15 @@ class SimSiam(SSLMethod):
         stop_gradient: bool = True,
         predictor: bool = True,
     ) -> None:
-        super().__init__(encoder)
+        projector = ProjectionHead(_dim(encoder), hidden_dim, dim, num_layers=3, last_bn=True)
+        super().__init__(encoder, projector)
         self.stop_gradient = bool(stop_gradient)
-        self.projector = ProjectionHead(encoder.dim, hidden_dim, dim, num_layers=3, last_bn=True)
         self.predictor = (
             PredictionHead(dim, pred_hidden_dim or max(dim // 4, 1)) if predictor else nn.Identity()
         )
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor):
-        _check_views(x1, x2)
-        z1 = self.projector(self.encoder(x1))  # (batch, dim)
-        z2 = self.projector(self.encoder(x2))
+        z1, z2 = self.views(x1, x2)  # (batch, dim) each
         p1, p2 = self.predictor(z1), self.predictor(z2)
         if not self.stop_gradient:
             return p1, p2, z1, z2
@@ -342,16 +339,11 @@ class BarlowTwins(SSLMethod):
     def __init__(
         self, encoder: nn.Module, dim: int = 512, hidden_dim: int = 512, lambd: float = 5e-3
     ) -> None:
-        super().__init__(encoder)
-        if not lambd >= 0:
-            raise ValueError(f"lambd must be non-negative, got {lambd}")
-        self.lambd = lambd
-        self.projector = ProjectionHead(encoder.dim, hidden_dim, dim, num_layers=3)
+        super().__init__(encoder, ProjectionHead(_dim(encoder), hidden_dim, dim, num_layers=3))
+        self.lambd = check_non_negative("lambd", lambd)
 
     def training_step(self, x1, x2, label=None) -> StepOutput:
-        _check_views(x1, x2)
-        z1 = self.projector(self.encoder(x1))
-        z2 = self.projector(self.encoder(x2))
+        z1, z2 = self.views(x1, x2)
         return StepOutput(losses.barlow_twins_loss(z1, z2, lambd=self.lambd), z1, z2)
 
 
@@ -377,22 +369,19 @@ class VICReg(SSLMethod):
         std_coeff: float = 25.0,
         cov_coeff: float = 1.0,
     ) -> None:
-        super().__init__(encoder)
-        self.coeffs = {"sim_coeff": sim_coeff, "std_coeff": std_coeff, "cov_coeff": cov_coeff}
-        for name, value in self.coeffs.items():
-            check_non_negative(name, value)
-        self.projector = ProjectionHead(encoder.dim, hidden_dim, dim, num_layers=3)
+        super().__init__(encoder, ProjectionHead(_dim(encoder), hidden_dim, dim, num_layers=3))
+        coeffs = {"sim_coeff": sim_coeff, "std_coeff": std_coeff, "cov_coeff": cov_coeff}
+        self.coeffs = {name: check_non_negative(name, value) for name, value in coeffs.items()}
 
     def training_step(self, x1, x2, label=None) -> StepOutput:
-        _check_views(x1, x2)
-        z1 = self.projector(self.encoder(x1))
-        z2 = self.projector(self.encoder(x2))
+        z1, z2 = self.views(x1, x2)
         return StepOutput(losses.vicreg_loss(z1, z2, **self.coeffs), z1, z2)
 
 
 class Supervised(SSLMethod):
     """The supervised baseline: the same encoder plus a linear classifier, trained end to end
-    with cross-entropy on both augmented views. ``z1``/``z2`` are the encoder features.
+    with cross-entropy on both augmented views. It has no projection head: ``project`` and
+    ``z1``/``z2`` are the encoder features.
 
     Args:
         encoder: maps ``(batch, time)`` to ``(batch, encoder.dim)``.
@@ -406,33 +395,28 @@ class Supervised(SSLMethod):
 
     def __init__(self, encoder: nn.Module, num_classes: int = 10) -> None:
         super().__init__(encoder)
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        check_int("num_classes", num_classes, minimum=2)
         self.head = nn.Linear(encoder.dim, num_classes)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """Class logits ``(batch, num_classes)``."""
         return self.head(self.encoder(wave))
 
-    def project(self, wave: torch.Tensor) -> torch.Tensor:
-        """Encoder features ``(batch, dim)``: the supervised baseline has no projection head."""
-        return self.encoder(wave)
-
     def training_step(self, x1, x2, label=None) -> StepOutput:
-        _check_views(x1, x2)
+        h1, h2 = self.views(x1, x2)  # encoder features
         if label is None or label.shape != (x1.shape[0],):
             got = None if label is None else tuple(label.shape)
             raise ValueError(f"Supervised needs label of shape ({x1.shape[0]},), got {got}")
-        h1, h2 = self.encoder(x1), self.encoder(x2)
         loss = (F.cross_entropy(self.head(h1), label) + F.cross_entropy(self.head(h2), label)) / 2
         return StepOutput(loss, h1, h2)
 
 
-METHODS = ("supervised", "infonce", "simclr", "multiformat", "byol", "simsiam", "barlow", "vicreg")
+#: The method names; ``"infonce"`` is SimCLR's two-view InfoNCE.
+METHODS = ("supervised", "infonce", "multiformat", "byol", "simsiam", "barlow", "vicreg")
 #: What ``python -m dlsaudio.ssl`` trains unless told otherwise.
 DEFAULT_METHOD = "infonce"
 #: Methods with an InfoNCE temperature ``tau``.
-TAU_METHODS = ("infonce", "simclr", "multiformat")
+TAU_METHODS = ("infonce", "multiformat")
 
 
 def make_method(
@@ -448,8 +432,8 @@ def make_method(
 
     Args:
         name: one of :data:`METHODS`. ``"infonce"`` (the default of ``python -m dlsaudio.ssl``)
-            is two-view InfoNCE on augmented copies through the log-mel encoder, the same as
-            ``"simclr"``: on FSDD it beat multi-format training in the same time (probe with 10
+            is two-view InfoNCE on augmented copies through the log-mel encoder (SimCLR): on
+            FSDD it beat multi-format training in the same time (probe with 10
             labels per class 0.91 against 0.81 after 340 one-thread steps).
             ``"multiformat"`` is the seminar's waveform-view vs log-mel-view contrastive model.
         config: encoder size, ``"small"`` (CPU) or ``"resnet18"`` (GPU).
@@ -478,7 +462,6 @@ def make_method(
         return Supervised(enc, num_classes=num_classes, **kwargs)
     cls = {
         "infonce": SimCLR,
-        "simclr": SimCLR,
         "byol": BYOL,
         "simsiam": SimSiam,
         "barlow": BarlowTwins,
