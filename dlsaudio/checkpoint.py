@@ -2,8 +2,8 @@
 
 A checkpoint is one ``torch.save`` file. :func:`save_checkpoint` writes it next to its final
 name and renames it into place, so a crash or a full disk during the write leaves the previous
-checkpoint intact and no partial file behind. :func:`load_checkpoint` and
-:func:`check_model_state` say which file is unreadable, incomplete or of another model instead
+checkpoint intact and no partial file behind. :func:`read_checkpoint` (built from
+:func:`load_checkpoint` and :func:`check_model_state`) says which file is unreadable, incomplete or of another model instead
 of failing inside ``torch.load`` or ``load_state_dict``, and :func:`check_output_dir` tells a
 command line before any work whether its output folder can take what the run will write.
 
@@ -172,6 +172,54 @@ def load_checkpoint(
             f"the checkpoint {path} lacks {missing} (it has {sorted(state)}): another training "
             "loop wrote it. Point the run at another folder, or delete the file to start afresh"
         )
+    return state
+
+
+def read_checkpoint(
+    path: str | Path,
+    model: nn.Module | None = None,
+    *,
+    required: Iterable[str] = (),
+    batch_size: int | None = None,
+    mmap: bool = False,
+) -> dict[str, Any]:
+    """Read a checkpoint of either training loop and check that this run can continue from it;
+    nothing is loaded into ``model``.
+
+    Args:
+        path: the checkpoint file.
+        model: when given (not DDP-wrapped), the checkpoint must hold a run of its class (if it
+            names one under ``"method"``) and weights that fit it (names and shapes).
+        required: keys the loop writes (see :func:`load_checkpoint`).
+        batch_size: this run's micro-batch size, when known; a checkpoint that counts its
+            position in the data in micro-batches of another size cannot continue.
+        mmap: map the tensors instead of reading them (a cheap check before training).
+
+    Returns:
+        The saved dict.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CheckpointError: the file is truncated or not a checkpoint, another training loop,
+            another method or another model size wrote it, or another micro-batch size.
+    """
+    state = load_checkpoint(path, required=required, mmap=mmap)
+    saved = state.get("method")
+    if model is not None and saved is not None and saved != type(model).__name__:
+        raise CheckpointError(
+            f"cannot resume from {path}: it holds a {saved} run and this is a "
+            f"{type(model).__name__}; pass the checkpoint of this method or another path"
+        )
+    saved = state.get("batch_size")
+    if batch_size is not None and saved is not None and saved != batch_size:
+        raise CheckpointError(
+            f"the checkpoint {path} was written with micro-batches of {saved} examples, this run "
+            f"has {batch_size}: its position in the data (batch {state['consumed']} of epoch "
+            f"{state['epoch']}) counts micro-batches. Resume with a micro-batch of {saved} "
+            "(--micro-batch on the command line), or start afresh in another folder"
+        )
+    if model is not None:
+        check_model_state(model, state["model"], path)
     return state
 
 

@@ -181,7 +181,7 @@ def test_scheduler_steps_once_per_optimizer_step_and_effective_batch_is_printed(
         progress=False,
     )
     assert scheduler.last_epoch == 5
-    assert [r["lr"] for r in history.train] == pytest.approx(
+    assert [r["lr"] for r in history.steps] == pytest.approx(
         [5e-3, 1e-2, 1e-2, 1e-2 * 2 / 3, 1e-2 / 3]
     )
     out = capsys.readouterr().out
@@ -208,8 +208,8 @@ def test_resume_reproduces_the_loss_trajectory(tmp_path):
     straight = run(8, False, tmp_path / "a")
     run(3, False, tmp_path / "b")
     resumed = run(8, True, tmp_path / "b")
-    assert [r["loss"] for r in resumed.train] == [r["loss"] for r in straight.train]
-    assert len(resumed.train) == 8
+    assert [r["loss"] for r in resumed.steps] == [r["loss"] for r in straight.steps]
+    assert len(resumed.steps) == 8
     assert not list((tmp_path / "b").glob("*.tmp"))
 
 
@@ -219,7 +219,7 @@ def test_keyword_options_replace_fields_of_the_config():
     config = TrainConfig(max_steps=5, log_every=0, progress=False)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     history = train(model, make_loader(), config, optimizer=optimizer, max_steps=2)
-    assert [r["step"] for r in history.train] == [1, 2] and config.max_steps == 5
+    assert [r["step"] for r in history.steps] == [1, 2] and config.max_steps == 5
     with pytest.raises(TypeError, match="unexpected keyword argument 'max_step'"):
         train(model, make_loader(), optimizer=optimizer, max_step=2)
 
@@ -300,7 +300,7 @@ def test_bf16_on_cpu_trains():
         precision="bf16",
         progress=False,
     )
-    assert all(math.isfinite(r["loss"]) for r in history.train)
+    assert all(math.isfinite(r["loss"]) for r in history.steps)
 
 
 @pytest.mark.parametrize(
@@ -341,7 +341,7 @@ def test_other_value_errors():
             max_steps=1,
             progress=False,
         )
-    assert History().train == []
+    assert History().steps == []
 
 
 def test_step_cost_activation_memory_follows_the_micro_batch():

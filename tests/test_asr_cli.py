@@ -26,8 +26,8 @@ def test_cli_fine_tunes_and_writes_results_model_and_checkpoint(tmp_path, capsys
         assert len(saved[when]["per_source"]) >= 2  # a random draw keeps several sources
     assert saved["after"] == results["after"]
     history = json.loads((out / "history.json").read_text())
-    assert [row["step"] for row in history["train"]] == [1, 2]
-    assert all(row["tokens"] > 0 for row in history["train"])
+    assert [row["step"] for row in history["steps"]] == [1, 2]
+    assert all(row["tokens"] > 0 for row in history["steps"])
     assert (out / "model" / "config.json").is_file() and (out / "last.pt").is_file()
     assert (out / "history.png").stat().st_size > 0
     printed = capsys.readouterr().out

@@ -118,7 +118,7 @@ def test_lora_training_resumes_from_its_checkpoint(tmp_path):
     run(first, 2, tmp_path)
     second, _ = lora_model()  # a new session: the same model built again, then resumed
     history = run(second, 4, tmp_path, resume=True)
-    assert [r["step"] for r in history.train] == [1, 2, 3, 4]
+    assert [r["step"] for r in history.steps] == [1, 2, 3, 4]
     for (name, a), b in zip(straight.named_parameters(), second.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), name
 

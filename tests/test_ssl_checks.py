@@ -1355,7 +1355,7 @@ def test_barlow_not_standardised() -> None:
 
 def history(losses_, std=0.17, rank=15.0, dim=32, **kw):
     """A History as fit writes it: one row per step with the health numbers."""
-    from dlsaudio.ssl.train import History
+    from dlsaudio.history import History
 
     def per_step(value):
         return value if isinstance(value, list) else [value] * len(losses_)
@@ -1377,7 +1377,7 @@ FALLING = [3.0 - i / 20 for i in range(40)]
 
 
 def test_training_history_basics(capsys) -> None:
-    from dlsaudio.ssl.train import History
+    from dlsaudio.history import History
 
     checks.check_training_history(history([3.0, 2.5, 2.0, 1.8]), min_steps=4)
     assert capsys.readouterr().out.startswith(
@@ -1433,7 +1433,7 @@ def test_collapse_seen_by_both() -> None:
 
 
 def test_collapse_flag_without_health_numbers() -> None:
-    from dlsaudio.ssl.train import History
+    from dlsaudio.history import History
 
     rows = [{"loss": v} for v in (3.0, 2.5, 2.0, 1.8)]
     with pytest.raises(AssertionError, match="the collapse monitor fired"):
@@ -1520,7 +1520,7 @@ def test_the_history_records_the_model_it_trained(capsys) -> None:
     ):
         checks.check_training_history(trained, model=_byol())
 
-    from dlsaudio.ssl.train import History
+    from dlsaudio.history import History
 
     again = History.from_dict(trained.to_dict())
     assert again == trained

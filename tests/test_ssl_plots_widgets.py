@@ -8,6 +8,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from dlsaudio.history import History  # noqa: E402
 from dlsaudio.ssl.augment import Gain  # noqa: E402
 from dlsaudio.ssl.evaluation import Embeddings  # noqa: E402
 from dlsaudio.ssl.plots import (  # noqa: E402
@@ -17,7 +18,6 @@ from dlsaudio.ssl.plots import (  # noqa: E402
     plot_similarity,
     project_2d,
 )
-from dlsaudio.ssl.train import History  # noqa: E402
 from dlsaudio.ssl.widgets import AugmentationExplorer, EmbeddingExplorer  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")

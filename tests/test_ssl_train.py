@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from dlsaudio.checkpoint import CheckpointError
+from dlsaudio.history import History, TrainingDiverged
 from dlsaudio.ssl.augment import AddNoise, Identity
 from dlsaudio.ssl.encoders import MelEncoder
 from dlsaudio.ssl.methods import BYOL, SimCLR, SSLMethod, StepOutput, Supervised
-from dlsaudio.ssl.train import History, TrainingDiverged, batch_plan, fit, save_checkpoint
+from dlsaudio.ssl.train import batch_plan, fit, save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -105,7 +105,7 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss_before_it_changes_th
     diverging = ToySeq2Seq()
     with pytest.raises(
         FloatingPointError,
-        match=r"step 3: the training loss is (inf|nan) at learning rate 1e\+38; training stopped "
+        match=r"step 3: the loss is (inf|nan) at learning rate 1e\+38; training stopped "
         r"before this step changed the weights \(the last checkpoint, .*last\.pt, holds step 2\)"
         r"\. Lower the learning rate",
     ):

@@ -32,7 +32,7 @@ import torch
 
 from dlsaudio.asr.features import MAX_BAD_AUDIO
 from dlsaudio.asr.precision import PRECISIONS
-from dlsaudio.asr.resume import CHECKPOINT_NAME, read_checkpoint
+from dlsaudio.asr.resume import CHECKPOINT_KEYS, CHECKPOINT_NAME
 from dlsaudio.asr.sampling import check_mixture, source_counts, source_probabilities
 from dlsaudio.asr.train import (
     TrainConfig,
@@ -45,7 +45,7 @@ from dlsaudio.asr.train import (
     wrap_model,
 )
 from dlsaudio.asr.whisper import DEFAULT_LANGUAGE, TINY_LOCAL, language_code
-from dlsaudio.checkpoint import CheckpointError, check_output_dir, state_nbytes
+from dlsaudio.checkpoint import CheckpointError, check_output_dir, read_checkpoint, state_nbytes
 
 PROG = "python -m dlsaudio.asr"
 
@@ -286,7 +286,7 @@ def check_model_fits(config: FineTuneConfig, model, processor) -> None:
         )
     path = config.out / CHECKPOINT_NAME
     if config.resume and path.exists():
-        read_checkpoint(path, model, batch_size=config.micro_batch)
+        read_checkpoint(path, model, required=CHECKPOINT_KEYS, batch_size=config.micro_batch)
     elif path.exists():
         raise ValueError(
             f"--out {config.out} holds the checkpoint of an earlier run ({path}); pass --resume "
@@ -434,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         torch.distributed.destroy_process_group()
         return None
     results["train_seconds"] = round(time.perf_counter() - started, 1)
-    results["steps"] = len(history.train)
+    results["steps"] = len(history.steps)
     results["after"] = scored(unwrap(model))
     print(
         f"WER {results['before']['wer']:.3f} -> {results['after']['wer']:.3f}, "
@@ -444,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
     processor.save_pretrained(config.out / "model")
     (config.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     (config.out / "history.json").write_text(
-        json.dumps({"train": history.train, "eval": history.eval}, indent=2)
+        json.dumps({"steps": history.steps, "eval": history.eval}, indent=2)
     )
     plot_history(history).savefig(config.out / "history.png", dpi=100)
     if env.world_size > 1:

@@ -15,10 +15,10 @@ def plot_history(history):
 
     n_panels = 3 if history.eval else 2
     fig, axes = plt.subplots(1, n_panels, figsize=(4.5 * n_panels, 3.2))
-    steps = [r["step"] for r in history.train]
-    axes[0].plot(steps, [r["loss"] for r in history.train])
+    steps = [r["step"] for r in history.steps]
+    axes[0].plot(steps, [r["loss"] for r in history.steps])
     axes[0].set(title="training loss (per token)", xlabel="optimizer step")
-    axes[1].plot(steps, [r["lr"] for r in history.train])
+    axes[1].plot(steps, [r["lr"] for r in history.steps])
     axes[1].set(title="learning rate", xlabel="optimizer step")
     if history.eval:
         eval_steps = [r["step"] for r in history.eval]

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlsaudio.checkpoint import CheckpointError, check_model_state, load_checkpoint
+from dlsaudio.checkpoint import CheckpointError, check_model_state
 
 CHECKPOINT_NAME = "last.pt"
 """The file the loop writes in ``checkpoint_dir`` and resumes from."""
@@ -89,39 +89,6 @@ class LoaderPosition:
             self.consumed += 1
             return batch
         raise ValueError("train_loader yields no batches")
-
-
-def read_checkpoint(
-    path: str | Path, model: nn.Module | None = None, batch_size: int | None = None
-) -> dict[str, Any]:
-    """Read a checkpoint of the loop and check that this run can continue from it.
-
-    Args:
-        path: the checkpoint (``checkpoint_dir/last.pt``).
-        model: when given (not DDP-wrapped), the checkpoint's weights must fit it (names and
-            shapes); nothing is loaded into it.
-        batch_size: this run's micro-batch size, when known; the position in the data is
-            counted in micro-batches, so it must be the one the checkpoint was written with.
-
-    Returns:
-        The checkpoint's dict.
-
-    Raises:
-        CheckpointError: the file is truncated or not a checkpoint, another training loop or
-            another model wrote it, or it was written with another micro-batch size.
-    """
-    state = load_checkpoint(path, required=CHECKPOINT_KEYS)
-    saved = state.get("batch_size")
-    if batch_size is not None and saved is not None and saved != batch_size:
-        raise CheckpointError(
-            f"the checkpoint {path} was written with micro-batches of {saved} examples, this run "
-            f"has {batch_size}: its position in the data (batch {state['consumed']} of epoch "
-            f"{state['epoch']}) counts micro-batches. Resume with a micro-batch of {saved} "
-            "(--micro-batch on the command line), or start afresh in another folder"
-        )
-    if model is not None:
-        check_model_state(model, state["model"], path)
-    return state
 
 
 def restore(

@@ -45,9 +45,16 @@ from dlsaudio.asr.precision import (
     optimizer_step,
     resolve_precision,
 )
-from dlsaudio.asr.resume import CHECKPOINT_NAME, LoaderPosition, read_checkpoint, restore
+from dlsaudio.asr.resume import CHECKPOINT_KEYS, CHECKPOINT_NAME, LoaderPosition, restore
 from dlsaudio.asr.schedule import warmup_linear_decay
-from dlsaudio.checkpoint import gather_rng_states, rank_rng_state, save_checkpoint, set_rng_state
+from dlsaudio.checkpoint import (
+    gather_rng_states,
+    rank_rng_state,
+    read_checkpoint,
+    save_checkpoint,
+    set_rng_state,
+)
+from dlsaudio.history import History, TrainingDiverged, diverged
 from dlsaudio.progress import TrainingProgress
 
 __all__ = [
@@ -153,24 +160,6 @@ class TrainConfig:
         check_precision(self.precision)
 
 
-@dataclass
-class History:
-    """What happened during training: one record per optimizer step and per evaluation."""
-
-    train: list[dict[str, float]] = field(default_factory=list)
-    eval: list[dict[str, float]] = field(default_factory=list)
-
-    def frames(self):
-        """The two lists as pandas DataFrames ``(train, eval)``."""
-        import pandas as pd
-
-        return pd.DataFrame(self.train), pd.DataFrame(self.eval)
-
-
-class TrainingDiverged(FloatingPointError):
-    """The training loss became infinite or NaN."""
-
-
 def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
     return {
         k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()
@@ -241,10 +230,10 @@ def train(
     path = None if config.checkpoint_dir is None else Path(config.checkpoint_dir) / CHECKPOINT_NAME
     batch_size = getattr(train_loader, "batch_size", None)
     if config.resume and path.exists():
-        state = read_checkpoint(path, batch_size=batch_size)
+        state = read_checkpoint(path, required=CHECKPOINT_KEYS, batch_size=batch_size)
         restore(state, path, unwrap(model), optimizer, scheduler, scaler)
         step, epoch, consumed = state["step"], state["epoch"], state["consumed"]
-        history = History(**state["history"])
+        history = History.from_dict(state["history"])
     elif config.resume and env.is_main:
         print(f"resume: {path} does not exist yet, training from step 0")
     saved = step  # the step of the last checkpoint (0: none yet)
@@ -274,7 +263,7 @@ def train(
                     "epoch": batches.epoch,
                     "consumed": batches.consumed,
                     "batch_size": batch_size,
-                    "history": {"train": history.train, "eval": history.eval},
+                    "history": history.to_dict(),
                     "rng": rng,
                 },
             )
@@ -306,13 +295,21 @@ def train(
         lr = optimizer.param_groups[0]["lr"]
         if not math.isfinite(loss):  # the same on every rank: the loss is all-reduced
             tracker.close()
-            raise _diverged(step + 1, loss, lr, f"{path}, holds step {saved}" if saved else None)
+            last = f" (the last checkpoint, {path}, holds step {saved})" if saved else ""
+            raise diverged(
+                step + 1,
+                loss,
+                lr,
+                f"training stopped before this step changed the weights{last}. Lower the "
+                "learning rate or lengthen the warmup, use fp32 or bf16 instead of fp16, or "
+                "check the labels of this window",
+            )
         scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
         grad_norm = _clip_gradients(model, config.grad_clip)
         stepped = optimizer_step(optimizer, scaler, scheduler)
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        history.train.append(
+        history.steps.append(
             {
                 "step": step,
                 "loss": loss,
@@ -372,13 +369,3 @@ def _evaluate(
             shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items())
             tqdm.write(f"step {step}: {shown}")
     env.barrier()
-
-
-def _diverged(step: int, loss: float, lr: float, checkpoint: str | None) -> TrainingDiverged:
-    return TrainingDiverged(
-        f"step {step}: the training loss is {loss} at learning rate {lr:.3g}; training stopped "
-        "before this step changed the weights"
-        + (f" (the last checkpoint, {checkpoint})" if checkpoint else "")
-        + ". Lower the learning rate or lengthen the warmup, use fp32 or bf16 instead of fp16, "
-        "or check the labels of this window"
-    )

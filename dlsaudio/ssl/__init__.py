@@ -11,6 +11,7 @@ Command line: ``python -m dlsaudio.ssl --method infonce --data sample --minutes 
 """
 
 from dlsaudio.data.waves import WaveCache
+from dlsaudio.history import History
 from dlsaudio.ssl.evaluation import (
     Embeddings,
     calibrate_batch_norm,
@@ -38,7 +39,7 @@ from dlsaudio.ssl.methods import (
     ema_update,
     make_method,
 )
-from dlsaudio.ssl.train import History, fit, save_checkpoint
+from dlsaudio.ssl.train import fit, save_checkpoint
 
 __all__ = [
     "BYOL",

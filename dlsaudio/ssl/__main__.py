@@ -309,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     matplotlib.use("Agg")
 
+    from dlsaudio.checkpoint import read_checkpoint
     from dlsaudio.data import WaveCache
     from dlsaudio.data.digits import format_takes
     from dlsaudio.ssl.evaluation import (
@@ -318,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         score,
     )
     from dlsaudio.ssl.plots import plot_embeddings, plot_history, plot_label_efficiency
-    from dlsaudio.ssl.train import fit, read_checkpoint
+    from dlsaudio.ssl.train import CHECKPOINT_KEYS, fit
 
     args = parse_args(argv)
     torch.manual_seed(args.seed)
@@ -336,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if args.resume:
         check_resume(args.out, settings)
         try:
-            read_checkpoint(args.out / "checkpoint.pt", method, mmap=True)
+            read_checkpoint(args.out / "checkpoint.pt", method, required=CHECKPOINT_KEYS, mmap=True)
         except CheckpointError as err:
             sys.exit(
                 f"error: --resume: {err}. To start afresh in {args.out}, pass --overwrite "

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from dlsaudio.history import History
 from dlsaudio.ssl.evaluation import Embeddings
 from dlsaudio.ssl.losses import DEFAULT_TAU, info_nce
-from dlsaudio.ssl.train import History
 
 PROJECTIONS = ("tsne", "umap")
 

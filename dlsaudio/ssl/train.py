@@ -14,66 +14,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from dlsaudio.checkpoint import (
-    CheckpointError,
-    check_model_state,
-    load_checkpoint,
-    save_checkpoint,
-)
+from dlsaudio.checkpoint import read_checkpoint, save_checkpoint
 from dlsaudio.data.waves import as_cache
+from dlsaudio.history import History, diverged
 from dlsaudio.progress import TrainingProgress
 from dlsaudio.ssl.config import BATCHINGS, TrainConfig
 from dlsaudio.ssl.health import CollapseMonitor, health_metrics
 from dlsaudio.ssl.methods import SSLMethod
 
 
-@dataclass
-class History:
-    """What happened during training: one row per step and one per epoch.
-
-    ``steps`` rows hold ``step, epoch, loss, lr, seconds`` and the health metrics
-    (:func:`dlsaudio.ssl.health.health_metrics`); ``epochs`` rows hold ``epoch, loss`` (mean) and
-    ``clips_per_second``. ``model`` says which model was trained: its class (``"module.qualname"``)
-    and ``id``, so a self-check can tell whether a history belongs to a given model object.
-    """
-
-    steps: list[dict] = field(default_factory=list)
-    epochs: list[dict] = field(default_factory=list)
-    collapsed: bool = False
-    model: dict = field(default_factory=dict)
-
-    def column(self, name: str, per: str = "step") -> list[float]:
-        """Values of one field, per ``"step"`` or per ``"epoch"``."""
-        rows = self.steps if per == "step" else self.epochs
-        return [row[name] for row in rows if name in row]
-
-    def clips_per_second(self) -> float:
-        """Mean training throughput over all epochs (0 before the first epoch ends)."""
-        clips = sum(row["clips"] for row in self.epochs)
-        seconds = sum(row["seconds"] for row in self.epochs)
-        return clips / seconds if seconds > 0 else 0.0
-
-    def to_dict(self) -> dict:
-        d = {"steps": self.steps, "epochs": self.epochs, "collapsed": self.collapsed}
-        return {**d, "model": self.model}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> History:
-        model = dict(d.get("model", {}))  # empty in histories saved before it was recorded
-        return cls(list(d["steps"]), list(d["epochs"]), bool(d.get("collapsed", False)), model)
-
-
 def _seeded(seed: int, epoch: int, device: str | torch.device = "cpu") -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
-
-
-class TrainingDiverged(FloatingPointError):
-    """The loss became NaN or infinite; the message gives the step, the loss and the lr."""
 
 
 def batch_plan(
@@ -111,33 +67,6 @@ def batch_plan(
 
 #: What :func:`fit` saves in a checkpoint (besides the method's name).
 CHECKPOINT_KEYS = ("model", "optimizer", "scaler", "history", "epoch")
-
-
-def read_checkpoint(path: str | Path, method: SSLMethod, *, mmap: bool = False) -> dict:
-    """The state in a checkpoint of :func:`fit`, checked against ``method`` but not loaded.
-
-    Args:
-        path: the checkpoint file.
-        method: the method to continue; the checkpoint must hold its class and weight shapes.
-        mmap: map the tensors instead of reading them (a cheap check before training).
-
-    Returns:
-        The saved dict.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        CheckpointError: the file is truncated or not a checkpoint, was not written by
-            :func:`fit`, or holds another method or another encoder size.
-    """
-    state = load_checkpoint(path, required=CHECKPOINT_KEYS, mmap=mmap)
-    saved = state.get("method")
-    if saved is not None and saved != type(method).__name__:
-        raise CheckpointError(
-            f"cannot resume from {path}: it holds a {saved} run and this is a "
-            f"{type(method).__name__}; pass the checkpoint of this method or another path"
-        )
-    check_model_state(method, state["model"], path)
-    return state
 
 
 def fit(
@@ -181,7 +110,7 @@ def fit(
     Raises:
         ValueError: an unknown or out-of-range setting; a data set smaller than one batch;
             labels missing for a supervised method.
-        CheckpointError: a checkpoint that cannot be resumed (see :func:`read_checkpoint`).
+        CheckpointError: a checkpoint that cannot be resumed (see :func:`dlsaudio.checkpoint.read_checkpoint`).
         TrainingDiverged: the loss became NaN or infinite (the message says at which step,
             with which loss and learning rate).
     """
@@ -216,7 +145,7 @@ def fit(
     history = History()
     start_epoch = 0
     if checkpoint is not None and resume and Path(checkpoint).is_file():
-        state = read_checkpoint(checkpoint, method)
+        state = read_checkpoint(checkpoint, method, required=CHECKPOINT_KEYS)
         method.load_state_dict(state["model"])  # the optimizer's state follows its parameters
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
@@ -277,10 +206,12 @@ def fit(
                 loss, z1, z2 = method.training_step(x1, x2, label)
             if not torch.isfinite(loss.detach()):
                 tracker.close()
-                raise TrainingDiverged(
-                    f"training diverged at step {step + 1}: the loss is {float(loss.detach())} at "
-                    f"learning rate {lr:.3g}; lower the learning rate (for example lr={cfg.lr / 10:g})"
-                    " and check the input waves for NaN or inf"
+                raise diverged(
+                    step + 1,
+                    float(loss.detach()),
+                    lr,
+                    f"lower the learning rate (for example lr={cfg.lr / 10:g}) and check the "
+                    "input waves for NaN or inf",
                 )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
