@@ -16,72 +16,23 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
-__all__ = [
-    "AUGMENTATIONS",
-    "AddNoise",
-    "Augmentation",
-    "Compose",
-    "Fade",
-    "FrequencyMask",
-    "Gain",
-    "Identity",
-    "RandomApply",
-    "SpeedPerturb",
-    "TimeMask",
-    "TimeShift",
-    "default_wave_augment",
-]
+from dlsaudio.validation import check_fraction, check_int, check_positive, check_range
 
 
-def _finite(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _check_range(low_name: str, low: float, high_name: str, high: float) -> None:
-    _finite(low_name, low)
-    _finite(high_name, high)
-    if low > high:
-        raise ValueError(
-            f"{low_name} must be <= {high_name}, got {low_name}={low} and {high_name}={high}"
-        )
-
-
-def _check_fraction(name: str, value: float) -> None:
-    _finite(name, value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a fraction of the length in [0, 1], got {value}")
-
-
-def _uniform(
-    low: float,
-    high: float,
-    n: int,
-    generator: torch.Generator | None,
-    like: torch.Tensor,
-    dtype: torch.dtype | None = None,
-) -> torch.Tensor:
+def _uniform(low, high, n: int, generator, like: torch.Tensor, dtype=None) -> torch.Tensor:
     """``(n,)`` uniform draws in [low, high] on ``like``'s device (and dtype unless given)."""
     device = generator.device if generator is not None else like.device
     u = torch.rand(n, generator=generator, device=device, dtype=torch.float64)
     return (low + (high - low) * u).to(device=like.device, dtype=dtype or like.dtype)
 
 
-def _randint(
-    low: int,
-    high: int,
-    shape: tuple[int, ...],
-    generator: torch.Generator | None,
-    like: torch.Tensor,
-) -> torch.Tensor:
-    """Integers in [low, high] inclusive, on ``x``'s device."""
+def _randint(low: int, high: int, shape: tuple[int, ...], generator, like) -> torch.Tensor:
+    """Integers in [low, high] inclusive, on ``like``'s device."""
     device = generator.device if generator is not None else like.device
     return torch.randint(low, high + 1, shape, generator=generator, device=device).to(like.device)
 
@@ -127,11 +78,7 @@ class Identity(Augmentation):
 
 @dataclass
 class Gain(Augmentation):
-    """Multiply each example by a random gain, uniform in dB.
-
-    Args:
-        min_db: lowest gain in decibels.
-        max_db: highest gain in decibels.
+    """Multiply each example by a random gain, uniform in ``[min_db, max_db]`` decibels.
 
     Raises:
         ValueError: if ``min_db > max_db`` or either is not finite.
@@ -142,7 +89,7 @@ class Gain(Augmentation):
     domain = "wave"
 
     def __post_init__(self) -> None:
-        _check_range("min_db", self.min_db, "max_db", self.max_db)
+        check_range("min_db", self.min_db, "max_db", self.max_db)
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         db = _uniform(self.min_db, self.max_db, x.shape[0], generator, x)  # (batch,)
@@ -151,11 +98,8 @@ class Gain(Augmentation):
 
 @dataclass
 class TimeShift(Augmentation):
-    """Shift each example in time by up to ``max_shift`` of its length, filling with zeros.
-
-    Args:
-        max_shift: the largest shift, a fraction of the length in [0, 1]; the shift is
-            uniform in ``[-max_shift, max_shift]`` (negative: earlier).
+    """Shift each example in time by a fraction of its length uniform in ``[-max_shift,
+    max_shift]`` (negative: earlier), filling with zeros.
 
     Raises:
         ValueError: if ``max_shift`` is outside [0, 1].
@@ -165,7 +109,7 @@ class TimeShift(Augmentation):
     domain = "wave"
 
     def __post_init__(self) -> None:
-        _check_fraction("max_shift", self.max_shift)
+        check_fraction("max_shift", self.max_shift)
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         batch, time = x.shape
@@ -183,10 +127,6 @@ class AddNoise(Augmentation):
     The noise is scaled with its own sampled power, so the SNR of each example is exactly the
     drawn value: ``10 * log10(mean(x**2) / mean(noise**2))``. Silent examples stay silent.
 
-    Args:
-        min_snr_db: lowest SNR (most noise).
-        max_snr_db: highest SNR.
-
     Raises:
         ValueError: if ``min_snr_db > max_snr_db`` or either is not finite.
     """
@@ -196,7 +136,7 @@ class AddNoise(Augmentation):
     domain = "wave"
 
     def __post_init__(self) -> None:
-        _check_range("min_snr_db", self.min_snr_db, "max_snr_db", self.max_snr_db)
+        check_range("min_snr_db", self.min_snr_db, "max_snr_db", self.max_snr_db)
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         snr_db = _uniform(self.min_snr_db, self.max_snr_db, x.shape[0], generator, x)
@@ -210,11 +150,8 @@ class AddNoise(Augmentation):
 
 @dataclass
 class Fade(Augmentation):
-    """Linear fade-in and fade-out of random lengths.
-
-    Args:
-        max_fade_in: longest fade-in, a fraction of the length in [0, 1].
-        max_fade_out: longest fade-out, a fraction of the length in [0, 1].
+    """Linear fade-in and fade-out of random lengths, up to ``max_fade_in`` and
+    ``max_fade_out`` of the length (fractions in [0, 1]).
 
     Raises:
         ValueError: if a fraction is outside [0, 1].
@@ -225,8 +162,8 @@ class Fade(Augmentation):
     domain = "wave"
 
     def __post_init__(self) -> None:
-        _check_fraction("max_fade_in", self.max_fade_in)
-        _check_fraction("max_fade_out", self.max_fade_out)
+        check_fraction("max_fade_in", self.max_fade_in)
+        check_fraction("max_fade_out", self.max_fade_out)
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         batch, time = x.shape
@@ -239,27 +176,10 @@ class Fade(Augmentation):
         return x * (ramp_in * ramp_out).to(x.dtype)
 
 
-def _band_mask(
-    batch: int, size: int, min_width: float, max_width: float, num_masks: int, generator, x
-) -> torch.Tensor:
-    """``(batch, size)`` boolean mask with ``num_masks`` random bands per example."""
-    low, high = int(round(min_width * size)), int(round(max_width * size))
-    idx = torch.arange(size, device=x.device)[None, :]
-    mask = torch.zeros(batch, size, dtype=torch.bool, device=x.device)
-    for _ in range(num_masks):
-        width = _randint(low, high, (batch, 1), generator, x)
-        u = _uniform(0.0, 1.0, batch, generator, x, torch.float64)[:, None]
-        start = torch.floor(u * (size - width + 1)).long().clamp(max=size - width)
-        mask |= (idx >= start) & (idx < start + width)
-    return mask
-
-
 def _fill(x: torch.Tensor, mask: torch.Tensor, fill: str) -> torch.Tensor:
     if fill == "zero":
         return x.masked_fill(mask, 0.0)
-    reduce_dims = tuple(range(1, x.ndim))
-    mean = x.mean(dim=reduce_dims, keepdim=True)
-    return torch.where(mask, mean, x)
+    return torch.where(mask, x.mean(dim=tuple(range(1, x.ndim)), keepdim=True), x)
 
 
 _FILLS = ("zero", "mean")
@@ -276,13 +196,24 @@ class _BandMask(Augmentation):
     fill: str = "zero"
 
     def __post_init__(self) -> None:
-        _check_fraction("max_width", self.max_width)
-        _check_fraction("min_width", self.min_width)
-        _check_range("min_width", self.min_width, "max_width", self.max_width)
-        if not isinstance(self.num_masks, int) or self.num_masks < 1:
-            raise ValueError(f"num_masks must be an integer >= 1, got {self.num_masks!r}")
+        check_fraction("max_width", self.max_width)
+        check_fraction("min_width", self.min_width)
+        check_range("min_width", self.min_width, "max_width", self.max_width)
+        check_int("num_masks", self.num_masks, minimum=1)
         if self.fill not in _FILLS:
             raise ValueError(f"fill must be one of {_FILLS}, got {self.fill!r}")
+
+    def _mask(self, batch: int, size: int, generator, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, size)`` boolean mask with ``num_masks`` random bands per example."""
+        low, high = round(self.min_width * size), round(self.max_width * size)
+        idx = torch.arange(size, device=x.device)[None, :]
+        mask = torch.zeros(batch, size, dtype=torch.bool, device=x.device)
+        for _ in range(self.num_masks):
+            width = _randint(low, high, (batch, 1), generator, x)
+            u = _uniform(0.0, 1.0, batch, generator, x, torch.float64)[:, None]
+            start = torch.floor(u * (size - width + 1)).long().clamp(max=size - width)
+            mask |= (idx >= start) & (idx < start + width)
+        return mask
 
 
 @dataclass
@@ -308,23 +239,14 @@ class TimeMask(_BandMask):
     domain = "any"
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        mask = _band_mask(
-            x.shape[0], x.shape[-1], self.min_width, self.max_width, self.num_masks, generator, x
-        )  # (batch, time)
-        if x.ndim == 3:
-            mask = mask[:, None, :]  # (batch, 1, frames)
-        return _fill(x, mask, self.fill)
+        mask = self._mask(x.shape[0], x.shape[-1], generator, x)  # (batch, time)
+        return _fill(x, mask[:, None, :] if x.ndim == 3 else mask, self.fill)
 
 
 @dataclass
 class FrequencyMask(_BandMask):
-    """SpecAugment frequency masking on ``(batch, n_mels, frames)`` (https://arxiv.org/abs/1904.08779).
-
-    Args:
-        max_width: widest band, a fraction of ``n_mels`` in [0, 1].
-        min_width: narrowest band, a fraction in [0, max_width].
-        num_masks: bands per example (they may overlap).
-        fill: ``"zero"`` or ``"mean"`` (the example's mean).
+    """SpecAugment frequency masking on ``(batch, n_mels, frames)`` (https://arxiv.org/abs/1904.08779):
+    the arguments of :class:`TimeMask`, as fractions of ``n_mels``.
 
     Raises:
         ValueError: as :class:`TimeMask`.
@@ -335,9 +257,7 @@ class FrequencyMask(_BandMask):
     domain = "mel"
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        mask = _band_mask(
-            x.shape[0], x.shape[1], self.min_width, self.max_width, self.num_masks, generator, x
-        )  # (batch, n_mels)
+        mask = self._mask(x.shape[0], x.shape[1], generator, x)  # (batch, n_mels)
         return _fill(x, mask[:, :, None], self.fill)
 
 
@@ -345,15 +265,11 @@ class FrequencyMask(_BandMask):
 class SpeedPerturb(Augmentation):
     """Play each example faster or slower by a random rate (changes tempo and pitch together).
 
-    Like ``sox speed``: the output at sample ``t`` is the input at ``t * rate``, by linear
-    interpolation; the length is kept (zeros after the end when ``rate > 1``, the end cut
-    when ``rate < 1``). Kaldi's 0.9/1.0/1.1 speed perturbation
-    (Ko et al., 2015) is ``SpeedPerturb(0.9, 1.1)``. There is no anti-aliasing filter, which
-    is harmless for rates near 1.
-
-    Args:
-        min_rate: slowest rate (> 0).
-        max_rate: fastest rate.
+    Like ``sox speed``: the output at sample ``t`` is the input at ``t * rate`` (``rate``
+    uniform in ``[min_rate, max_rate]``), by linear interpolation; the length is kept (zeros
+    after the end when ``rate > 1``, the end cut when ``rate < 1``). Kaldi's 0.9/1.0/1.1 speed
+    perturbation (Ko et al., 2015) is ``SpeedPerturb(0.9, 1.1)``. There is no anti-aliasing
+    filter, which is harmless for rates near 1.
 
     Raises:
         ValueError: if ``min_rate <= 0`` or ``min_rate > max_rate``.
@@ -364,15 +280,12 @@ class SpeedPerturb(Augmentation):
     domain = "wave"
 
     def __post_init__(self) -> None:
-        _check_range("min_rate", self.min_rate, "max_rate", self.max_rate)
-        if self.min_rate <= 0:
-            raise ValueError(f"min_rate must be > 0, got {self.min_rate}")
+        check_positive("min_rate", self.min_rate)
+        check_range("min_rate", self.min_rate, "max_rate", self.max_rate)
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         batch, time = x.shape
-        rate = _uniform(
-            self.min_rate, self.max_rate, batch, generator, x, torch.float64
-        )  # (batch,)
+        rate = _uniform(self.min_rate, self.max_rate, batch, generator, x, torch.float64)
         pos = torch.arange(time, device=x.device, dtype=torch.float64)[None, :] * rate[:, None]
         i0 = pos.floor().long()
         frac = (pos - i0).to(x.dtype)
@@ -421,9 +334,7 @@ class RandomApply(Augmentation):
     def __post_init__(self) -> None:
         if not callable(self.aug):
             raise ValueError(f"aug must be callable, got {self.aug!r}")
-        _finite("p", self.p)
-        if not 0.0 <= self.p <= 1.0:
-            raise ValueError(f"p must be a probability in [0, 1], got {self.p}")
+        check_fraction("p", self.p)
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         chosen = _uniform(0.0, 1.0, x.shape[0], generator, x, torch.float64) < self.p  # (batch,)
@@ -433,16 +344,9 @@ class RandomApply(Augmentation):
         return torch.where(chosen.view(-1, *([1] * (x.ndim - 1))), augmented, x)
 
 
-def _check_strength(strength: float) -> float:
-    _finite("strength", strength)
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be in [0, 1], got {strength}")
-    return float(strength)
-
-
 def _scaled(make: Callable[[float], Augmentation]) -> Callable[[float], Augmentation]:
     def factory(strength: float = 1.0) -> Augmentation:
-        s = _check_strength(strength)
+        s = check_fraction("strength", strength)
         return Identity() if s == 0 else make(s)
 
     factory.__doc__ = "Build the augmentation at ``strength`` in [0, 1]; 0 gives :class:`Identity`."
@@ -475,7 +379,7 @@ def default_wave_augment(strength: float = 1.0) -> Compose:
     Raises:
         ValueError: if ``strength`` is outside [0, 1].
     """
-    s = _check_strength(strength)
+    s = check_fraction("strength", strength)
     make = {name: factory(s) for name, factory in AUGMENTATIONS.items()}
     return Compose(
         [
