@@ -378,6 +378,7 @@ def test_student_notebook_has_no_solution(solution):
     assert text.count("# YOUR CODE HERE") >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.parent.name)
 def test_student_notebook_runs_until_its_first_task(solution, tmp_path, monkeypatch):
     """Executed as a student receives it, the notebook runs cleanly up to the first task and
@@ -508,6 +509,7 @@ def test_headless_client_waits_for_replies_in_slices():
     assert nb.cells[0].execution_count == 1
 
 
+@pytest.mark.slow
 def test_seminar_runs_without_a_language_token_and_with_lora(tmp_path, monkeypatch):
     """The module-11 seminar with LANGUAGE = None (no language token in the labels or the
     prefix, no detection in generate) and with LoRA, the two options its text offers, runs end to
