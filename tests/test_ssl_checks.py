@@ -805,7 +805,7 @@ MOMENTUM_WRONG = wrong(
         ),
         (
             momentum_no_pi,
-            r"progress=1.0, tau_base=0.99 \(the end\)",
+            r"progress=1.0, tau_base=0.99 \(the end\).*ends at 1",
         ),
         (
             momentum_no_default,
