@@ -182,9 +182,7 @@ def test_a_full_disk_is_refused_before_the_data_are_loaded(tmp_path, monkeypatch
 
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=5 * 2**20))
-    with pytest.raises(
-        SystemExit, match=r"--out .* MB free, but this run writes about"
-    ):
+    with pytest.raises(SystemExit, match=r"--out .* MB free, but this run writes about"):
         main(tiny_run(tmp_path / "run"))
 
 
@@ -202,9 +200,7 @@ def test_fewer_training_utterances_than_a_micro_batch_are_refused(tmp_path, no_t
 
 
 def test_weights_for_a_source_the_data_lack_are_refused(tmp_path, no_training):
-    with pytest.raises(
-        SystemExit, match=r"--weights: weights name sources with no examples"
-    ):
+    with pytest.raises(SystemExit, match=r"--weights: weights name sources with no examples"):
         main(tiny_run(tmp_path / "run", "--weights", "ky=1"))
 
 

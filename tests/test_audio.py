@@ -114,9 +114,7 @@ def test_silence_only(tmp_path):
 def test_too_many_channels(tmp_path):
     path = tmp_path / "surround.wav"
     sf.write(str(path), _tone(16000, channels=6), 16000)
-    with pytest.raises(
-        ValueError, match=r"surround\.wav: has 6 channels.*max_channels"
-    ):
+    with pytest.raises(ValueError, match=r"surround\.wav: has 6 channels.*max_channels"):
         load_audio(path)
     assert load_audio(path, max_channels=6).ndim == 1
 
@@ -124,9 +122,7 @@ def test_too_many_channels(tmp_path):
 def test_bad_sample_rate(tmp_path):
     path = tmp_path / "tone.wav"
     sf.write(str(path), _tone(16000), 16000)
-    with pytest.raises(
-        ValueError, match="sample_rate must be a positive whole number"
-    ):
+    with pytest.raises(ValueError, match="sample_rate must be a positive whole number"):
         load_audio(path, 0)
 
 
@@ -150,9 +146,7 @@ def test_pad_crop():
     assert crop.equal(torch.arange(start, start + 4, dtype=torch.float32))
     starts = {int(pad_crop(wave, 4, random_crop=True, generator=g1)[0]) for _ in range(50)}
     assert starts == set(range(7))
-    with pytest.raises(
-        ValueError, match="length must be a positive whole number"
-    ):
+    with pytest.raises(ValueError, match="length must be a positive whole number"):
         pad_crop(wave, 0)
 
 
@@ -181,9 +175,7 @@ def test_collate_waves_errors():
         collate_waves([])
     with pytest.raises(ValueError, match="item 1 has no 'wave' key"):
         collate_waves([{"wave": torch.ones(2)}, {"audio": torch.ones(2)}])
-    with pytest.raises(
-        ValueError, match=r"item 0: expected a \(time,\) waveform"
-    ):
+    with pytest.raises(ValueError, match=r"item 0: expected a \(time,\) waveform"):
         collate_waves([torch.ones(2, 3)])
 
 
@@ -205,9 +197,7 @@ def test_log_mel_shapes_and_value():
 def test_log_mel_errors():
     with pytest.raises(ValueError, match="n_mels, n_fft and hop_length must be positive"):
         LogMel(n_mels=0)
-    with pytest.raises(
-        ValueError, match=r"LogMel expects \(time,\) or \(batch, time\)"
-    ):
+    with pytest.raises(ValueError, match=r"LogMel expects \(time,\) or \(batch, time\)"):
         LogMel()(torch.zeros(1, 1, 100))
 
 
@@ -368,15 +358,11 @@ def test_lossy_files_in_blocks_and_windows_match_one_whole_decode(tmp_path, monk
 def test_window_errors(tmp_path):
     path = tmp_path / "tone.wav"
     sf.write(str(path), _tone(16000, seconds=1.0), 16000)
-    with pytest.raises(
-        ValueError, match=r"offset=2.0 s is past the end"
-    ):
+    with pytest.raises(ValueError, match=r"offset=2.0 s is past the end"):
         load_audio(path, offset=2.0)
     with pytest.raises(ValueError, match="offset must be a number of seconds >= 0"):
         load_audio(path, offset=-1)
-    with pytest.raises(
-        ValueError, match="duration must be a positive number of seconds"
-    ):
+    with pytest.raises(ValueError, match="duration must be a positive number of seconds"):
         load_audio(path, duration=0)
 
 
@@ -397,9 +383,7 @@ def test_audio_benchmark_reference_computes_what_load_audio_computes(tmp_path):
 
 def test_collate_refuses_integer_and_empty_waves_and_keeps_float_precision():
     int_then_float = [torch.tensor([1, 2], dtype=torch.int16), torch.tensor([0.5, -0.25])]
-    with pytest.raises(
-        ValueError, match=r"item 0 holds torch.int16 samples"
-    ):
+    with pytest.raises(ValueError, match=r"item 0 holds torch.int16 samples"):
         collate_waves(int_then_float)
     with pytest.raises(ValueError, match="item 1 has no samples"):
         collate_waves([torch.zeros(4), torch.zeros(0)])
@@ -408,9 +392,7 @@ def test_collate_refuses_integer_and_empty_waves_and_keeps_float_precision():
 
 
 def test_log_mel_and_pad_crop_name_a_wrong_input():
-    with pytest.raises(
-        ValueError, match="expects a torch.Tensor wave, got ndarray"
-    ):
+    with pytest.raises(ValueError, match="expects a torch.Tensor wave, got ndarray"):
         log_mel(np.zeros(16000))
     with pytest.raises(ValueError, match="the wave holds torch.int16 samples"):
         log_mel(torch.zeros(16000, dtype=torch.int16))

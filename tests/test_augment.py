@@ -241,17 +241,11 @@ def test_bad_parameters(build, match: str) -> None:
 
 
 def test_bad_inputs() -> None:
-    with pytest.raises(
-        ValueError, match=r"Gain expects \(batch, time\)"
-    ):
+    with pytest.raises(ValueError, match=r"Gain expects \(batch, time\)"):
         Gain()(torch.zeros(100))
-    with pytest.raises(
-        ValueError, match=r"AddNoise expects \(batch, time\)"
-    ):
+    with pytest.raises(ValueError, match=r"AddNoise expects \(batch, time\)"):
         AddNoise()(torch.zeros(2, 3, 4))
-    with pytest.raises(
-        ValueError, match=r"FrequencyMask expects \(batch, n_mels, frames\)"
-    ):
+    with pytest.raises(ValueError, match=r"FrequencyMask expects \(batch, n_mels, frames\)"):
         FrequencyMask()(torch.zeros(2, 3))
     with pytest.raises(
         ValueError, match=r"TimeMask expects \(batch, time\) or \(batch, n_mels, frames\)"

@@ -356,9 +356,7 @@ def test_a_split_column_is_used_as_it_is(tmp_path, capsys):
     assert test.texts == ["т1", "т4"]
     assert "the 2 of 6 rows marked 'test' in its split column" in capsys.readouterr().out
     assert len(load_asr(f"manifest:{path}", split="train")) == 4
-    with pytest.raises(
-        ValueError, match="no row has split 'dev'"
-    ):
+    with pytest.raises(ValueError, match="no row has split 'dev'"):
         load_asr(f"manifest:{path}", split="dev")
 
 
@@ -516,9 +514,7 @@ def test_common_voice_clip_durations_are_read_not_decoded(common_voice):
     )
     ds = load_asr(f"common_voice:{common_voice}")
     assert ds.durations == [1.5, 0.48, None, None]
-    with pytest.raises(
-        FileNotFoundError, match="this release has the splits"
-    ):
+    with pytest.raises(FileNotFoundError, match="this release has the splits"):
         load_asr(f"common_voice:{common_voice}", split="dev")
     _write_tsv(
         common_voice / "clip_durations.tsv",
@@ -552,9 +548,7 @@ def test_duration_cells(tmp_path):
     path = _manifest(tmp_path, [["а", "1.5"], ["б", ""]], header="path,text,duration")
     assert load_asr(f"manifest:{path}").durations == [1.5, None]  # empty: unknown
     path = _manifest(tmp_path, [["а", "1.5"], ["б", "abc"]], header="path,text,duration")
-    with pytest.raises(
-        ValueError, match=r"m\.csv, line 3: duration is 'abc'"
-    ):
+    with pytest.raises(ValueError, match=r"m\.csv, line 3: duration is 'abc'"):
         load_asr(f"manifest:{path}")
     path = _manifest(tmp_path, [["а", "-1"]], header="path,text,duration")
     with pytest.raises(ValueError, match="duration is '-1'"):
@@ -607,9 +601,7 @@ def test_asr_source_on_colab_refuses_a_default_folder_without_a_release(monkeypa
 
 def test_a_common_voice_split_with_only_a_header_is_refused(common_voice):
     _write_tsv(common_voice / "dev.tsv", CV_HEADER, [])
-    with pytest.raises(
-        ValueError, match=r"dev\.tsv lists no clips"
-    ):
+    with pytest.raises(ValueError, match=r"dev\.tsv lists no clips"):
         load_asr(f"common_voice:{common_voice}", split="dev")
 
 

@@ -114,9 +114,7 @@ def test_fsdd_layout_and_official_split(fsdd):
 
 
 def test_fsdd_split_needs_takes_above_four(sample):
-    with pytest.raises(
-        ValueError, match="leaves no training clips"
-    ):
+    with pytest.raises(ValueError, match="leaves no training clips"):
         fsdd_official_split(sample)
 
 
@@ -135,9 +133,7 @@ def test_a_folder_of_training_takes_needs_a_chosen_split(fsdd_training_takes, mo
     monkeypatch.delenv("DLSAUDIO_TEST_TAKES", raising=False)
     ds = load_digits(f"fsdd:{fsdd_training_takes}")
     assert sorted(set(ds.takes)) == [5, 6, 7, 8, 9]
-    with pytest.raises(
-        ValueError, match="takes 0-4 leaves no test clips"
-    ):
+    with pytest.raises(ValueError, match="takes 0-4 leaves no test clips"):
         take_split(ds)
     train, test = take_split(ds, "5-6")
     assert set(test.takes) == {5, 6} and set(train.takes) == {7, 8, 9}

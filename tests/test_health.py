@@ -113,9 +113,7 @@ def test_collapse_monitor_patience_and_float_input() -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(
-        ValueError, match=r"z must have shape \(batch, dim\)"
-    ):
+    with pytest.raises(ValueError, match=r"z must have shape \(batch, dim\)"):
         embedding_std(torch.zeros(4))
     with pytest.raises(ValueError, match="z has batch size 1, expected at least 2"):
         embedding_std(torch.zeros(1, 4))
@@ -123,9 +121,7 @@ def test_errors() -> None:
         uniformity(torch.zeros(1, 4))
     with pytest.raises(ValueError, match="must be a torch.Tensor"):
         effective_rank([[1.0]])
-    with pytest.raises(
-        ValueError, match="z1 and z2 must have the same shape"
-    ):
+    with pytest.raises(ValueError, match="z1 and z2 must have the same shape"):
         alignment(torch.zeros(4, 3), torch.zeros(4, 2))
     with pytest.raises(ValueError, match="alpha must be a positive finite number"):
         alignment(torch.zeros(4, 3), torch.zeros(4, 3), alpha=0)

@@ -148,9 +148,7 @@ def test_merged_model_is_a_plain_whisper_with_the_same_outputs(tmp_path):
 def test_adding_the_same_adapters_twice_keeps_them():
     model = add_lora(tiny()[0], RANK)
     assert add_lora(model, RANK) is model
-    with pytest.raises(
-        ValueError, match="already has LoRA adapters"
-    ):
+    with pytest.raises(ValueError, match="already has LoRA adapters"):
         add_lora(model, 8)
 
 

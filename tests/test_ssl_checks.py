@@ -705,9 +705,7 @@ def test_info_nce_check_uses_the_temperature_it_is_given(capsys) -> None:
     assert capsys.readouterr().out.count("OK: ") == 2
     with pytest.raises(AssertionError, match="does not use the temperature"):
         checks.check_info_nce(info_nce_no_temperature, tau=0.1)
-    with pytest.raises(
-        AssertionError, match="returned (inf|nan) on random z1, z2"
-    ):
+    with pytest.raises(AssertionError, match="returned (inf|nan) on random z1, z2"):
         checks.check_info_nce(info_nce_unnormalised_exp, tau=0.05)
 
 

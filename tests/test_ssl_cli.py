@@ -109,9 +109,7 @@ def test_cli_takes_several_maps():
 
 def test_a_second_run_into_the_same_folder_needs_resume_or_overwrite(tmp_path, capsys):
     first = main([*QUICK, "--out", str(tmp_path)])
-    with pytest.raises(
-        SystemExit, match="holds a previous run .*pass --resume"
-    ):
+    with pytest.raises(SystemExit, match="holds a previous run .*pass --resume"):
         main([*QUICK, "--out", str(tmp_path), "--batch-size", "16"])
     before = (tmp_path / "results.json").read_text()
     assert json.loads(before)["probe"] == first["probe"]  # untouched
@@ -227,9 +225,7 @@ def test_a_full_disk_is_refused_before_the_data_are_loaded(tmp_path, monkeypatch
 
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=2**20))
-    with pytest.raises(
-        SystemExit, match=r"--out .*run has 1 MB free"
-    ):
+    with pytest.raises(SystemExit, match=r"--out .*run has 1 MB free"):
         main([*QUICK, "--out", str(tmp_path / "run")])
 
 

@@ -34,9 +34,7 @@ def test_a_truncated_checkpoint_is_named_with_what_to_do(tmp_path):
     run(tmp_path)
     path = tmp_path / "last.pt"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(
-        ValueError, match=r"cannot read the checkpoint .*last\.pt"
-    ):
+    with pytest.raises(ValueError, match=r"cannot read the checkpoint .*last\.pt"):
         run(tmp_path, steps=4, resume=True)
 
 
