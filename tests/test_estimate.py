@@ -64,7 +64,7 @@ def test_unknown_model_and_cpu_runtime_are_said_plainly():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"train": -1}, "train=-1; expected a number of examples >= 0"),
+        ({"train": -1}, "train=-1; expected a number of examples"),
         ({"transcribe": 2.5}, "transcribe=2.5; expected a number of examples"),
         ({"prepare": True}, "prepare=True; expected a number of examples"),
     ],

@@ -163,7 +163,7 @@ def test_bad_clips_are_dropped_and_counted_up_to_a_threshold(tmp_path, capsys, d
     data = _corpus_with_bad_clips(tmp_path, durations)
     with pytest.raises(
         ValueError,
-        match=r"4 of 10 clips have bad audio \(2 missing, 1 silent, 1 undecodable\), more than max_bad_audio=0.01",
+        match="clips have bad audio.*more than max_bad_audio",
     ):
         prepare_dataset(data, proc, progress=False)
     kept, report = prepare_dataset(data, proc, progress=False, max_bad_audio=0.5)
@@ -189,5 +189,5 @@ def test_lazy_examples_name_a_bad_clip_found_in_training_and_check_audio_finds_i
 
 
 def test_max_bad_audio_must_be_a_share():
-    with pytest.raises(ValueError, match="max_bad_audio=2; expected a share between 0 and 1"):
+    with pytest.raises(ValueError, match="max_bad_audio=2; expected a share"):
         prepare_dataset([], processor_for(80), max_bad_audio=2)

@@ -249,6 +249,7 @@ def _notes(result) -> str:
     return " ".join(result["notes"])
 
 
+@pytest.mark.slow
 def test_tiny_solution_scores_full_marks_with_nothing_to_report(tiny):
     _, results, _ = tiny
     solution = results["solution"]
@@ -262,6 +263,7 @@ def test_tiny_solution_scores_full_marks_with_nothing_to_report(tiny):
     assert "Because." in solution["tasks"][2]["written_text"]["why"]
 
 
+@pytest.mark.slow
 def test_tiny_unsolved_scores_zero_with_one_message_per_task(tiny):
     _, results, _ = tiny
     tasks = results["unsolved"]["tasks"]
@@ -270,12 +272,14 @@ def test_tiny_unsolved_scores_zero_with_one_message_per_task(tiny):
     assert "Written answer why is missing" in tasks[2]["message"]
 
 
+@pytest.mark.slow
 def test_isolation_checks_pass_in_every_submission_that_reaches_them(tiny):
     _, results, _ = tiny
     for name in ("solution", "unsolved", "tampering", "tuned", "reordered", "lost_ids", "big_file"):
         assert _points(results[name])["4"] == 2, (name, results[name]["tasks"][3])
 
 
+@pytest.mark.slow
 def test_tampering_with_cells_checks_and_the_package_gains_nothing(tiny):
     _, results, _ = tiny
     result = results["tampering"]
@@ -290,6 +294,7 @@ def test_tampering_with_cells_checks_and_the_package_gains_nothing(tiny):
     assert "add(2, 3) should be 5, got -1" in result["tasks"][0]["message"]
 
 
+@pytest.mark.slow
 def test_an_edited_check_cell_and_added_cells_are_ignored_and_reported(tiny):
     _, results, _ = tiny
     result = results["edited_check"]
@@ -298,6 +303,7 @@ def test_an_edited_check_cell_and_added_cells_are_ignored_and_reported(tiny):
     assert "You edited the check cell check-add" in notes and "1 cell(s) you added" in notes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("case", "points", "says"),
     [
@@ -316,6 +322,7 @@ def test_a_run_that_breaks_a_limit_keeps_the_points_earned_before(tiny, case, po
     assert says in _notes(result) + " ".join(t["message"] for t in result["tasks"])
 
 
+@pytest.mark.slow
 def test_private_checks_catch_an_answer_tuned_to_the_public_check(tiny):
     _, results, _ = tiny
     assert _points(results["tuned"])["1"] == 2
@@ -323,6 +330,7 @@ def test_private_checks_catch_an_answer_tuned_to_the_public_check(tiny):
     assert "add on other numbers: add(-1, 2) should be 1, got 0 (-1)" in message
 
 
+@pytest.mark.slow
 def test_reordered_cells_and_lost_cell_ids_still_grade(tiny):
     _, results, _ = tiny
     assert _points(results["reordered"]) == {"1": 3, "2": 1, "3": 1, "4": 2}
@@ -331,12 +339,14 @@ def test_reordered_cells_and_lost_cell_ids_still_grade(tiny):
     assert "found by its position" in _notes(results["lost_ids"])
 
 
+@pytest.mark.slow
 def test_an_unreadable_notebook_scores_zero_with_the_reason(tiny):
     _, results, _ = tiny
     assert all(t["points"] == 0 for t in results["broken"]["tasks"])
     assert results["broken"]["tasks"][0]["message"].startswith("your notebook could not be read")
 
 
+@pytest.mark.slow
 def test_batch_writes_grades_feedback_and_summary(tiny):
     batch, results, root = tiny
     out = root / "grades"
@@ -695,12 +705,14 @@ def module3(tmp_path_factory):
     return {r["submission"]: r for r in batch.results}
 
 
+@pytest.mark.slow
 def test_module3_solution_scores_full_marks(module3):
     result = module3["solution"]
     assert _points(result) == {"1": 3, "2": 3, "3": 5, "4": 2}, result["tasks"]
     assert result["notes"] == []
 
 
+@pytest.mark.slow
 def test_module3_unsolved_scores_zero_with_one_message_per_task(module3):
     tasks = module3["unsolved"]["tasks"]
     assert [t["points"] for t in tasks] == [0, 0, 0, 0]
@@ -709,6 +721,7 @@ def test_module3_unsolved_scores_zero_with_one_message_per_task(module3):
     ] * 4
 
 
+@pytest.mark.slow
 def test_module3_wrong_loss_loses_its_checks_only(module3):
     result = module3["wrong_loss"]
     # the loss check and, through one step of the trained model, BYOL's training check
@@ -718,12 +731,14 @@ def test_module3_wrong_loss_loses_its_checks_only(module3):
     assert "gradient into the target networks" in lost[BYOL_TRAINS], lost
 
 
+@pytest.mark.slow
 def test_module3_wrong_info_nce_loses_the_loss_check_and_says_why(module3):
     result = module3["wrong_info_nce"]
     assert _points(result) == {"1": 3, "2": 1, "3": 5, "4": 2}, result["tasks"]
     assert "mask the diagonal of the similarity matrix" in result["tasks"][1]["message"]
 
 
+@pytest.mark.slow
 def test_module3_delegated_answers_lose_their_checks_and_the_feedback_says_so(module3):
     result = module3["delegated"]
     lost = {
@@ -743,6 +758,7 @@ def test_module3_delegated_answers_lose_their_checks_and_the_feedback_says_so(mo
     assert _points(result)["1"] == 3 and _points(result)["4"] == 2, result["tasks"]
 
 
+@pytest.mark.slow
 def test_module3_tampered_checks_gain_nothing(module3):
     result = module3["tampered_checks"]
     lost = {c["what"]: c["reason"] for c in result["tasks"][2]["checks"] if c["reason"]}
@@ -760,6 +776,7 @@ def test_module3_tampered_checks_gain_nothing(module3):
     assert "the name `checks` of your notebook" in notes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("case", "lost", "says"),
     [
@@ -785,6 +802,7 @@ def test_module3_a_cell_past_its_limit_loses_its_task_and_the_rest_is_graded(
     assert result["run"]["peak_memory_mb"] < HOMEWORK_LIMITS.memory_mb + 512
 
 
+@pytest.mark.slow
 def test_module3_deleted_cells_run_from_the_course(module3):
     result = module3["cells_deleted"]
     assert _points(result) == {"1": 3, "2": 3, "3": 5, "4": 0}, result["tasks"]
@@ -812,6 +830,7 @@ def module11(tmp_path_factory):
     return {r["submission"]: r for r in batch.results}
 
 
+@pytest.mark.slow
 def test_module11_solution_scores_full_marks_and_unsolved_zero(module11):
     assert _points(module11["solution"]) == {"1": 5, "2": 5}, module11["solution"]["tasks"]
     assert module11["solution"]["notes"] == []

@@ -113,9 +113,7 @@ def test_collapse_monitor_patience_and_float_input() -> None:
 
 
 def test_errors() -> None:
-    with pytest.raises(
-        ValueError, match=r"z must have shape \(batch, dim\) with dim >= 1, got shape \(4,\)"
-    ):
+    with pytest.raises(ValueError, match=r"z must have shape \(batch, dim\)"):
         embedding_std(torch.zeros(4))
     with pytest.raises(ValueError, match="z has batch size 1, expected at least 2"):
         embedding_std(torch.zeros(1, 4))
@@ -123,21 +121,19 @@ def test_errors() -> None:
         uniformity(torch.zeros(1, 4))
     with pytest.raises(ValueError, match="must be a torch.Tensor"):
         effective_rank([[1.0]])
-    with pytest.raises(
-        ValueError, match=r"z1 and z2 must have the same shape, got \(4, 3\) and \(4, 2\)"
-    ):
+    with pytest.raises(ValueError, match="z1 and z2 must have the same shape"):
         alignment(torch.zeros(4, 3), torch.zeros(4, 2))
-    with pytest.raises(ValueError, match="alpha must be a positive finite number, got 0"):
+    with pytest.raises(ValueError, match="alpha must be a positive finite number"):
         alignment(torch.zeros(4, 3), torch.zeros(4, 3), alpha=0)
-    with pytest.raises(ValueError, match="t must be a positive finite number, got -1"):
+    with pytest.raises(ValueError, match="t must be a positive finite number"):
         uniformity(torch.zeros(4, 3), t=-1)
     with pytest.raises(ValueError, match="z1 and z2 must have the same shape"):
         health_metrics(torch.zeros(4, 3), torch.zeros(5, 3))
-    with pytest.raises(ValueError, match="dim must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="dim must be a positive integer"):
         CollapseMonitor(0)
     with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\]"):
         CollapseMonitor(8, threshold=2.0)
-    with pytest.raises(ValueError, match="patience must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="patience must be a positive integer"):
         CollapseMonitor(8, patience=0)
     with pytest.raises(ValueError, match="z has dim 4, but the monitor was built with dim=8"):
         CollapseMonitor(8)(torch.zeros(3, 4))

@@ -67,9 +67,7 @@ def test_bad_arguments_raise(tiny):
         transcribe_features(model, processor, [torch.zeros(80, 200)], batch_size=0)
     with pytest.raises(ValueError, match="max_new_tokens=500"):
         transcribe_features(model, processor, [torch.zeros(80, 200)], max_new_tokens=500)
-    with pytest.raises(
-        ValueError, match=r"features have shape \(128, 200\), expected \(80, frames\)"
-    ):
+    with pytest.raises(ValueError, match=r"features have shape \(128, 200\)"):
         transcribe_features(model, processor, [torch.zeros(128, 200)])
     with pytest.raises(ValueError, match=r"waves\[0\] has shape \(2, 100\)"):
         transcribe(model, processor, [torch.zeros(2, 100)])

@@ -148,9 +148,7 @@ def test_merged_model_is_a_plain_whisper_with_the_same_outputs(tmp_path):
 def test_adding_the_same_adapters_twice_keeps_them():
     model = add_lora(tiny()[0], RANK)
     assert add_lora(model, RANK) is model
-    with pytest.raises(
-        ValueError, match="already has LoRA adapters of rank 4 .* load the model again"
-    ):
+    with pytest.raises(ValueError, match="already has LoRA adapters"):
         add_lora(model, 8)
 
 
@@ -182,14 +180,14 @@ def test_same_seed_same_adapters_and_the_callers_random_state_is_left_alone():
         ({"rank": 2.5}, "rank=2.5; expected a positive integer"),
         ({"rank": True}, "rank=True; expected a positive integer"),
         ({"rank": 4, "alpha": 0}, "alpha=0; expected a positive number"),
-        ({"rank": 4, "dropout": 1.0}, r"dropout=1.0; expected a number in \[0, 1\)"),
+        ({"rank": 4, "dropout": 1.0}, "dropout=1.0; expected a number in"),
         (
             {"rank": 4, "targets": ("query", "v_proj")},
-            r"no linear layer is called \['query'\]; this model's linear layers are .*'fc1'.*'q_proj'",
+            r"no linear layer is called \['query'\]",
         ),
         (
             {"rank": 4, "targets": ()},
-            r"targets=\[\]: no layer to adapt; this model's linear layers",
+            r"targets=\[\]: no layer to adapt",
         ),
     ],
 )

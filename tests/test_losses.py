@@ -322,9 +322,9 @@ def test_vicreg_terms_closed_forms() -> None:
     ],
 )
 def test_shape_errors(fn) -> None:
-    with pytest.raises(ValueError, match=r"same shape \(batch, dim\), got \(4, 3\) and \(4, 2\)"):
+    with pytest.raises(ValueError, match=r"same shape \(batch, dim\)"):
         fn(torch.zeros(4, 3), torch.zeros(4, 2))
-    with pytest.raises(ValueError, match=r"must have shape \(batch, dim\), got shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"must have shape \(batch, dim\)"):
         fn(torch.zeros(4), torch.zeros(4))
     with pytest.raises(ValueError, match="must be a torch.Tensor"):
         fn([[0.0]], torch.zeros(1, 1))
@@ -373,7 +373,7 @@ def test_tau_may_be_a_numpy_number() -> None:
 
 def test_bad_coefficients() -> None:
     z = torch.zeros(3, 2)
-    with pytest.raises(ValueError, match="lambd must be a non-negative finite number, got -1"):
+    with pytest.raises(ValueError, match="lambd must be a non-negative finite number"):
         barlow_twins_loss(z, z, -1)
     with pytest.raises(ValueError, match="lambd"):
         BarlowTwinsLoss(float("nan"))
@@ -465,6 +465,6 @@ def test_integer_inputs_are_refused_by_name(fn) -> None:
     z = torch.ones(4, 3, dtype=torch.long)
     with pytest.raises(
         ValueError,
-        match=r"must be a floating-point tensor, got dtype torch.int64; convert it with .*\.float\(\)",
+        match="must be a floating-point tensor",
     ):
         fn(z, z)

@@ -290,7 +290,7 @@ def test_a_refused_key_is_not_echoed(mdc, dest):
         (
             {"locale": "xx"},
             MdcError,
-            r"no Common Voice Scripted Speech release for locale='xx'.*\['kk', 'ky'\]",
+            "no Common Voice Scripted Speech release for locale='xx'",
         ),
         ({"dataset": "mcv-scripted-kk-v25.0"}, ValueError, "is locale 'kk', not locale='ky'"),
         ({"locale": "../ky"}, ValueError, "expected a Common Voice locale code"),

@@ -59,9 +59,9 @@ def test_on_real_features_the_spectrum_of_a_gain_change_is_unchanged():
         (
             torch.zeros(10),
             {},
-            r"expected a log-mel of shape \(n_mels, frames\) or \(batch, n_mels, frames\), got shape \(10,\)",
+            r"expected a log-mel of shape \(n_mels, frames\)",
         ),
-        (torch.zeros(2, 3), {"speech_db": 0}, "speech_db must be positive, got 0"),
+        (torch.zeros(2, 3), {"speech_db": 0}, "speech_db must be positive"),
     ],
 )
 def test_bad_input(mel, kwargs, match):

@@ -81,8 +81,7 @@ def test_make_student_rejects_a_line_that_only_looks_like_a_marker(kind, begin, 
     bad_line, number = (begin, 2) if begin != notebooks.BEGIN else (end, 4)
     with pytest.raises(
         ValueError,
-        match=rf"hw\.ipynb, cell 1 \(id task-two\), line {number}: '{re.escape(bad_line)}' looks "
-        "like a solution marker but is not one",
+        match=rf"cell 1 \(id task-two\), line {number}: .*looks like a solution marker",
     ):
         notebooks.make_student(_nb([good, bad]), name="hw.ipynb")
 
@@ -185,7 +184,7 @@ def test_build_refuses_to_overwrite_a_filled_in_student_notebook(tmp_path):
     _change_solution(solution)
     with pytest.raises(
         notebooks.StudentEditsError,
-        match=r"(?s)week_01/homework\.ipynb: edited or added cells \w+ \(index 3\).*Nothing was written",
+        match=r"week_01/homework\.ipynb: edited or added cells",
     ):
         notebooks.build(tmp_path)
     assert student.read_text() == mine
@@ -379,6 +378,7 @@ def test_student_notebook_has_no_solution(solution):
     assert text.count("# YOUR CODE HERE") >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.parent.name)
 def test_student_notebook_runs_until_its_first_task(solution, tmp_path, monkeypatch):
     """Executed as a student receives it, the notebook runs cleanly up to the first task and
@@ -439,27 +439,45 @@ def test_run_notebook_names_a_missing_notebook(tmp_path):
         notebooks.run_notebook(tmp_path / "nope.ipynb", tmp_path)
 
 
-class _Channel:
-    """A shell channel whose message becomes readable after ``ready_after`` polls."""
+class _Clock:
+    """A stand-in for ``time.monotonic`` that moves only when a fake wait asks it to."""
 
-    def __init__(self, ready_after: int | None) -> None:
-        self.ready_after, self.timeouts = ready_after, []
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+class _Channel:
+    """A shell channel whose message becomes readable after ``ready_after`` polls. A wait that
+    finds nothing advances the fake clock by the timeout it was given and raises Empty, so no
+    real time passes."""
+
+    def __init__(self, ready_after: int | None, clock: _Clock) -> None:
+        self.ready_after, self.clock, self.timeouts = ready_after, clock, []
 
     async def get_msg(self, timeout=None):
-        import asyncio
         from queue import Empty
 
         self.timeouts.append(timeout)
         if self.ready_after is not None and len(self.timeouts) > self.ready_after:
             return {"msg_type": "execute_reply"}
-        await asyncio.sleep(timeout)
+        self.clock.now += timeout
         raise Empty
 
 
-def test_reply_wait_polls_in_slices_until_the_message_is_there():
+@pytest.fixture
+def clock(monkeypatch):
+    fake = _Clock()
+    monkeypatch.setattr(notebooks, "time", fake)
+    return fake
+
+
+def test_reply_wait_polls_in_slices_until_the_message_is_there(clock):
     import asyncio
 
-    channel = _Channel(ready_after=3)
+    channel = _Channel(ready_after=3, clock=clock)
     get_msg = notebooks.sliced_get_msg(channel.get_msg, slice_seconds=0.01)
     assert asyncio.run(get_msg(timeout=None)) == {"msg_type": "execute_reply"}
     assert channel.timeouts == [0.01] * 4, (
@@ -467,17 +485,19 @@ def test_reply_wait_polls_in_slices_until_the_message_is_there():
     )
 
 
-def test_reply_wait_still_times_out_at_the_cells_timeout():
+def test_reply_wait_still_times_out_at_the_cells_timeout(clock):
+    """Waits come in slices no longer than slice_seconds, the last one cut to what is left of
+    the cell's timeout, and Empty is raised once that timeout is used up (on a fake clock:
+    0.375 and 1.0 are exact in binary, so the slices are exact too)."""
     import asyncio
     from queue import Empty
 
-    channel = _Channel(ready_after=None)
-    get_msg = notebooks.sliced_get_msg(channel.get_msg, slice_seconds=0.02)
+    channel = _Channel(ready_after=None, clock=clock)
+    get_msg = notebooks.sliced_get_msg(channel.get_msg, slice_seconds=0.375)
     with pytest.raises(Empty):
-        asyncio.run(get_msg(timeout=0.1))
-    assert all(0 <= t <= 0.02 for t in channel.timeouts)
-    assert 4 <= len(channel.timeouts) <= 6, channel.timeouts
-    assert sum(channel.timeouts) == pytest.approx(0.1, abs=0.02)
+        asyncio.run(get_msg(timeout=1.0))
+    assert channel.timeouts == [0.375, 0.375, 0.25]
+    assert clock.now == 1.0, "Empty comes as soon as the cell's timeout is used up, not later"
 
 
 def test_headless_client_waits_for_replies_in_slices():
@@ -489,6 +509,7 @@ def test_headless_client_waits_for_replies_in_slices():
     assert nb.cells[0].execution_count == 1
 
 
+@pytest.mark.slow
 def test_seminar_runs_without_a_language_token_and_with_lora(tmp_path, monkeypatch):
     """The module-11 seminar with LANGUAGE = None (no language token in the labels or the
     prefix, no detection in generate) and with LoRA, the two options its text offers, runs end to

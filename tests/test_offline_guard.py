@@ -6,11 +6,11 @@ import pytest
 
 
 def test_a_test_cannot_reach_another_machine():
-    with pytest.raises(OSError, match="tests run offline, but a test looked up huggingface.co"):
+    with pytest.raises(OSError, match="a test looked up huggingface.co"):
         socket.create_connection(("huggingface.co", 443), timeout=1)
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        with pytest.raises(OSError, match="tests run offline, but a test connected to 8.8.8.8"):
+        with pytest.raises(OSError, match="a test connected to 8.8.8.8"):
             s.connect(("8.8.8.8", 53))
     finally:
         s.close()

@@ -130,7 +130,7 @@ def test_describe_table():
     [
         (
             {"weights": {"ky": 1.0, "ru": 1.0}},
-            r"sources with no examples: \['ru'\].*known sources are \['ky', 'ky_noisy', 'kk'\]",
+            r"sources with no examples: \['ru'\]",
         ),
         ({"weights": {"ky": -1.0, "kk": 1.0}}, r"finite and >= 0.*'ky': -1.0"),
         ({"weights": {"ky": float("nan")}}, r"finite and >= 0"),
@@ -139,7 +139,7 @@ def test_describe_table():
         ({"alpha": float("inf")}, r"alpha=inf must be a finite number"),
         ({"num_samples": 0}, r"num_samples=0 must be a positive integer"),
         ({"world_size": 0}, r"world_size=0 must be a positive integer"),
-        ({"rank": 2, "world_size": 2}, r"rank=2 must be an integer in \[0, world_size=2\)"),
+        ({"rank": 2, "world_size": 2}, r"rank=2 must be an integer in"),
         ({"rank": -1}, r"rank=-1"),
     ],
 )
@@ -168,9 +168,9 @@ def test_a_large_alpha_gives_the_largest_source_everything_without_overflow():
     [
         (
             [1, 1, 2],
-            r"weights must map source names to numbers.*got a list of 3 values.*WeightedRandomSampler",
+            "weights must map source names to numbers",
         ),
-        (torch.ones(100), r"got a Tensor of 100 values.*one weight per source"),
+        (torch.ones(100), "got a Tensor of 100 values"),
         ({"ky": "2"}, r"weights must be numbers, got \{'ky': '2'\}"),
         ({"ky": None}, r"weights must be numbers, got \{'ky': None\}"),
         ({"ky": True}, r"weights must be numbers, got \{'ky': True\}"),
@@ -215,9 +215,9 @@ def test_empty_counts_are_refused_by_name():
 @pytest.mark.parametrize(
     "sources, match",
     [
-        ("kyky", r"one source name per example.*got the str 'kyky'.*one source per character"),
-        (b"kyky", r"one source name per example.*got the bytes b'kyky'"),
-        ({"ky": 60, "kk": 20}, r"one source name per example.*got a dict of 2 entries"),
+        ("kyky", r"one source name per example.*got the str 'kyky'"),
+        (b"kyky", r"one source name per example.*got the bytes"),
+        ({"ky": 60, "kk": 20}, r"one source name per example.*got a dict"),
     ],
     ids=["str", "bytes", "dict"],
 )
@@ -234,7 +234,7 @@ def test_sources_that_are_not_one_name_per_example_are_refused(sources, match):
 
 @pytest.mark.parametrize(
     "weights, match",
-    [("ky=2,kk=1", r"got the str 'ky=2,kk=1'; write the weights as a dict"), (b"ky", "bytes")],
+    [("ky=2,kk=1", "got the str 'ky=2,kk=1'"), (b"ky", "bytes")],
 )
 def test_weights_given_as_text_are_refused(weights, match):
     with pytest.raises(ValueError, match=match):
@@ -244,7 +244,7 @@ def test_weights_given_as_text_are_refused(weights, match):
 @pytest.mark.parametrize(
     "counts, match",
     [
-        (SOURCES, r"counts must map each source to its number of examples.*source_counts"),
+        (SOURCES, "counts must map each source to its number of examples"),
         ("kyky", r"counts must map each source.*got the str 'kyky'"),
         ({"ky": 2.5}, r"counts\['ky'\]=2.5: every source needs a whole number"),
         ({"ky": "60"}, r"counts\['ky'\]='60'"),

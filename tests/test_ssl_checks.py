@@ -142,19 +142,19 @@ BYOL_WRONG = wrong(
     [
         (
             byol_no_detach,
-            r"missing stop-gradient: gradient flows into z .* z\.detach\(\)",
+            "missing stop-gradient: gradient flows into z",
         ),
         (
             byol_dot,
-            r"changes when p or z is multiplied by 2.*normalise p and z \(F.normalize",
+            "changes when p or z is multiplied by 2",
         ),
         (
             byol_normalises_p_only,
-            r"changes when z is multiplied by 2.*normalise z \(F.normalize",
+            "changes when z is multiplied by 2",
         ),
         (
             byol_normalises_batch_dim,
-            r"changes when p or z has each row multiplied by its own positive factor.*each ROW is one embedding",
+            "changes when p or z has each row multiplied by its own positive factor",
         ),
         (byol_cosine_batch_dim, r"each ROW is one embedding"),
         (byol_minus_two_cos, r"computes -2 cos: the loss is 2 - 2 \* cos"),
@@ -168,14 +168,14 @@ BYOL_WRONG = wrong(
         ),
         (
             byol_detaches_p,
-            r"stop-gradient on the wrong argument.*detach z, not p",
+            "stop-gradient on the wrong argument",
         ),
         (byol_detaches_both, r"no gradient: .* do not detach p"),
         (byol_item, r"must return a scalar torch.Tensor"),
         (byol_per_row, r"wrong shape: expected a scalar, got \(8,\)"),
         (
             byol_three_args,
-            r"wrong signature: the check calls byol_three_args\(.*missing a required argument: 'tau'.*define it as byol_loss\(p, z\)",
+            r"wrong signature: .*missing a required argument: 'tau'",
         ),
         (
             byol_matmul,
@@ -183,7 +183,7 @@ BYOL_WRONG = wrong(
         ),
         (
             byol_detached_norm,
-            r"wrong gradient: .* gradient into p is not that of mean\(2 - 2 cos\(p, z\)\)",
+            r"wrong gradient: .* gradient into p is not that of",
         ),
     ],
 )
@@ -335,11 +335,11 @@ SIMSIAM_WRONG = wrong(
         ),
         (
             simsiam_old_signature,
-            r"wrong signature: .*unexpected keyword argument 'stop_gradient'.*define it as simsiam_loss\(p1, p2, z1, z2, stop_gradient=True\)",
+            "wrong signature: .*unexpected keyword argument 'stop_gradient'",
         ),
         (
             simsiam_same_view,
-            r"compares p1 with z1; each prediction must predict the OTHER view",
+            "compares p1 with z1",
         ),
         (
             simsiam_dot,
@@ -611,31 +611,31 @@ INFO_NCE_WRONG = wrong(
         (info_nce_whole_with_diagonal, "WHOLE 2N x 2N matrix"),
         (
             info_nce_keeps_diagonal,
-            r"keeps k == i in the denominator.*mask the diagonal",
+            "keeps k == i in the denominator",
         ),
         (info_nce_dot_product, "does not l2-normalise the embeddings"),
         (
             info_nce_no_temperature,
-            "does not use the temperature: divide the cosine similarities by tau",
+            "does not use the temperature",
         ),
         (info_nce_tau_twice, r"divides by tau twice"),
         (info_nce_times_tau, r"multiplies the similarities by tau"),
         (
             info_nce_first_half,
-            r"averages over only the N anchors of z1: NT-Xent averages over all 2N anchors",
+            "averages over only the N anchors of z1",
         ),
         (
             info_nce_cross_view_only,
-            r"compares z1 only with z2 \(the N x N matrix z1 @ z2.T\)",
+            r"compares z1 only with z2 \(the N x N matrix",
         ),
         (info_nce_cross_view_symmetric, r"compares z1 only with z2"),
         (
             info_nce_self_positive,
-            r"returned inf: the target of some row is a masked \(-inf\) entry",
+            r"returned inf: the target of some row is a masked",
         ),
         (
             info_nce_shifted_positive,
-            r"for 12 of the 2N = 12 rows the target index .* points at a negative",
+            r"the target index .* points at a negative",
         ),
         (
             info_nce_interleaved_targets,
@@ -647,24 +647,24 @@ INFO_NCE_WRONG = wrong(
         (info_nce_row_mean_denominator, r"is NT-Xent minus log\(2N\)"),
         (
             info_nce_plus_log_2n,
-            r"is NT-Xent plus log\(2N\): remove the constant",
+            r"is NT-Xent plus log\(2N\)",
         ),
         (
             info_nce_fixed_tau,
-            r"gives the same value for tau=0.5 and tau=0.2: it ignores its tau argument",
+            "it ignores its tau argument",
         ),
         (
             info_nce_tau_of_the_check,
-            r"gives the same value for tau=0.5 and tau=0.2: it ignores its tau argument",
+            "it ignores its tau argument",
         ),
         (info_nce_detaches_z2, r"no gradient reaches z2 .* detach neither"),
         (
             info_nce_detached_denominator,
-            r"wrong gradient: .* gradient into z1 is not that of NT-Xent",
+            "wrong gradient: .* gradient into z1",
         ),
         (
             info_nce_unnormalised_unmasked,
-            r"changes when z1 or z2 is multiplied by 2.*normalise z1 and z2",
+            "changes when z1 or z2 is multiplied by 2",
         ),
         (
             info_nce_unmasked_summed,
@@ -675,11 +675,11 @@ INFO_NCE_WRONG = wrong(
         (info_nce_per_row, r"wrong shape: expected a scalar, got \(12,\)"),
         (
             info_nce_one_argument,
-            r"wrong signature: .*define it as info_nce\(z1, z2, tau\)",
+            "wrong signature: .*info_nce",
         ),
         (
             info_nce_cat_typo,
-            r"raised TypeError: .*The check called info_nce_cat_typo\(",
+            r"raised TypeError: .*info_nce_cat_typo\(",
         ),
     ],
 )
@@ -704,9 +704,7 @@ def test_info_nce_check_uses_the_temperature_it_is_given(capsys) -> None:
     assert capsys.readouterr().out.count("OK: ") == 2
     with pytest.raises(AssertionError, match="does not use the temperature"):
         checks.check_info_nce(info_nce_no_temperature, tau=0.1)
-    with pytest.raises(
-        AssertionError, match=r"returned (inf|nan) on random z1, z2 .* exp overflows"
-    ):
+    with pytest.raises(AssertionError, match="returned (inf|nan) on random z1, z2"):
         checks.check_info_nce(info_nce_unnormalised_exp, tau=0.05)
 
 
@@ -788,7 +786,7 @@ MOMENTUM_WRONG = wrong(
     [
         (
             momentum_constant,
-            r"stays at tau_base: the momentum must rise to 1",
+            "stays at tau_base",
         ),
         (momentum_ignores_base, r"ignores its tau_base argument"),
         (momentum_fixed_base, r"ignores its tau_base argument \(it uses 0.99\)"),
@@ -796,11 +794,11 @@ MOMENTUM_WRONG = wrong(
         (momentum_no_half, r"is missing the / 2"),
         (
             momentum_online_weight,
-            r"returns 1 - momentum, the weight of the online network",
+            "returns 1 - momentum",
         ),
         (
             momentum_linear,
-            r"rises linearly: BYOL's schedule follows a cosine",
+            "rises linearly",
         ),
         (
             momentum_no_pi,
@@ -808,16 +806,16 @@ MOMENTUM_WRONG = wrong(
         ),
         (
             momentum_no_default,
-            r"wrong signature: the check calls momentum_no_default\(0.0\).*define it as byol_momentum\(progress, tau_base=0.996\)",
+            r"wrong signature: the check calls momentum_no_default\(0.0\)",
         ),
         (momentum_wrong_default, r"Make tau_base=0.996 the default"),
         (
             momentum_string,
-            r"wrong type: the momentum .* must be a number, got str",
+            "wrong type: the momentum .* must be a number",
         ),
         (
             momentum_vector,
-            r"wrong shape: the momentum .* must be one number, got a Tensor of shape \(1,\)",
+            "wrong shape: the momentum .* must be one number",
         ),
     ],
 )
@@ -928,21 +926,21 @@ EMA_WRONG = wrong(
     [
         (
             ema_swapped,
-            r"swapped the weights: with momentum=0.9 the target keeps 90% of itself",
+            "swapped the weights",
         ),
         (ema_rebinding, r"did not change the target parameters"),
         (ema_moves_online, r"changed the ONLINE network"),
         (
             ema_fixed_momentum,
-            r"moves the target with momentum 0.5, not with its momentum argument 0.9",
+            "moves the target with momentum 0.5, not with its momentum argument",
         ),
         (
             ema_hard_copy,
-            r"copies the online weights into the target \(a hard copy ignores the momentum\)",
+            "copies the online weights into the target",
         ),
         (
             ema_no_one_minus,
-            r"adds the whole online weight: multiply it by \(1 - momentum\)",
+            "adds the whole online weight",
         ),
         (
             ema_no_momentum_on_target,
@@ -950,19 +948,19 @@ EMA_WRONG = wrong(
         ),
         (
             ema_weights_only,
-            r"did not update '0.bias': put every parameter in the loop",
+            "did not update '0.bias'",
         ),
         (
             ema_without_no_grad,
-            r"left an autograd graph in the target; use torch.no_grad\(\)",
+            "left an autograd graph in the target",
         ),
         (
             ema_state_dict,
-            r"raised RuntimeError: .*num_batches_tracked; update target.parameters\(\)",
+            "raised RuntimeError: .*num_batches_tracked",
         ),
         (
             ema_wrong_signature,
-            r"wrong signature: .*define it as ema_update\(target, online, momentum\)",
+            "wrong signature: .*ema_update",
         ),
     ],
 )
@@ -1174,7 +1172,7 @@ VALIDATION_WRONG = wrong(
     [
         (
             validation_train_mode,
-            r"ran the model in training mode: call model.eval\(\)",
+            "ran the model in training mode",
         ),
         (
             validation_with_gradients,
@@ -1182,7 +1180,7 @@ VALIDATION_WRONG = wrong(
         ),
         (
             validation_drops_last_batch,
-            r"dropped the last, smaller batch \(clips \[8, 9\] of 10",
+            "dropped the last, smaller batch",
         ),
         (
             validation_first_batch_only,
@@ -1190,15 +1188,15 @@ VALIDATION_WRONG = wrong(
         ),
         (
             validation_whole_set,
-            r"ran the model on 10 clips at once with batch_size=4",
+            "ran the model on 10 clips at once",
         ),
         (
             validation_swapped,
-            r"returns \(accuracy, loss\); return \(loss, accuracy\)",
+            r"returns \(accuracy, loss\)",
         ),
         (
             validation_mean_of_means,
-            r"averages the batch means; the last batch is smaller",
+            "averages the batch means",
         ),
         (
             validation_double_softmax,
@@ -1211,7 +1209,7 @@ VALIDATION_WRONG = wrong(
         ),
         (
             validation_summed_loss,
-            r"returns the summed loss: divide it by the number of clips",
+            "returns the summed loss",
         ),
         (
             validation_per_batch_division,
@@ -1230,11 +1228,11 @@ VALIDATION_WRONG = wrong(
         ),
         (
             validation_calls_head,
-            r"raised AttributeError: .*has no attribute 'head'.*only maps waves \(batch, time\) to logits",
+            "raised AttributeError: .*has no attribute 'head'",
         ),
         (
             validation_no_batch_size,
-            r"wrong signature: .*batch_size=4.*define it as validation_metrics\(model, waves, labels, batch_size=64\)",
+            "wrong signature: .*validation_metrics",
         ),
     ],
 )
@@ -1327,7 +1325,7 @@ def test_optional_losses(check, capsys) -> None:
     )
     check(reference)
     assert capsys.readouterr().out.startswith("OK: ")
-    with pytest.raises(AssertionError, match=r"wrong shape: expected a scalar, got \(32,\)"):
+    with pytest.raises(AssertionError, match="wrong shape: expected a scalar"):
         check(lambda z1, z2: torch.zeros(32, requires_grad=True))
     with pytest.raises(AssertionError, match="must return a scalar torch.Tensor"):
         check(lambda z1, z2: 0.5)
@@ -1399,7 +1397,7 @@ def test_collapse_seen_by_the_std() -> None:
     std = [0.17] * 20 + [0.001] * 20
     with pytest.raises(
         AssertionError,
-        match=r"collapsed \(the std shows it: from step 21 it fell below 0.1 x 1/sqrt\(dim\)",
+        match=r"collapsed \(the std shows it",
     ):
         checks.check_training_history(history(FALLING, std=std, rank=[15.0] * 20 + [12.0] * 20))
 
@@ -1410,7 +1408,7 @@ def test_collapse_seen_by_the_effective_rank_only() -> None:
     rank = [20.0 - 18.71 * min(i / 80, 1.0) for i in range(160)]
     with pytest.raises(
         AssertionError,
-        match=r"the effective rank shows it, although the std looks healthy: .* effective rank 1\.29 .*dimensional collapse",
+        match="the effective rank shows it, although the std looks healthy",
     ):
         checks.check_training_history(history(loss, std=0.087, rank=rank, dim=128))
 
@@ -1420,7 +1418,7 @@ def test_collapse_seen_by_a_falling_effective_rank() -> None:
     rank = [20.0] * 10 + [12.0] * 10 + [4.0] * 20
     with pytest.raises(
         AssertionError,
-        match=r"effective rank shows it.*rank 4\.00 \(over the first quarter 20\.00\)",
+        match=r"effective rank shows it.*over the first quarter",
     ):
         checks.check_training_history(history(FALLING, rank=rank))
     checks.check_training_history(history(FALLING[:8], rank=rank[::5]))  # too short to judge
@@ -1459,7 +1457,7 @@ def test_expect_collapse(capsys) -> None:
     partly = history(FALLING, std=0.125, rank=[13.6] * 10 + [9.0] * 20 + [4.9] * 10)
     checks.check_training_history(partly, expect_collapse=True)  # smoke-sized, rank kept 0.36
     assert "collapsed, as expected" in capsys.readouterr().out
-    with pytest.raises(AssertionError, match=r"meant to collapse and did not: .*must not detach z"):
+    with pytest.raises(AssertionError, match="meant to collapse and did not"):
         checks.check_training_history(history(FALLING), expect_collapse=True)
     checks.check_training_history(history(FALLING[:8]), expect_collapse=True)  # too short to judge
     assert "too short" in capsys.readouterr().out
@@ -1516,7 +1514,7 @@ def test_the_history_records_the_model_it_trained(capsys) -> None:
         checks.check_training_history(trained, model=StudentContrastive())
     with pytest.raises(
         AssertionError,
-        match=r"comes from training a .*StudentContrastive, but the model passed is a dlsaudio.ssl.methods.BYOL",
+        match="but the model passed is a dlsaudio.ssl.methods.BYOL",
     ):
         checks.check_training_history(trained, model=_byol())
 
@@ -1534,7 +1532,7 @@ def test_training_the_package_model_does_not_pass() -> None:
     trained = tiny_fit(byol)
     with pytest.raises(
         AssertionError,
-        match=r"`training_step` of your BYOL comes from the package: it is dlsaudio.ssl.methods.BYOL.training_step",
+        match="`training_step` of your BYOL comes from the package",
     ):
         checks.check_training_history(trained, model=byol)
 
@@ -1568,7 +1566,7 @@ def test_task_methods_must_be_the_students() -> None:
     inherits_hook = _byol_subclass(training_step=training_step)(MelEncoder(**TINY))
     with pytest.raises(
         AssertionError,
-        match=r"`on_step_end` of your StudentBYOL comes from the package: it is dlsaudio.ssl.methods.BYOL.on_step_end",
+        match="`on_step_end` of your StudentBYOL comes from the package",
     ):
         checks.check_training_history(stamped(inherits_hook), model=inherits_hook)
 

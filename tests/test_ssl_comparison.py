@@ -80,7 +80,7 @@ def test_swapped_rows_name_the_method_whose_numbers_they_are():
     table = _reference_table(results, health)
     table.loc[["byol", "simsiam"]] = table.loc[["simsiam", "byol"]].to_numpy()
     with pytest.raises(
-        AssertionError, match=r"table.loc\['byol', 'probe k=1'\].*that is the number of 'simsiam'"
+        AssertionError, match=r"table.loc\['byol', 'probe k=1'\].*the number of 'simsiam'"
     ):
         checks.check_comparison(table, results, health)
 
@@ -104,9 +104,7 @@ def test_shifted_columns_name_the_k_they_hold():
 def test_a_made_up_number_and_a_health_cell_are_caught():
     results, health = _results_and_health()
     table = _reference_table(results, health)
-    with pytest.raises(
-        AssertionError, match=r"table.loc\['byol', 'knn'\] is 0.9990 but results\['byol'\]\['knn'\]"
-    ):
+    with pytest.raises(AssertionError, match=r"table.loc\['byol', 'knn'\] is 0.9990 but results"):
         checks.check_comparison(
             table.assign(knn=[r["knn"] for r in results.values()]).replace(
                 {"knn": {results["byol"]["knn"]: 0.999}}

@@ -156,7 +156,7 @@ def test_speaker_shift_fits_on_some_voices_and_scores_on_others():
     assert len(out["held_out"]) == 1 and out["held_out"][0] in "abcd"
     assert list(out["same voices"]) == ["2", "all"] and list(out["new voices"]) == ["2", "all"]
     assert out["same voices"]["all"]["mean"] == 1.0 and out["new voices"]["all"]["mean"] == 1.0
-    with pytest.raises(ValueError, match="n_held_out must be an int between 1 and 3"):
+    with pytest.raises(ValueError, match="n_held_out must be an int between"):
         speaker_shift(clips(4, 1.0), clips(4, 1.0), n_held_out=4)
     few = clips(4, 1.0)
     only_a = few.subset([i for i, s in enumerate(few.speakers) if s == "a"])

@@ -251,7 +251,7 @@ def test_invalid_views_and_labels_raise():
     x1, x2 = views()
     with pytest.raises(ValueError, match="x1 and x2 must be two views"):
         method.training_step(x1, x2[:4])
-    with pytest.raises(ValueError, match=r"needs label of shape \(8,\), got None"):
+    with pytest.raises(ValueError, match="needs label of shape"):
         method.training_step(x1, x2)
 
 

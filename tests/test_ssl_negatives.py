@@ -89,7 +89,7 @@ def test_push_share_grows_when_same_label_clips_look_alike():
 
 def test_bad_labels_are_refused():
     z = torch.randn(4, 3)
-    with pytest.raises(ValueError, match="labels has 3 entries for a batch of 4 clips"):
+    with pytest.raises(ValueError, match="labels has 3 entries for a batch of 4"):
         same_label_weight(z, z, torch.tensor([0, 1, 2]), 0.1)
     with pytest.raises(ValueError, match=r"labels must be \(batch,\)"):
         same_label_negatives(torch.zeros(2, 2))

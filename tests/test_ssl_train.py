@@ -143,7 +143,7 @@ def test_history_round_trips_through_a_dict():
         ({"batch_size": 64}, "fewer than batch_size=64"),
         ({"weight_decay": -0.1}, "weight_decay must be non-negative"),
         ({"clip_samples": 0}, "clip_samples must be a positive number of samples"),
-        ({"seed": -1}, r"seed must be an int >= 0, got -1"),
+        ({"seed": -1}, "seed must be an int >= 0"),
     ],
 )
 def test_invalid_arguments_raise(kw, match):
@@ -194,7 +194,7 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss():
     method = Diverging(MelEncoder(**TINY), dim=8, hidden_dim=16)
     with pytest.raises(
         TrainingDiverged,
-        match=r"at step 1: the loss is (nan|inf) at learning rate 0.001; lower the learning rate \(for example lr=0.0001\)",
+        match="at step 1: the loss is (nan|inf).*lower the learning rate",
     ):
         run(method)
 
@@ -206,13 +206,13 @@ def test_resume_refuses_a_truncated_or_foreign_checkpoint(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(
         CheckpointError,
-        match=r"cannot read the checkpoint .*run.pt .*truncated or not a checkpoint",
+        match=r"cannot read the checkpoint .*run.pt",
     ):
         run(simclr(), checkpoint=path)
     torch.save({"weights": 1}, path)
     with pytest.raises(
         CheckpointError,
-        match=r"lacks \['model', 'optimizer', 'scaler', 'history', 'epoch'\] .*another training loop",
+        match=r"lacks \['model', 'optimizer', 'scaler', 'history', 'epoch'\]",
     ):
         run(simclr(), checkpoint=path)
     run(byol(), checkpoint=path, resume=False, epochs=1)

@@ -91,7 +91,7 @@ def test_language_validation_lists_close_choices():
     assert language_code("kk") == "kk"
     assert language_code("Kazakh") == "kk"
     assert language_code("tatar") == "tt"
-    with pytest.raises(ValueError, match=r"language='ky'.*kk \(kazakh\).*tt \(tatar\).*ba.*uz.*tk"):
+    with pytest.raises(ValueError, match=r"language='ky'.*kk \(kazakh\)"):
         language_code("ky")
     with pytest.raises(ValueError, match="language='kyrgyz'"):
         build_tiny_whisper(language="kyrgyz")
