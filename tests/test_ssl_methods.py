@@ -6,18 +6,14 @@ import torch
 import torch.nn.functional as F
 
 from dlsaudio.ssl.encoders import MelEncoder, WaveEncoder
-from dlsaudio.ssl.methods import (
+from dlsaudio.ssl.methods import METHODS, MultiFormatContrastive, SimCLR, Supervised, make_method
+from dlsaudio.ssl.non_contrastive import (
     BYOL,
-    METHODS,
     BarlowTwins,
-    MultiFormatContrastive,
-    SimCLR,
     SimSiam,
-    Supervised,
     VICReg,
     byol_momentum,
     ema_update,
-    make_method,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")

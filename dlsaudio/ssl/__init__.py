@@ -25,19 +25,21 @@ from dlsaudio.ssl.evaluation import (
     speaker_shift,
 )
 from dlsaudio.ssl.methods import (
-    BYOL,
     METHODS,
-    BarlowTwins,
     MultiFormatContrastive,
     SimCLR,
-    SimSiam,
     SSLMethod,
     StepOutput,
     Supervised,
+    make_method,
+)
+from dlsaudio.ssl.non_contrastive import (
+    BYOL,
+    BarlowTwins,
+    SimSiam,
     VICReg,
     byol_momentum,
     ema_update,
-    make_method,
 )
 from dlsaudio.ssl.train import fit, save_checkpoint
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from dlsaudio.validation import check_int, is_real
+from dlsaudio.validation import check_int, check_non_negative, check_positive
 
 __all__ = ["BATCHINGS", "TrainConfig"]
 
@@ -58,28 +58,14 @@ class TrainConfig:
         Raises:
             ValueError: a field out of range, naming the field, the value and what is expected.
         """
-        if not _is_int(self.epochs) or self.epochs < 1:
-            raise ValueError(f"epochs must be a positive int, got {self.epochs!r}")
-        if not _is_int(self.batch_size) or self.batch_size < 2:
-            raise ValueError(
-                f"batch_size must be an int >= 2 (contrastive losses need pairs), got "
-                f"{self.batch_size!r}"
-            )
-        if not (is_real(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
-        if self.max_minutes is not None and not (
-            is_real(self.max_minutes) and self.max_minutes > 0
-        ):
-            raise ValueError(f"max_minutes must be positive or None, got {self.max_minutes!r}")
-        if not (is_real(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be non-negative, got {self.weight_decay!r}")
-        if self.clip_samples is not None and (
-            not _is_int(self.clip_samples) or self.clip_samples < 1
-        ):
-            raise ValueError(
-                f"clip_samples must be a positive number of samples (16000 = 1 s at 16 kHz), "
-                f"got {self.clip_samples!r}"
-            )
+        check_int("epochs", self.epochs, minimum=1)
+        check_int("batch_size (contrastive losses need pairs)", self.batch_size, minimum=2)
+        check_positive("lr", self.lr)
+        if self.max_minutes is not None:
+            check_positive("max_minutes", self.max_minutes)
+        check_non_negative("weight_decay", self.weight_decay)
+        if self.clip_samples is not None:
+            check_int("clip_samples (16000 = 1 s at 16 kHz)", self.clip_samples, minimum=1)
         check_int("seed", self.seed, minimum=0)  # NumPy's generators take no negative seeds
         if self.batching not in BATCHINGS:
             raise ValueError(f"batching={self.batching!r} is unknown; choose one of {BATCHINGS}")
@@ -88,7 +74,3 @@ class TrainConfig:
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -20,10 +20,10 @@ SIMSIAM_LOSS = (
     "dlsaudio.ssl.checks.non_contrastive:_simsiam_no_stop_gradient",
 )
 BYOL_MOMENTUM = (
-    "dlsaudio.ssl.methods:byol_momentum",
+    "dlsaudio.ssl.non_contrastive:byol_momentum",
     "dlsaudio.ssl.checks.byol_target:_cosine_momentum",
 )
-EMA_UPDATE = ("dlsaudio.ssl.methods:ema_update",)
+EMA_UPDATE = ("dlsaudio.ssl.non_contrastive:ema_update",)
 BARLOW_TWINS_LOSS = (
     "dlsaudio.ssl.losses:barlow_twins_loss",
     "dlsaudio.ssl.losses:cross_correlation",
@@ -43,14 +43,16 @@ LOSSES = INFO_NCE + BYOL_LOSS + SIMSIAM_LOSS + BARLOW_TWINS_LOSS + VICREG_LOSS
 # The training steps and hooks of the package's methods: a student's training_step or
 # on_step_end that reaches one (through super(), say) runs the package's training.
 METHOD_CLASSES = (
-    "SimCLR",
-    "MultiFormatContrastive",
-    "BYOL",
-    "SimSiam",
-    "BarlowTwins",
-    "VICReg",
-    "Supervised",
+    ("methods", "SimCLR"),
+    ("methods", "MultiFormatContrastive"),
+    ("methods", "Supervised"),
+    ("non_contrastive", "BYOL"),
+    ("non_contrastive", "SimSiam"),
+    ("non_contrastive", "BarlowTwins"),
+    ("non_contrastive", "VICReg"),
 )
-TRAINING_STEPS = tuple(f"dlsaudio.ssl.methods:{name}.training_step" for name in METHOD_CLASSES)
-STEP_HOOKS = ("dlsaudio.ssl.methods:BYOL.on_step_end",)
+TRAINING_STEPS = tuple(
+    f"dlsaudio.ssl.{module}:{name}.training_step" for module, name in METHOD_CLASSES
+)
+STEP_HOOKS = ("dlsaudio.ssl.non_contrastive:BYOL.on_step_end",)
 TRAINING = TRAINING_STEPS + STEP_HOOKS + LOSSES + BYOL_MOMENTUM + EMA_UPDATE
