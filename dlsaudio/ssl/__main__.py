@@ -26,42 +26,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
 
-from dlsaudio.checkpoint import CheckpointError, check_output_dir, state_nbytes
+from dlsaudio.checkpoint import CheckpointError
 from dlsaudio.cli import add_dataclass_arguments, add_out_argument, dataclass_from_args
 from dlsaudio.data.waves import ALIGNMENTS, DEFAULT_CLIP_SAMPLES
 from dlsaudio.ssl.config import BATCHINGS, TrainConfig
 from dlsaudio.ssl.encoders import CONFIGS, ENCODERS
 from dlsaudio.ssl.methods import DEFAULT_METHOD, METHODS, TAU_METHODS, make_method
-
-#: Files a run writes into its folder; one of them there means a previous run.
-RUN_FILES = ("results.json", "history.json", "checkpoint.pt", "run.json")
-PROJECTIONS = ("tsne", "umap", "none")
-#: Settings a resumed run must share with the run it continues.
-RESUME_KEYS = (
-    "method",
-    "data",
-    "test_takes",
-    "config",
-    "encoder",
-    "tau",
-    "labels_per_class",
-    "n_mels",
-    "no_mean_norm",
-    "align",
-    *TrainConfig.field_names(),
+from dlsaudio.ssl.outputs import (
+    check_resume,
+    prepare_out,
+    run_bytes,
+    run_settings,
+    write_json,
 )
-#: What a run writes besides its checkpoint (results.json, history.json and the figures come
-#: to well under 1 MB on the sample; a long run's history and maps take more).
-RESULT_BYTES = 16 * 2**20
+
+PROJECTIONS = ("tsne", "umap", "none")
 #: The command line trains for a time budget; epochs are only an upper bound.
 DEFAULT_MINUTES = 5.0
 MAX_EPOCHS = 1000
@@ -214,82 +200,6 @@ def check_clip_length(length: int, method, name: str) -> None:
         )
 
 
-def run_bytes(method) -> int:
-    """About how many bytes a run of ``method`` writes: while a new checkpoint (the weights
-    and AdamW's two moments of each trained parameter) is written beside the last one, two of
-    them, plus the results and figures."""
-    moments = 2 * sum(p.nbytes for p in method.parameters() if p.requires_grad)
-    return 2 * (state_nbytes(method) + moments) + RESULT_BYTES
-
-
-def prepare_out(out: Path, *, resume: bool, overwrite: bool, need_bytes: int = 0) -> None:
-    """Make sure ``out`` can take this run before any data is loaded or trained on.
-
-    Args:
-        out: the ``--out`` folder.
-        resume: continue the run in ``out``.
-        overwrite: replace the run in ``out``.
-        need_bytes: what the run writes (:func:`run_bytes`); a checkpoint already there counts
-            as written, since the new ones replace it.
-
-    Raises:
-        SystemExit: ``out`` is a file, cannot be created or written, has less free space than
-            ``need_bytes``, holds a previous run and neither ``resume`` nor ``overwrite`` is
-            set, or ``resume`` finds no checkpoint.
-    """
-    checkpoint = out / "checkpoint.pt"
-    existing = checkpoint.stat().st_size if checkpoint.is_file() else 0
-    try:
-        check_output_dir(out, max(need_bytes - existing, 0))
-    except ValueError as err:
-        sys.exit(f"error: {err}")
-    previous = [name for name in RUN_FILES if (out / name).exists()]
-    if resume:
-        if not checkpoint.is_file():
-            sys.exit(f"error: --resume: {out} holds no checkpoint.pt to continue from")
-        return
-    if previous and not overwrite:
-        sys.exit(
-            f"error: {out} holds a previous run ({', '.join(previous)}); pass --resume to "
-            "continue it, --overwrite to replace it, or another --out"
-        )
-    for name in previous:
-        (out / name).unlink()
-
-
-def _run_settings(args: argparse.Namespace) -> dict:
-    settings = {key: getattr(args, key, None) for key in RESUME_KEYS if key in vars(args)}
-    settings.update(asdict(args.train))
-    return settings
-
-
-def check_resume(out: Path, settings: dict) -> None:
-    """A resumed run must train what the saved one trained.
-
-    Raises:
-        SystemExit: a setting differs, naming each.
-    """
-    path = out / "run.json"
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError):
-        sys.exit(f"error: --resume: {path} is missing or unreadable; start afresh with --overwrite")
-    changed = {
-        k: (saved.get(k), settings.get(k))
-        for k in RESUME_KEYS
-        if k not in ("max_minutes", "epochs") and saved.get(k) != settings.get(k)
-    }
-    if changed:
-        diff = ", ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b) in changed.items())
-        sys.exit(f"error: --resume: this run differs from the one in {out} ({diff})")
-
-
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-
-
 def load_split(data: str, test_takes: str | None):
     """``(train, test)`` data sets for a ``--data`` value, split by take."""
     from dlsaudio.data import load_digits, take_split
@@ -333,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     prepare_out(
         args.out, resume=args.resume, overwrite=args.overwrite, need_bytes=run_bytes(method)
     )
-    settings = _run_settings(args)
+    settings = run_settings(args)
     if args.resume:
         check_resume(args.out, settings)
         try:
@@ -344,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 "instead of --resume"
             )
     else:
-        _write_json(args.out / "run.json", settings)
+        write_json(args.out / "run.json", settings)
     try:
         train_set, test_set = load_split(args.data, args.test_takes)
     except (ValueError, FileNotFoundError) as err:
@@ -409,14 +319,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         final_loss=history.steps[-1]["loss"] if history.steps else None,
         health=_mean_health(history),
     )
-    _write_json(args.out / "history.json", history.to_dict())
+    write_json(args.out / "history.json", history.to_dict())
     plot_history(history).savefig(args.out / "history.png", dpi=100)
     plot_label_efficiency(curves).savefig(args.out / "label_efficiency.png", dpi=100)
     for projection in dict.fromkeys(args.projection):
         if projection != "none":
             fig = plot_embeddings(e_test, method=projection, title=f"{args.method}, test clips")
             fig.savefig(args.out / f"embeddings_{projection}.png", dpi=100)
-    _write_json(args.out / "results.json", results)
+    write_json(args.out / "results.json", results)
     print(json.dumps({k: results[k] for k in ("probe", "knn", "clips_per_second")}, indent=2))
     return results
 
