@@ -23,6 +23,7 @@ def pseudo_label(
     model: Any,
     processor: Any,
     features: Sequence[torch.Tensor],
+    *,
     batch_size: int = 8,
     max_new_tokens: int = 128,
     progress: bool = False,

@@ -21,33 +21,17 @@ from dlsaudio.data.digits import *  # noqa: F403
 from dlsaudio.data.paths import SAMPLE_DIR
 from dlsaudio.data.waves import WaveCache, as_cache
 
-# Names of module 11's loaders, each with the module that holds it; imported on first use
-# (and dlsaudio.data.mdc so that ``python -m dlsaudio.data.mdc`` runs a module its package has
-# not imported already).
-_LAZY = {
-    **dict.fromkeys(("MdcError", "fetch_common_voice", "mdc_api_key_source"), "mdc"),
-    **dict.fromkeys(
-        (
-            "ASR_SOURCES",
-            "COMMON_VOICE_HINT",
-            "FLEURS_KK",
-            "FLEURS_KY",
-            "AsrDataset",
-            "DatasetUnavailableError",
-            "asr_source",
-            "concat_asr",
-            "hold_out",
-            "load_asr",
-            "load_asr_splits",
-            "load_mixture",
-        ),
-        "asr",
-    ),
-}
-__all__ = ["SAMPLE_DIR", "WaveCache", "as_cache", *_LAZY, *digits.__all__]
+_MDC_NAMES = ("MdcError", "fetch_common_voice", "mdc_api_key_source")
+__all__ = ["SAMPLE_DIR", "WaveCache", "as_cache", *_MDC_NAMES, *digits.__all__]
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"dlsaudio.data.{_LAZY[name]}"), name)
+    # dlsaudio.data.mdc is imported on first use, so that ``python -m dlsaudio.data.mdc`` runs a
+    # module its package has not imported already; module 11's loaders on first use too.
+    if name in _MDC_NAMES:
+        return getattr(importlib.import_module("dlsaudio.data.mdc"), name)
+    if not name.startswith("_"):
+        asr = importlib.import_module("dlsaudio.data.asr")
+        if name in asr.__all__:
+            return getattr(asr, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

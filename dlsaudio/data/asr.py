@@ -174,19 +174,10 @@ def load_asr(
     if kind == "common_voice" and rest:
         return _from_common_voice(Path(rest).expanduser(), split, sample_rate, cache, limit)
     if kind == "hf" and rest:
-        return _from_hf(
-            rest,
-            split,
-            sample_rate,
-            cache,
-            audio_column,
-            text_column,
-            source_column,
-            limit,
-            revision,
-            holdout,
-            holdout_seed,
+        columns = dict(
+            audio_column=audio_column, text_column=text_column, source_column=source_column
         )
+        return _from_hf(rest, **table_options, **columns, revision=revision)
     raise ValueError(f"unknown ASR source {source!r}; valid sources: {', '.join(ASR_SOURCES)}")
 
 

@@ -116,22 +116,22 @@ def _masked_mean(h: torch.Tensor, lengths: torch.Tensor | None, time: int) -> to
 class _Encoder(nn.Module):
     """What both encoders share: a configuration's stage sizes, ``resnet18()`` and pooling.
 
-    A subclass builds its layers after :meth:`_configure`, sets ``min_time`` (the shortest
-    clip it accepts, in samples) and implements :meth:`frames`.
+    A subclass builds its layers from ``self.channels`` and ``self.blocks`` (per stage: the
+    overrides, else the configuration's), sets ``min_time`` (the shortest clip it accepts, in
+    samples) and implements :meth:`frames`.
     """
 
-    def _configure(
-        self, config: str, channels: Sequence[int] | None, blocks: Sequence[int] | None
-    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """Validated ``(channels, blocks)`` per stage: the overrides, else the configuration's."""
+    def __init__(self, config: str, channels: Sequence[int] | None, blocks: Sequence[int] | None):
+        super().__init__()
         _check_config(config)
-        channels = check_positive_ints("channels", channels or _STAGES[config][0])
-        blocks = check_positive_ints("blocks", blocks or _STAGES[config][1])
-        if len(channels) != len(blocks):
-            raise ValueError(f"channels {channels} and blocks {blocks} must have the same length")
+        self.channels = check_positive_ints("channels", channels or _STAGES[config][0])
+        self.blocks = check_positive_ints("blocks", blocks or _STAGES[config][1])
+        if len(self.channels) != len(self.blocks):
+            raise ValueError(
+                f"channels {self.channels} and blocks {self.blocks} must have the same length"
+            )
         self.config = config
-        self.dim = channels[-1]
-        return channels, blocks
+        self.dim = self.channels[-1]
 
     @classmethod
     def resnet18(cls) -> _Encoder:
@@ -169,25 +169,23 @@ class WaveEncoder(_Encoder):
     Args:
         config: ``"small"`` (CPU, default) or ``"resnet18"`` (the seminar's GPU model, about
             4 M parameters; :meth:`resnet18`).
-        channels: channels per stage; overrides the configuration.
-        blocks: residual blocks per stage; overrides the configuration.
+        channels, blocks: channels and residual blocks per stage; override the configuration.
         stem_stride: stride of the first convolution, in samples.
 
     Raises:
-        ValueError: unknown ``config``, or non-positive sizes, or ``channels`` and ``blocks``
-            of different lengths.
+        ValueError: as :class:`MelEncoder`.
     """
 
     def __init__(
         self,
         config: str = "small",
         *,
+        stem_stride: int = 5,
         channels: Sequence[int] | None = None,
         blocks: Sequence[int] | None = None,
-        stem_stride: int = 5,
     ) -> None:
-        super().__init__()
-        channels, blocks = self._configure(config, channels, blocks)
+        super().__init__(config, channels, blocks)
+        channels, blocks = self.channels, self.blocks
         check_positive_ints("stem_stride", (stem_stride,))
         stem = channels[0]
         self.stem = nn.Sequential(
@@ -241,8 +239,8 @@ class MelEncoder(_Encoder):
         n_mels: int = 40,
         mean_norm: bool = True,
     ) -> None:
-        super().__init__()
-        channels, blocks = self._configure(config, channels, blocks)
+        super().__init__(config, channels, blocks)
+        channels, blocks = self.channels, self.blocks
         check_positive_ints("sample_rate, n_mels", (sample_rate, n_mels))
         self.front = LogMel(sample_rate=sample_rate, n_mels=n_mels)
         self.mean_norm = bool(mean_norm)
