@@ -69,17 +69,25 @@ def transcribe_features(
         ValueError: for a bad ``batch_size``/``max_new_tokens`` or features whose number of
             mel bins differs from the model's.
     """
+    texts: list[str] = []
+    for ids in _generated(model, features, batch_size, max_new_tokens, progress, "transcribe"):
+        texts += [t.strip() for t in processor.batch_decode(ids, skip_special_tokens=True)]
+    return texts
+
+
+def _generated(model, features, batch_size, max_new_tokens, progress, desc, **options):
+    """``model.generate`` on ``features`` batch by batch (in eval mode, restored afterwards)."""
     _check_batching(batch_size, max_new_tokens)
     was_training = model.training
     model.eval()
-    texts: list[str] = []
-    starts = range(0, len(features), batch_size)
-    for start in tqdm(starts, desc="transcribe", disable=not progress):
-        batch, mask = _feature_batch(model, features[start : start + batch_size])
-        ids = model.generate(batch, attention_mask=mask, max_new_tokens=max_new_tokens)
-        texts += [t.strip() for t in processor.batch_decode(ids, skip_special_tokens=True)]
-    model.train(was_training)
-    return texts
+    try:
+        for start in tqdm(range(0, len(features), batch_size), desc=desc, disable=not progress):
+            batch, mask = _feature_batch(model, features[start : start + batch_size])
+            yield model.generate(
+                batch, attention_mask=mask, max_new_tokens=max_new_tokens, **options
+            )
+    finally:
+        model.train(was_training)
 
 
 def transcribe(

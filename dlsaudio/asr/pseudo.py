@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
-from dlsaudio.asr.inference import _check_batching, _feature_batch
+from dlsaudio.asr.inference import _generated
 
 
 @torch.no_grad()
@@ -47,21 +46,12 @@ def pseudo_label(
     Raises:
         ValueError: bad ``batch_size``/``max_new_tokens``, or features the model cannot read.
     """
-    _check_batching(batch_size, max_new_tokens)
-    was_training = model.training
-    model.eval()
     eos = processor.tokenizer.eos_token_id
     out: list[tuple[str, float]] = []
-    starts = range(0, len(features), batch_size)
-    for start in tqdm(starts, desc="pseudo-label", disable=not progress):
-        batch, mask = _feature_batch(model, features[start : start + batch_size])
-        result = model.generate(
-            batch,
-            attention_mask=mask,
-            max_new_tokens=max_new_tokens,
-            output_scores=True,
-            return_dict_in_generate=True,
-        )
+    options = {"output_scores": True, "return_dict_in_generate": True}
+    for result in _generated(
+        model, features, batch_size, max_new_tokens, progress, "pseudo-label", **options
+    ):
         scores = model.compute_transition_scores(
             result.sequences, result.scores, normalize_logits=True
         )  # (batch, new tokens): log p of each generated token
@@ -71,5 +61,4 @@ def pseudo_label(
         means = (scores * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)
         texts = processor.batch_decode(generated, skip_special_tokens=True)
         out += [(t.strip(), float(m)) for t, m in zip(texts, means, strict=True)]
-    model.train(was_training)
     return out

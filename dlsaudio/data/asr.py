@@ -150,14 +150,14 @@ def load_asr(
         raise ValueError(f"split must be a split name such as 'train' or 'test', got {split!r}")
     kind, _, rest = source.partition(":")
     cache = kind == "sample" if cache is None else cache
-    table_options = dict(
-        split=split,
-        sample_rate=sample_rate,
-        cache=cache,
-        limit=limit,
-        holdout=holdout,
-        seed=holdout_seed,
-    )
+    table_options = {
+        "split": split,
+        "sample_rate": sample_rate,
+        "cache": cache,
+        "limit": limit,
+        "holdout": holdout,
+        "seed": holdout_seed,
+    }
     if kind == "sample":
         data = _from_manifest(SAMPLE_DIR / "asr" / "manifest.csv", "sample", **table_options)
         if not rest:
