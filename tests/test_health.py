@@ -129,11 +129,11 @@ def test_errors() -> None:
         uniformity(torch.zeros(4, 3), t=-1)
     with pytest.raises(ValueError, match="z1 and z2 must have the same shape"):
         health_metrics(torch.zeros(4, 3), torch.zeros(5, 3))
-    with pytest.raises(ValueError, match="dim must be a positive integer"):
+    with pytest.raises(ValueError, match="dim must be an int >= 1"):
         CollapseMonitor(0)
     with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\]"):
         CollapseMonitor(8, threshold=2.0)
-    with pytest.raises(ValueError, match="patience must be a positive integer"):
+    with pytest.raises(ValueError, match="patience must be an int >= 1"):
         CollapseMonitor(8, patience=0)
     with pytest.raises(ValueError, match="z has dim 4, but the monitor was built with dim=8"):
         CollapseMonitor(8)(torch.zeros(3, 4))

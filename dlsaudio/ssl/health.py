@@ -23,7 +23,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from dlsaudio.validation import check_positive
+from dlsaudio.validation import check_embeddings, check_int, check_positive
 
 __all__ = [
     "CollapseMonitor",
@@ -36,16 +36,7 @@ __all__ = [
 
 
 def _check_z(name: str, z: torch.Tensor, min_batch: int = 2) -> None:
-    if not isinstance(z, torch.Tensor):
-        raise ValueError(
-            f"{name} must be a torch.Tensor of shape (batch, dim), got {type(z).__name__}"
-        )
-    if z.ndim != 2 or z.shape[1] < 1:
-        raise ValueError(
-            f"{name} must have shape (batch, dim) with dim >= 1, got shape {tuple(z.shape)}"
-        )
-    if z.shape[0] < min_batch:
-        raise ValueError(f"{name} has batch size {z.shape[0]}, expected at least {min_batch}")
+    check_embeddings(name, z, name, z, min_batch=min_batch)
 
 
 @torch.no_grad()
@@ -114,12 +105,7 @@ def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> torch.T
     Raises:
         ValueError: on mismatched shapes or ``alpha <= 0``.
     """
-    _check_z("z1", z1, min_batch=1)
-    _check_z("z2", z2, min_batch=1)
-    if z1.shape != z2.shape:
-        raise ValueError(
-            f"z1 and z2 must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}"
-        )
+    check_embeddings("z1", z1, "z2", z2)
     check_positive("alpha", alpha)
     d = F.normalize(z1, dim=1) - F.normalize(z2, dim=1)
     return d.norm(dim=1).pow(alpha).mean()
@@ -196,14 +182,12 @@ class CollapseMonitor:
     """
 
     def __init__(self, dim: int, threshold: float = 0.1, patience: int = 1) -> None:
-        if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive integer, got {dim!r}")
+        check_int("dim", dim, minimum=1)
+        check_int("patience", patience, minimum=1)
         if not (isinstance(threshold, (int, float)) and 0 < threshold <= 1):
             raise ValueError(
                 f"threshold must be in (0, 1] (a fraction of 1/sqrt(dim)), got {threshold!r}"
             )
-        if not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be a positive integer, got {patience!r}")
         self.dim = dim
         self.threshold = float(threshold)
         self.patience = patience
