@@ -39,13 +39,7 @@ from dlsaudio.data.waves import ALIGNMENTS, DEFAULT_CLIP_SAMPLES
 from dlsaudio.ssl.config import BATCHINGS, TrainConfig
 from dlsaudio.ssl.encoders import CONFIGS, ENCODERS
 from dlsaudio.ssl.methods import DEFAULT_METHOD, METHODS, TAU_METHODS, make_method
-from dlsaudio.ssl.outputs import (
-    check_resume,
-    prepare_out,
-    run_bytes,
-    run_settings,
-    write_json,
-)
+from dlsaudio.ssl.outputs import check_resume, prepare_out, run_bytes, run_settings, write_json
 
 PROJECTIONS = ("tsne", "umap", "none")
 #: The command line trains for a time budget; epochs are only an upper bound.
@@ -62,11 +56,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="infonce = two-view InfoNCE on the log-mel encoder (SimCLR); multiformat = the "
         "seminar's waveform-vs-log-mel model",
     )
-    p.add_argument(
-        "--data",
-        default="sample",
-        help="sample | fsdd:PATH | audiomnist:PATH (see dlsaudio.data.load_digits)",
-    )
+    p.add_argument("--data", default="sample", help="sample | fsdd:PATH | audiomnist:PATH")
     p.add_argument(
         "--test-takes",
         default=None,
@@ -93,26 +83,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"InfoNCE temperature of {', '.join(TAU_METHODS)} (default: the method's own)",
     )
     p.add_argument("--config", choices=CONFIGS, default="small", help="encoder size")
-    p.add_argument(
-        "--encoder",
-        choices=tuple(ENCODERS),
-        default="mel",
-        help="encoder of single-encoder methods",
-    )
-    p.add_argument(
-        "--n-mels", type=int, default=None, help="mel bins of the log-mel encoder (default: 40)"
-    )
+    p.add_argument("--encoder", choices=tuple(ENCODERS), default="mel", help="of 1-encoder methods")
+    p.add_argument("--n-mels", type=int, default=None, help="mel bins (default: 40)")
     p.add_argument(
         "--no-mean-norm",
         action="store_true",
         help="keep each clip's mean log-mel spectrum (the encoder subtracts it by default)",
     )
-    p.add_argument(
-        "--align",
-        choices=ALIGNMENTS,
-        default="center",
-        help="where a short clip sits in its padded window",
-    )
+    p.add_argument("--align", choices=ALIGNMENTS, default="center", help="short clips' place")
     p.add_argument("--draws", type=int, default=5, help="seeded draws per k of the probe")
     p.add_argument(
         "--labels-per-class",
@@ -131,12 +109,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     again = p.add_mutually_exclusive_group()
-    again.add_argument(
-        "--resume", action="store_true", help="continue the run in --out from its checkpoint"
-    )
-    again.add_argument(
-        "--overwrite", action="store_true", help="replace the run in --out (its files are deleted)"
-    )
+    again.add_argument("--resume", action="store_true", help="continue the run in --out")
+    again.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     args = p.parse_args(argv)
     if args.labels_per_class is not None:
         if args.method != "supervised":
@@ -144,17 +118,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                 f"--labels-per-class applies to --method supervised only (got --method "
                 f"{args.method}, which trains without labels)"
             )
-        if args.labels_per_class < 1:
-            p.error(f"--labels-per-class must be >= 1, got {args.labels_per_class}")
     if args.tau is not None:
         if args.method not in TAU_METHODS:
             p.error(f"--tau applies to {', '.join(TAU_METHODS)}, not to --method {args.method}")
         if not args.tau > 0:
             p.error(f"--tau must be positive, got {args.tau}")
-    if args.draws < 1:
-        p.error(f"--draws must be >= 1, got {args.draws}")
-    if args.n_mels is not None and args.n_mels < 1:
-        p.error(f"--n-mels must be >= 1, got {args.n_mels}")
+    for option in ("draws", "labels_per_class", "n_mels"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            p.error(f"--{option.replace('_', '-')} must be >= 1, got {value}")
     if args.device is not None:
         _check_device(p, args.device)
     try:

@@ -84,13 +84,9 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> to
     The denominator is computed PER ROW: one cross-entropy over the ``(2N, 2N)`` logits with
     the diagonal (``k == i``) masked out.
 
-    Args:
-        z1: ``(batch, dim)`` projections of the first views.
-        z2: ``(batch, dim)`` projections of the second views.
-        tau: temperature; SimCLR uses 0.1 to 0.5 (0.1 here, as in its CIFAR/ImageNet tables).
-
-    Returns:
-        The mean loss over the ``2 * batch`` anchors, a scalar.
+    ``z1``, ``z2``: ``(batch, dim)`` projections of the two views; ``tau``: the temperature
+    (SimCLR uses 0.1 to 0.5; 0.1 here, as in its CIFAR/ImageNet tables). Returns the mean over
+    the ``2 * batch`` anchors.
 
     Raises:
         ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors,
@@ -106,11 +102,7 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> to
 
 
 class InfoNCE(nn.Module):
-    """NT-Xent / InfoNCE loss module; see :func:`info_nce`.
-
-    Raises:
-        ValueError: if ``tau`` is not positive.
-    """
+    """NT-Xent / InfoNCE loss module; see :func:`info_nce` (raises ValueError if ``tau <= 0``)."""
 
     def __init__(self, tau: float = DEFAULT_TAU) -> None:
         super().__init__()
@@ -127,17 +119,10 @@ class InfoNCE(nn.Module):
 def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """BYOL regression loss for one direction (https://arxiv.org/abs/2006.07733).
 
-    ``mean_batch( 2 - 2 * cos(p, stopgrad(z)) )``, the squared distance between the
-    l2-normalised online prediction ``p`` and target projection ``z``. ``z`` comes from the
-    EMA target network and is detached here, so no gradient reaches it. The paper
-    symmetrises by adding the loss with the views swapped; call this twice.
-
-    Args:
-        p: ``(batch, dim)`` predictions of the online network.
-        z: ``(batch, dim)`` projections of the target network (for the other view).
-
-    Returns:
-        A scalar in [0, 4].
+    ``mean_batch( 2 - 2 * cos(p, stopgrad(z)) )`` in [0, 4], the squared distance between the
+    l2-normalised online prediction ``p`` ``(batch, dim)`` and the target projection ``z`` of the
+    other view. ``z`` comes from the EMA target network and is detached here, so no gradient
+    reaches it. The paper symmetrises by adding the loss with the views swapped; call this twice.
 
     Raises:
         ValueError: if the shapes differ or are not floating-point ``(batch, dim)`` tensors.
@@ -160,10 +145,8 @@ def simsiam_loss(
     stop-gradient on ``z`` is what keeps SimSiam from collapsing (Table 1 of the paper).
 
     Args:
-        p1: ``(batch, dim)`` predictions for view 1.
-        p2: ``(batch, dim)`` predictions for view 2.
-        z1: ``(batch, dim)`` projections of view 1.
-        z2: ``(batch, dim)`` projections of view 2.
+        p1, p2: ``(batch, dim)`` predictions for views 1 and 2.
+        z1, z2: ``(batch, dim)`` projections of views 1 and 2.
         stop_gradient: detach ``z1`` and ``z2``; ``False`` lets gradients reach them too, the
             ablation with which the paper shows the collapse.
 
@@ -246,13 +229,7 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
     The loss is not divided by anything: its scale grows with ``dim``; tune the learning rate
     accordingly.
 
-    Args:
-        z1: ``(batch, dim)`` projections of the first views.
-        z2: ``(batch, dim)`` projections of the second views.
-        lambd: weight of the redundancy-reduction (off-diagonal) term.
-
-    Returns:
-        A non-negative scalar.
+    ``lambd`` weighs the redundancy-reduction (off-diagonal) term.
 
     Raises:
         ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors,
@@ -265,11 +242,7 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
 
 
 class BarlowTwinsLoss(nn.Module):
-    """Barlow Twins loss module; see :func:`barlow_twins_loss`.
-
-    Raises:
-        ValueError: if ``lambd`` is negative.
-    """
+    """Barlow Twins loss module; see :func:`barlow_twins_loss` (ValueError if ``lambd < 0``)."""
 
     def __init__(self, lambd: float = 5e-3) -> None:
         super().__init__()
@@ -344,16 +317,6 @@ def vicreg_loss(
     + cov_coeff * (covariance(z1) + covariance(z2))``, as in the official implementation;
     the defaults (25, 25, 1) are the paper's.
 
-    Args:
-        z1: ``(batch, dim)`` embeddings of the first views.
-        z2: ``(batch, dim)`` embeddings of the second views.
-        sim_coeff: weight of :func:`invariance_term`.
-        std_coeff: weight of :func:`variance_term`.
-        cov_coeff: weight of :func:`covariance_term`.
-
-    Returns:
-        A non-negative scalar.
-
     Raises:
         ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors,
             batch < 2, or a coefficient is negative.
@@ -373,11 +336,7 @@ def vicreg_loss(
 
 
 class VICRegLoss(nn.Module):
-    """VICReg loss module; see :func:`vicreg_loss`.
-
-    Raises:
-        ValueError: if a coefficient is negative.
-    """
+    """VICReg loss module; see :func:`vicreg_loss` (ValueError if a coefficient is negative)."""
 
     def __init__(
         self, sim_coeff: float = 25.0, std_coeff: float = 25.0, cov_coeff: float = 1.0
