@@ -345,7 +345,7 @@ def test_other_value_errors():
 
 
 def test_step_cost_activation_memory_follows_the_micro_batch():
-    from dlsaudio.asr.cost import step_cost
+    from dlsaudio.timing import step_cost
 
     torch.manual_seed(0)
     model = ToySeq2Seq(dim=64)

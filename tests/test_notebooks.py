@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlsaudio import notebooks, repo
+from dlsaudio import notebook_runner, notebook_stamps, notebooks, repo
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = notebooks.find_notebooks(ROOT)
@@ -218,34 +218,36 @@ def test_build_rewrites_its_own_unedited_output(tmp_path):
 def test_student_edits_tells_answers_from_generated_cells(tmp_path):
     solution, student = _course(tmp_path)
     generated = nbformat.read(student, as_version=4)
-    assert notebooks.student_edits(student) == []
+    assert notebook_stamps.student_edits(student) == []
 
     ran = nbformat.read(student, as_version=4)
     ran.cells[1].outputs = [nbformat.v4.new_output("stream", text="hi")]
     nbformat.write(ran, student)
-    assert notebooks.student_edits(student) == ["outputs of a run in cells colab-install (index 1)"]
+    assert notebook_stamps.student_edits(student) == [
+        "outputs of a run in cells colab-install (index 1)"
+    ]
 
     new_ids = nbformat.from_dict(generated)  # an editor that renews cell ids loses nothing
     for index, cell in enumerate(new_ids.cells):
         cell.id = f"renewed-{index}"
     nbformat.write(new_ids, student)
-    assert notebooks.student_edits(student) == []
+    assert notebook_stamps.student_edits(student) == []
 
     deleted = nbformat.from_dict(generated)
     del deleted.cells[3]
     nbformat.write(deleted, student)
-    assert notebooks.student_edits(student) == [f"deleted cells {generated.cells[3].id}"]
+    assert notebook_stamps.student_edits(student) == [f"deleted cells {generated.cells[3].id}"]
 
     student.write_text("<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> theirs\n")
-    assert notebooks.student_edits(student)[0].startswith("not a readable notebook")
+    assert notebook_stamps.student_edits(student)[0].startswith("not a readable notebook")
 
     unstamped = nbformat.from_dict(generated)
-    del unstamped.metadata[notebooks.STAMP_KEY]
+    del unstamped.metadata[notebook_stamps.STAMP_KEY]
     nbformat.write(unstamped, student)
-    assert notebooks.student_edits(student, wanted=generated) == []
+    assert notebook_stamps.student_edits(student, wanted=generated) == []
     unstamped.cells[3].source = "def f():\n    return 2"
     nbformat.write(unstamped, student)
-    assert notebooks.student_edits(student, wanted=generated) == [
+    assert notebook_stamps.student_edits(student, wanted=generated) == [
         "no build stamp, so its cells cannot be told from a student's answers"
     ]
 
@@ -393,7 +395,7 @@ def test_student_notebook_runs_until_its_first_task(solution, tmp_path, monkeypa
         if c.cell_type == "code" and "# YOUR CODE HERE" in c.source
     )
     monkeypatch.setenv("DLSAUDIO_SMOKE", "1")
-    client = notebooks.notebook_client(
+    client = notebook_runner.notebook_client(
         nb,
         timeout=600,
         kernel_name="python3",
@@ -427,7 +429,7 @@ def test_run_notebook_saves_the_executed_notebook_and_its_figures(tmp_path):
     )
     source = tmp_path / "demo.ipynb"
     nbformat.write(nb, source)
-    result = notebooks.run_notebook(source, tmp_path / "out")
+    result = notebook_runner.run_notebook(source, tmp_path / "out")
     executed = nbformat.read(result["executed"], as_version=4)
     assert executed.cells[0].outputs[0]["text"].strip() == "1"
     assert len(result["figures"]) == 1 and Path(result["figures"][0]).read_bytes()[:4] == b"\x89PNG"
@@ -436,7 +438,7 @@ def test_run_notebook_saves_the_executed_notebook_and_its_figures(tmp_path):
 
 def test_run_notebook_names_a_missing_notebook(tmp_path):
     with pytest.raises(FileNotFoundError, match="notebook not found: .*nope.ipynb"):
-        notebooks.run_notebook(tmp_path / "nope.ipynb", tmp_path)
+        notebook_runner.run_notebook(tmp_path / "nope.ipynb", tmp_path)
 
 
 class _Clock:
@@ -470,7 +472,7 @@ class _Channel:
 @pytest.fixture
 def clock(monkeypatch):
     fake = _Clock()
-    monkeypatch.setattr(notebooks, "time", fake)
+    monkeypatch.setattr(notebook_runner, "time", fake)
     return fake
 
 
@@ -478,7 +480,7 @@ def test_reply_wait_polls_in_slices_until_the_message_is_there(clock):
     import asyncio
 
     channel = _Channel(ready_after=3, clock=clock)
-    get_msg = notebooks.sliced_get_msg(channel.get_msg, slice_seconds=0.01)
+    get_msg = notebook_runner.sliced_get_msg(channel.get_msg, slice_seconds=0.01)
     assert asyncio.run(get_msg(timeout=None)) == {"msg_type": "execute_reply"}
     assert channel.timeouts == [0.01] * 4, (
         "each wait is one short slice, then the socket is polled afresh"
@@ -493,7 +495,7 @@ def test_reply_wait_still_times_out_at_the_cells_timeout(clock):
     from queue import Empty
 
     channel = _Channel(ready_after=None, clock=clock)
-    get_msg = notebooks.sliced_get_msg(channel.get_msg, slice_seconds=0.375)
+    get_msg = notebook_runner.sliced_get_msg(channel.get_msg, slice_seconds=0.375)
     with pytest.raises(Empty):
         asyncio.run(get_msg(timeout=1.0))
     assert channel.timeouts == [0.375, 0.375, 0.25]
@@ -502,7 +504,7 @@ def test_reply_wait_still_times_out_at_the_cells_timeout(clock):
 
 def test_headless_client_waits_for_replies_in_slices():
     nb = _nb([nbformat.v4.new_code_cell("x = 1")])
-    client = notebooks.notebook_client(nb, timeout=60, kernel_name="python3")
+    client = notebook_runner.notebook_client(nb, timeout=60, kernel_name="python3")
     with client.setup_kernel():
         assert client.kc.shell_channel.get_msg.__name__ == "get_msg_in_slices"
         client.execute_cell(nb.cells[0], 0)
@@ -533,7 +535,7 @@ def test_seminar_runs_without_a_language_token_and_with_lora(tmp_path, monkeypat
         assert old in params.source
         params.source = params.source.replace(old, new)
     monkeypatch.setenv("DLSAUDIO_SMOKE", "1")
-    client = notebooks.notebook_client(
+    client = notebook_runner.notebook_client(
         nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute()
@@ -560,7 +562,7 @@ def test_headless_client_caps_the_output_of_a_cell_but_keeps_its_error():
             ),
         ]
     )
-    client = notebooks.notebook_client(
+    client = notebook_runner.notebook_client(
         nb, timeout=60, kernel_name="python3", max_output_chars=5_000, allow_errors=True
     )
     client.execute()

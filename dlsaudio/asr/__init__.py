@@ -3,9 +3,10 @@
 Training with exact gradient accumulation: :mod:`dlsaudio.asr.train` (the loop and the names
 notebooks import for it), built from :mod:`~dlsaudio.asr.loss`, :mod:`~dlsaudio.asr.accumulation`,
 :mod:`~dlsaudio.asr.schedule`, :mod:`~dlsaudio.asr.precision`, :mod:`~dlsaudio.asr.distributed`
-and :mod:`~dlsaudio.asr.plots`; :mod:`dlsaudio.asr.cost` measures a step's time and memory,
-:mod:`dlsaudio.asr.estimate` turns throughput into time estimates for a Colab T4, and
-:mod:`dlsaudio.asr.lora` adds LoRA adapters.
+and :mod:`~dlsaudio.asr.plots`; :mod:`dlsaudio.asr.lora` adds LoRA adapters. A step's measured
+time and memory (``step_cost``) and the time estimates for a Colab T4 (``time_estimate``) are in
+:mod:`dlsaudio.timing`, with module 3's; :mod:`dlsaudio.asr.cost` and
+:mod:`dlsaudio.asr.estimate` only re-export them for student copies already handed out.
 """
 
 from dlsaudio.asr.collator import IGNORE_INDEX, DataCollatorSpeechSeq2SeqWithPadding

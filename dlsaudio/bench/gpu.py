@@ -22,7 +22,7 @@ For each Whisper size (``small`` and ``base`` have the published widths and dept
 reports: training samples and label tokens per second at the seminar's micro-batch and
 accumulation (:mod:`dlsaudio.bench.gpu_whisper`), peak GPU memory, the largest micro-batch that
 fits, greedy decoding speed, and the seminar's training time recomputed from the measured
-throughput next to the stated T4 estimate (:mod:`dlsaudio.asr.estimate`). fp16 is autocast with
+throughput next to the stated T4 estimate (:mod:`dlsaudio.timing`). fp16 is autocast with
 a GradScaler, bf16 is autocast; a precision the device cannot train in is marked
 ``"unsupported"`` with the reason. ``ssl`` is the module-3 seminar's GPU configuration
 (ResNet-18 log-mel encoder, SimCLR/InfoNCE, batch 64, 1 s clips, mixed precision on CUDA)

@@ -28,13 +28,13 @@ from torch import nn
 
 from dlsaudio.asr.accumulation import accumulate_gradients
 from dlsaudio.asr.collator import DataCollatorSpeechSeq2SeqWithPadding
-from dlsaudio.asr.estimate import T4_THROUGHPUT, estimate_seconds
 from dlsaudio.asr.inference import evaluate_examples
 from dlsaudio.asr.precision import autocast_for, optimizer_step
 from dlsaudio.asr.train import TrainConfig
 from dlsaudio.asr.whisper import TINY_LOCAL, build_tiny_whisper
 from dlsaudio.bench.asr import random_features
 from dlsaudio.data.paths import SAMPLE_DIR
+from dlsaudio.timing import T4_THROUGHPUT, estimate_seconds
 
 MANIFEST = SAMPLE_DIR / "asr" / "manifest.csv"
 """The bundled Kyrgyz sample; its ``text`` column gives the labels."""

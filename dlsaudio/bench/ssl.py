@@ -11,7 +11,7 @@
   default augmentations, batch 64, 1-s clips at 16 kHz), measured on the epoch after a
   warm-up epoch.
 - ``seminar`` (with ``--notebook PATH``): wall time of a notebook executed headless in smoke
-  mode by :func:`dlsaudio.notebooks.run_notebook` in a fresh process.
+  mode by :func:`dlsaudio.notebook_runner.run_notebook` in a fresh process.
 - ``label_efficiency`` (with ``--data SOURCE``): after the same training budget for each
   (``--minutes``), the probe accuracy at k = 1, 2, 5, 10 and all labels per class and the kNN
   accuracy on the held-out takes for the randomly initialised encoder, InfoNCE with the
@@ -150,7 +150,7 @@ def bench_training(method: str = "infonce", clips: int = 256, batch_size: int = 
 def bench_seminar(path: Path, timeout: float = 1800) -> dict:
     """Wall time of a notebook executed headless in smoke mode.
 
-    It runs :func:`dlsaudio.notebooks.run_notebook` in a fresh process (its command line), so
+    It runs :func:`dlsaudio.notebook_runner.run_notebook` in a fresh process (its command line), so
     the timing includes no state of this one.
 
     Raises:

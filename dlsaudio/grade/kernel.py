@@ -11,8 +11,9 @@ over to ``ipykernel``:
 - file size: ``RLIMIT_FSIZE``, with ``SIGXFSZ`` ignored, so a write past it fails with
   ``OSError: File too large`` instead of killing the kernel;
 - no core dumps;
-- network: a connection or name lookup for any host but this machine fails at once, as in the
-  test suite's ``conftest.py`` (the kernel's own sockets are ZeroMQ's, made in C, and unaffected).
+- network: a connection or name lookup for any host but this machine fails at once, with the
+  test suite's guard (:mod:`dlsaudio.offline`; the kernel's own sockets are ZeroMQ's, made in C,
+  and unaffected).
 """
 
 from __future__ import annotations
@@ -20,63 +21,23 @@ from __future__ import annotations
 import argparse
 import resource
 import signal
-import socket
 import sys
 
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "", None}
+from dlsaudio import offline
 
 
 class NetworkRefused(OSError):
     """Code under grading tried to reach another machine."""
 
 
-def _is_local(host) -> bool:
-    if isinstance(host, bytes):
-        host = host.decode(errors="replace")
-    return host in _LOCAL_HOSTS or (isinstance(host, str) and host.startswith("127."))
+def _refusal(host: str, looked_up: bool) -> NetworkRefused:
+    return NetworkRefused(f"grading runs without network: connecting to {host} is refused")
 
 
 def refuse_network() -> None:
     """Make every connection, datagram and name lookup for another machine fail with
-    :class:`NetworkRefused` naming the host."""
-    connect, connect_ex, sendto = (
-        socket.socket.connect,
-        socket.socket.connect_ex,
-        socket.socket.sendto,
-    )
-    getaddrinfo = socket.getaddrinfo
-
-    def refuse(host):
-        raise NetworkRefused(f"grading runs without network: connecting to {host} is refused")
-
-    def is_remote(sock, address) -> bool:
-        return sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address[0])
-
-    def guarded_connect(sock, address):
-        if is_remote(sock, address):
-            refuse(address[0])
-        return connect(sock, address)
-
-    def guarded_connect_ex(sock, address):
-        if is_remote(sock, address):
-            refuse(address[0])
-        return connect_ex(sock, address)
-
-    def guarded_sendto(sock, data, *args):
-        address = args[-1]
-        if is_remote(sock, address):
-            refuse(address[0])
-        return sendto(sock, data, *args)
-
-    def guarded_getaddrinfo(host, *args, **kwargs):
-        if not _is_local(host):
-            refuse(host)
-        return getaddrinfo(host, *args, **kwargs)
-
-    socket.socket.connect = guarded_connect
-    socket.socket.connect_ex = guarded_connect_ex
-    socket.socket.sendto = guarded_sendto
-    socket.getaddrinfo = guarded_getaddrinfo
+    :class:`NetworkRefused` naming the host (:func:`dlsaudio.offline.refuse_network`)."""
+    offline.refuse_network(_refusal)
 
 
 def set_limits(memory_mb: int | None, file_mb: int | None) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from dlsaudio.grade.sandbox import KERNEL_NAME, Limits, Watchdog, death, kill, write_kernel_spec
-from dlsaudio.notebooks import notebook_client
+from dlsaudio.notebook_runner import notebook_client
 
 GUARD = "__import__('dlsaudio.grade.guard', fromlist=['guard'])"
 STARTUP_SECONDS = 300  # kernel start and guard install, on a loaded machine

@@ -15,7 +15,8 @@ The checks live in modules by concern and are re-exported here, with the names t
 
 - :mod:`~dlsaudio.asr.checks.toy`: the tiny Whisper-like model, its examples and batches;
 - :mod:`~dlsaudio.asr.checks.reference`: brute-force gradients and SGD steps;
-- :mod:`~dlsaudio.asr.checks.calls`: calling the student's function and reading its result;
+- :mod:`~dlsaudio.asr.checks.calls`: reading the student's result, and shared hints (the student's
+  function is called through :func:`dlsaudio.student_calls.call_student`, as in module 3);
 - :mod:`~dlsaudio.asr.checks.accumulation`: gradient accumulation over a window;
 - :mod:`~dlsaudio.asr.checks.train_step`: one training step over a window;
 - :mod:`~dlsaudio.asr.checks.sampling`: source probabilities and the draw of examples.

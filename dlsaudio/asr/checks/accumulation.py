@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from dlsaudio.asr.checks import answers
-from dlsaudio.asr.checks.calls import NO_GRAPH, _as_real, _call, _on
+from dlsaudio.asr.checks.calls import NO_GRAPH, _as_real
 from dlsaudio.asr.checks.reference import (
     TOLERANCE,
     _close,
@@ -24,6 +24,7 @@ from dlsaudio.asr.checks.reference import (
 from dlsaudio.asr.checks.toy import ToySeq2Seq, _concat, _window, toy_items
 from dlsaudio.asr.train import IGNORE_INDEX, whisper_logits
 from dlsaudio.delegation import refuses_delegation
+from dlsaudio.student_calls import call_student, on_error
 
 ACCUMULATION_CALL = (
     "accumulate_window(model, window, scaler=scaler, logits_fn=logits_fn) with a small "
@@ -35,12 +36,12 @@ ACCUMULATION_CALL = (
 )
 
 ACCUMULATION_HINTS = [
-    _on(
+    on_error(
         TypeError,
         "Keep the signature of the stub and call logits_fn(model, batch), or "
         "model(input_features=batch['input_features'], labels=batch['labels']) as with Whisper.",
     ),
-    _on(KeyError, "A micro-batch has exactly two keys: 'input_features' and 'labels'."),
+    on_error(KeyError, "A micro-batch has exactly two keys: 'input_features' and 'labels'."),
     *NO_GRAPH,
 ]
 RECIPE = (
@@ -151,7 +152,9 @@ def check_accumulation(fn: Callable) -> None:
 
     def run(scaler: torch.amp.GradScaler) -> tuple[object, list[torch.Tensor | None]]:
         kwargs = {"scaler": scaler, "logits_fn": whisper_logits}
-        returned = _call(fn, (model, window), kwargs, ACCUMULATION_CALL, ACCUMULATION_HINTS)
+        returned = call_student(
+            fn, (model, window), kwargs, called=ACCUMULATION_CALL, hints=ACCUMULATION_HINTS
+        )
         got = _grads(model)
         model.zero_grad(set_to_none=True)
         return returned, got

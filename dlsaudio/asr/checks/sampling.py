@@ -10,8 +10,9 @@ from collections.abc import Callable, Mapping
 import torch
 
 from dlsaudio.asr.checks import answers
-from dlsaudio.asr.checks.calls import NOT_IMPLEMENTED, _as_real, _call, _on
+from dlsaudio.asr.checks.calls import _as_real
 from dlsaudio.delegation import refuses_delegation
+from dlsaudio.student_calls import call_student, not_implemented, on_error
 
 SOURCE_COUNTS = {"ky": 64, "ky_noisy": 16, "kk": 4}
 
@@ -95,13 +96,13 @@ def check_source_probabilities(fn: Callable) -> None:
     counts = SOURCE_COUNTS
     for name, kwargs, expected, hint in _probability_cases():
         called = f"source_probabilities({counts}, **{kwargs}) ({name})"
-        got = _call(
+        got = call_student(
             fn,
             (dict(counts),),
             kwargs,
-            called,
-            [
-                _on(
+            called=called,
+            hints=[
+                on_error(
                     KeyError,
                     "A source missing from weights has weight 0: read it with weights.get(source, 0.0).",
                 )
@@ -152,7 +153,7 @@ def check_source_probabilities(fn: Callable) -> None:
                 ) from None
             continue
         except NotImplementedError:
-            raise NotImplementedError(NOT_IMPLEMENTED) from None
+            raise NotImplementedError(not_implemented(fn)) from None
         except Exception as err:
             raise AssertionError(
                 f"{name} ({kwargs}) must raise ValueError naming the problem, but your function "
@@ -218,13 +219,13 @@ def check_sampler(fn: Callable, num_samples: int = 20_000) -> None:
 
     sources = ["ky"] * 60 + ["ky_noisy"] * 30 + ["kk"] * 10
     hints = [
-        _on(
+        on_error(
             RuntimeError,
             "Draw WITH replacement (torch.multinomial(..., replacement=True)): num_samples is "
             "larger than the number of examples.",
             "replacement",
         ),
-        _on(
+        on_error(
             KeyError,
             "probabilities has one entry per source name: the weight of example i is "
             "probabilities[sources[i]] / (number of examples of that source).",
@@ -232,12 +233,11 @@ def check_sampler(fn: Callable, num_samples: int = 20_000) -> None:
     ]
 
     def run(probabilities: dict, seed: int) -> list[int]:
-        got = _call(
+        got = call_student(
             fn,
             (sources, probabilities, num_samples, torch.Generator().manual_seed(seed)),
-            {},
-            SAMPLER_CALL,
-            hints,
+            called=SAMPLER_CALL,
+            hints=hints,
         )
         indices = _indices(got, num_samples)
         if len(indices) != num_samples:

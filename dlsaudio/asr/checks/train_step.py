@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from dlsaudio.asr.checks import answers
-from dlsaudio.asr.checks.calls import NO_GRAPH, _as_real, _call, _on
+from dlsaudio.asr.checks.calls import NO_GRAPH, _as_real
 from dlsaudio.asr.checks.reference import (
     STEP_LR,
     STEP_SCALE,
@@ -28,6 +28,7 @@ from dlsaudio.asr.checks.reference import (
 from dlsaudio.asr.checks.toy import ToySeq2Seq, _window, toy_items
 from dlsaudio.asr.train import whisper_logits
 from dlsaudio.delegation import refuses_delegation
+from dlsaudio.student_calls import call_student, on_error
 
 STEP_CALL = (
     "train_step(model, window, optimizer, scheduler, scaler, max_grad_norm=..., "
@@ -36,29 +37,29 @@ STEP_CALL = (
     "every step, scaler = an enabled torch.amp.GradScaler"
 )
 STEP_HINTS = [
-    _on(
+    on_error(
         TypeError,
         "Keep the signature of the stub; pass scaler and logits_fn on to accumulate_window.",
     ),
-    _on(
+    on_error(
         RuntimeError,
         "scaler.step(optimizer) ran twice before scaler.update(): step once per window, after "
         "all its micro-batches, then call scaler.update().",
         "step() has already been called",
     ),
-    _on(
+    on_error(
         RuntimeError,
         "scaler.unscale_(optimizer) ran twice before scaler.update(): unscale once per step, "
         "and call scaler.update() after scaler.step(optimizer) in every step.",
         "unscale_() has already been called",
     ),
-    _on(
+    on_error(
         RuntimeError,
         "scaler.update() did not run after the previous scaler.step(optimizer): call it once "
         "at the end of every step, so the next step can unscale its own gradients.",
         "unscale_() is being called after step()",
     ),
-    _on(
+    on_error(
         AssertionError,
         "scaler.update() needs a scaler.step(optimizer) (or unscale_) before it.",
         "No inf checks were recorded",
@@ -134,8 +135,12 @@ def check_train_step(fn: Callable) -> None:
     kwargs = {"max_grad_norm": max_norm, "logits_fn": whisper_logits}
 
     def run(window) -> object:
-        return _call(
-            fn, (model, window, optimizer, scheduler, scaler), kwargs, STEP_CALL, STEP_HINTS
+        return call_student(
+            fn,
+            (model, window, optimizer, scheduler, scaler),
+            kwargs,
+            called=STEP_CALL,
+            hints=STEP_HINTS,
         )
 
     returned = run(windows[0])
@@ -258,12 +263,12 @@ def _check_overflow_is_skipped(fn: Callable, window: list[dict], max_norm: float
     optimizer, scheduler, scaler = _setup(model, math.inf)
     with warnings.catch_warnings():  # the skipped step makes the scheduler warn; expected here
         warnings.simplefilter("ignore", UserWarning)
-        _call(
+        call_student(
             fn,
             (model, window, optimizer, scheduler, scaler),
             {"max_grad_norm": max_norm, "logits_fn": whisper_logits},
-            STEP_CALL.replace("an enabled", "an overflowing (infinite scale)"),
-            STEP_HINTS,
+            called=STEP_CALL.replace("an enabled", "an overflowing (infinite scale)"),
+            hints=STEP_HINTS,
         )
     now = [p.detach() for p in _params(model)]
     if not all(torch.isfinite(p).all() for p in now) or not _close(now, start, 0.0):

@@ -10,7 +10,8 @@ from torch import nn
 
 from dlsaudio.delegation import refuses_delegation
 from dlsaudio.ssl.checks import answers
-from dlsaudio.ssl.checks.calls import _call, _diagnose, _name, _number, _value
+from dlsaudio.ssl.checks.calls import BUFFER_CAST_HINT, _diagnose, _name, _number, _value
+from dlsaudio.student_calls import call_student
 
 BYOL_MOMENTUM = "byol_momentum(progress, tau_base=0.996)"
 EMA_UPDATE = "ema_update(target, online, momentum)"
@@ -34,7 +35,9 @@ def check_byol_momentum(fn: Callable) -> None:
     formula = "tau = 1 - (1 - tau_base) * (cos(pi * progress) + 1) / 2"
 
     def momentum(progress: float, *tau_base: float) -> float:
-        return _number(fn, _call(fn, BYOL_MOMENTUM, progress, *tau_base), "the momentum")
+        return _number(
+            fn, call_student(fn, (progress, *tau_base), expected=BYOL_MOMENTUM), "the momentum"
+        )
 
     start = momentum(0.0, 0.99)
     _diagnose(
@@ -132,7 +135,7 @@ def check_ema_update(fn: Callable) -> None:
         names = [name for name, _ in target.named_parameters()]
         before_t = [p.detach().clone() for p in target.parameters()]
         before_o = [p.detach().clone() for p in online.parameters()]
-        _call(fn, EMA_UPDATE, target, online, m)
+        call_student(fn, (target, online, m), expected=EMA_UPDATE, hints=[BUFFER_CAST_HINT])
         for o, o0 in zip(online.parameters(), before_o, strict=True):
             if not torch.equal(o.detach(), o0):
                 raise AssertionError(

@@ -1,96 +1,42 @@
-"""Calling the student's function and judging what it returned, shared by every module-3 check.
+"""Judging what the student's function returned, shared by every module-3 check.
 
-:func:`_call` runs the student's function and turns a wrong signature, the stub's
-``NotImplementedError`` or any exception into a message that says how the check called it;
-:func:`_scalar` and :func:`_number` accept a loss or a number of any real type; :func:`_value`,
+The checks call the student's function with :func:`dlsaudio.student_calls.call_student`, which
+turns a wrong signature, the stub's ``NotImplementedError`` or any exception into a message that
+says how the check called it, with the module-3 hints kept here. :func:`_scalar` and
+:func:`_number` accept a loss or a number of any real type; :func:`_value`,
 :func:`_known_mistake` and :func:`_diagnose` compare a value with the reference and name the
 known mistake it equals; :func:`_randn` makes the seeded inputs the checks use.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch import nn
+
+from dlsaudio.student_calls import call_student, on_error
+from dlsaudio.student_calls import function_name as _name
 
 RTOL = 1e-4
 ATOL = 1e-5
 
-# Errors whose text says more to a student once translated.
-_KNOWN_ERRORS = (
-    (
-        "a leaf Variable that requires grad is being used in an in-place operation",
-        "update parameters in place only inside `with torch.no_grad():` (or decorate the "
-        "function with @torch.no_grad())",
-    ),
-    (
-        "'_RecordingClassifier' object has no attribute",
-        "the check's model only maps waves (batch, time) to logits (batch, classes): call model(x)",
-    ),
-    (
-        "can't be cast to the desired output type Long",
-        "an integer tensor was multiplied by a float: state_dict() also holds batch norm's "
-        "integer counter num_batches_tracked; update target.parameters() (and copy the buffers)",
-    ),
+RECORDING_MODEL_HINT = on_error(
+    AttributeError,
+    "The check's model only maps waves (batch, time) to logits (batch, classes): call model(x).",
+    "'_RecordingClassifier' object has no attribute",
 )
+"""For ``validation_metrics``, called with a model that records what it is given."""
 
-
-def _name(fn: Callable) -> str:
-    return getattr(fn, "__name__", type(fn).__name__)
-
-
-def _describe(value) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"<{str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}>"
-    if isinstance(value, nn.Module):
-        return f"<{type(value).__name__} module>"
-    return repr(value)
-
-
-def _call(fn: Callable, expected: str, *args, **kwargs):
-    """Call the student's function; when it fails, say how it was called and what was expected.
-
-    Args:
-        fn: the student's function.
-        expected: the signature the task asks for, e.g. ``"info_nce(z1, z2, tau)"``.
-        *args, **kwargs: passed to ``fn``.
-
-    Raises:
-        NotImplementedError: ``fn`` is still the stub.
-        AssertionError: ``fn`` does not accept the arguments or raised an exception.
-    """
-    shown = ", ".join(
-        [_describe(a) for a in args] + [f"{k}={_describe(v)}" for k, v in kwargs.items()]
-    )
-    call = f"{_name(fn)}({shown})"
-    try:
-        inspect.signature(fn).bind(*args, **kwargs)
-    except TypeError as err:
-        raise AssertionError(
-            f"wrong signature: the check calls {call}, which `{_name(fn)}` does not accept "
-            f"({err}); define it as {expected}"
-        ) from None
-    except ValueError:  # no signature to inspect (a builtin): the call itself decides
-        pass
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise NotImplementedError(
-            f"not implemented yet: fill the cell marked # YOUR CODE HERE in `{_name(fn)}` "
-            "(and run that cell) before this check"
-        ) from None
-    except Exception as err:
-        hint = next((h for text, h in _KNOWN_ERRORS if text in str(err)), "")
-        raise AssertionError(
-            f"`{_name(fn)}` raised {type(err).__name__}: {err}. The check called {call}, "
-            f"expecting {expected} to work on these inputs"
-            + (f"; {hint}" if hint else "; the traceback above shows the line that failed")
-        ) from err
+BUFFER_CAST_HINT = on_error(
+    RuntimeError,
+    "An integer tensor was multiplied by a float: state_dict() also holds batch norm's integer "
+    "counter num_batches_tracked; update target.parameters() (and copy the buffers).",
+    "can't be cast to the desired output type Long",
+)
+"""For ``ema_update``, which may loop over a state dict that holds integer buffers."""
 
 
 def _scalar(fn: Callable, out) -> torch.Tensor:
@@ -174,7 +120,7 @@ def _randn(seed: int, *shape: int) -> torch.Tensor:
 
 def _loose_value(fn: Callable, expected: str, *args, **kwargs) -> float:
     """The student's loss as a float; ``nan`` when it is not a finite scalar (e.g. overflow)."""
-    out = _call(fn, expected, *args, **kwargs)
+    out = call_student(fn, args, kwargs, expected=expected)
     if isinstance(out, torch.Tensor) and out.ndim == 0 and torch.isfinite(out):
         return float(out)
     return math.nan

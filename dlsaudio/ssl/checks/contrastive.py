@@ -17,7 +17,6 @@ from dlsaudio.delegation import refuses_delegation
 from dlsaudio.ssl import losses
 from dlsaudio.ssl.checks import answers
 from dlsaudio.ssl.checks.calls import (
-    _call,
     _close,
     _diagnose,
     _known_mistake,
@@ -33,6 +32,7 @@ from dlsaudio.ssl.checks.loss_properties import (
     _same_gradients,
     _scale_invariance,
 )
+from dlsaudio.student_calls import call_student
 
 INFO_NCE = "info_nce(z1, z2, tau)"
 
@@ -167,7 +167,7 @@ def check_info_nce(fn: Callable, tau: float = 0.5) -> None:
     """
     n, dim = 6, 8
     z1, z2 = _randn(20, n, dim), _randn(21, n, dim)
-    out = _call(fn, INFO_NCE, z1, z2, tau)
+    out = call_student(fn, (z1, z2, tau), expected=INFO_NCE)
     if isinstance(out, torch.Tensor) and out.ndim == 0 and not torch.isfinite(out):
         if math.isfinite(_loose_value(fn, INFO_NCE, z1 / 10, z2 / 10, tau)):
             raise AssertionError(

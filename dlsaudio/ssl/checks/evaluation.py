@@ -9,7 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlsaudio.ssl.checks.calls import _call, _close, _diagnose, _name, _number, _randn
+from dlsaudio.ssl.checks.calls import (
+    RECORDING_MODEL_HINT,
+    _close,
+    _diagnose,
+    _name,
+    _number,
+    _randn,
+)
+from dlsaudio.student_calls import call_student
 
 VALIDATION_METRICS = "validation_metrics(model, waves, labels, batch_size=64)"
 
@@ -51,7 +59,13 @@ def check_validation_metrics(fn: Callable) -> None:
     waves[:, -1] = torch.arange(n)  # clip ids, see _RecordingClassifier
     labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 0, 0, 2])  # batch accuracies 0.5, 0.5, 1
     model = _RecordingClassifier().train()
-    out = _call(fn, VALIDATION_METRICS, model, waves, labels, batch_size=batch_size)
+    out = call_student(
+        fn,
+        (model, waves, labels),
+        {"batch_size": batch_size},
+        expected=VALIDATION_METRICS,
+        hints=[RECORDING_MODEL_HINT],
+    )
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
         raise AssertionError(
             f"wrong type: `{_name(fn)}` must return a pair (loss, accuracy), got {out!r}"

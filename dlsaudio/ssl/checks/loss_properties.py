@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from dlsaudio.ssl.checks.calls import _call, _close, _loose_value, _name, _scalar
+from dlsaudio.ssl.checks.calls import _close, _loose_value, _name, _scalar
+from dlsaudio.student_calls import call_student
 
 
 def _scale_invariance(
@@ -68,7 +69,7 @@ def _gradients(
     """Backpropagate ``fn(*args, *extra, **kwargs)``; the gradient of each of ``args``,
     ``None`` where it is zero or absent."""
     leaves = [a.detach().clone().requires_grad_() for a in args]
-    out = _scalar(fn, _call(fn, expected, *leaves, *extra, **kwargs))
+    out = _scalar(fn, call_student(fn, (*leaves, *extra), kwargs, expected=expected))
     if out.requires_grad:
         out.backward()
     grads = {}

@@ -14,13 +14,14 @@ import torch.nn.functional as F
 from dlsaudio.delegation import refuses_delegation
 from dlsaudio.ssl import losses
 from dlsaudio.ssl.checks import answers
-from dlsaudio.ssl.checks.calls import _call, _diagnose, _name, _randn, _scalar, _value
+from dlsaudio.ssl.checks.calls import _diagnose, _name, _randn, _scalar, _value
 from dlsaudio.ssl.checks.loss_properties import (
     _gradients,
     _reference_gradients,
     _same_gradients,
     _scale_invariance,
 )
+from dlsaudio.student_calls import call_student
 
 # --------------------------------------------------------------------------- BYOL and SimSiam
 
@@ -40,9 +41,9 @@ def check_byol_loss(fn: Callable) -> None:
         NotImplementedError: ``fn`` is still the stub.
     """
     p, z = _randn(0, 8, 16), _randn(1, 8, 16)
-    got = float(_scalar(fn, _call(fn, BYOL_LOSS, p, z)))
+    got = float(_scalar(fn, call_student(fn, (p, z), expected=BYOL_LOSS)))
     _scale_invariance(fn, BYOL_LOSS, (p, z), ("p", "z"), got)
-    same = float(_scalar(fn, _call(fn, BYOL_LOSS, p, p.clone())))
+    same = float(_scalar(fn, call_student(fn, (p, p.clone()), expected=BYOL_LOSS)))
     _diagnose(
         fn,
         "p == z (identical directions)",
@@ -136,7 +137,7 @@ def check_simsiam_loss(fn: Callable) -> None:
     names = ("p1", "p2", "z1", "z2")
     args = tuple(_randn(s, 8, 16) for s in (10, 11, 12, 13))
     p1, p2, z1, z2 = args
-    got = float(_scalar(fn, _call(fn, SIMSIAM_LOSS, *args)))
+    got = float(_scalar(fn, call_student(fn, args, expected=SIMSIAM_LOSS)))
     _scale_invariance(fn, SIMSIAM_LOSS, args, names, got)
     expected = float(losses.simsiam_loss(*args))
     one = -float(F.cosine_similarity(p1, z2, dim=1).mean())
@@ -168,7 +169,7 @@ def check_simsiam_loss(fn: Callable) -> None:
     _value(
         fn,
         "p1 = 2 * z2, p2 = z1 (the minimum)",
-        float(_scalar(fn, _call(fn, SIMSIAM_LOSS, 2 * z2, z1, z1, z2))),
+        float(_scalar(fn, call_student(fn, (2 * z2, z1, z1, z2), expected=SIMSIAM_LOSS))),
         -1.0,
         "The minimum is -1, reached when each prediction points along the other view's z",
     )
@@ -241,7 +242,7 @@ def check_barlow_twins_loss(fn: Callable) -> None:
         NotImplementedError: ``fn`` is still the stub.
     """
     z1, z2 = _randn(30, 32, 8), _randn(31, 32, 8)
-    out = _scalar(fn, _call(fn, BARLOW_TWINS_LOSS, z1, z2))
+    out = _scalar(fn, call_student(fn, (z1, z2), expected=BARLOW_TWINS_LOSS))
     _value(
         fn,
         "random z1, z2 of shape (32, 8), lambd=5e-3",
@@ -253,7 +254,7 @@ def check_barlow_twins_loss(fn: Callable) -> None:
     _value(
         fn,
         "z2 = 2 * z1 + 4 (the loss must be invariant)",
-        float(_scalar(fn, _call(fn, BARLOW_TWINS_LOSS, z1, 2 * z1 + 4))),
+        float(_scalar(fn, call_student(fn, (z1, 2 * z1 + 4), expected=BARLOW_TWINS_LOSS))),
         float(losses.barlow_twins_loss(z1, z1)),
         "Standardise along the batch (dim=0)",
     )
@@ -269,7 +270,7 @@ def check_vicreg_loss(fn: Callable) -> None:
         NotImplementedError: ``fn`` is still the stub.
     """
     z1, z2 = 0.3 * _randn(40, 32, 8), 0.3 * _randn(41, 32, 8)
-    got = float(_scalar(fn, _call(fn, VICREG_LOSS, z1, z2)))
+    got = float(_scalar(fn, call_student(fn, (z1, z2), expected=VICREG_LOSS)))
     expected = float(losses.vicreg_loss(z1, z2))
     terms = {
         "invariance": 25 * float(losses.invariance_term(z1, z2)),
