@@ -19,8 +19,8 @@ tensors and arrays. On success a check prints one line starting with ``OK``.
 The checks live in modules by concern, and every ``check_*`` is re-exported here, so a notebook
 calls ``checks.check_info_nce(...)`` after ``from dlsaudio.ssl import checks``:
 
-- :mod:`~dlsaudio.ssl.checks.calls`: calling the student's function, reading its result and
-  naming the known mistake a wrong value equals;
+- :mod:`~dlsaudio.ssl.checks.calls`: reading a student function's result (called through
+  :func:`dlsaudio.student_calls.call_student`) and naming the known mistake a wrong value equals;
 - :mod:`~dlsaudio.ssl.checks.loss_properties`: invariance to rescaling and gradients, checked
   for every loss of embeddings;
 - :mod:`~dlsaudio.ssl.checks.contrastive`: InfoNCE;
