@@ -123,12 +123,64 @@ def test_label_efficiency_benchmark_reports_every_model_on_held_out_takes(capsys
     assert code == 0
     out = json.loads(capsys.readouterr().out)["label_efficiency"]
     assert out["split"].startswith("test takes 0: 140 clips, the same 14 speakers")
-    for name in ("random_init", "infonce", "supervised_10_per_class"):
+    for name in ("random_init", "infonce"):
         assert list(out[name]["probe"]) == ["1", "2", "5", "10", "all"], name
+        assert list(out[name]["probe_std"]) == ["1", "2", "5", "10", "all"], name
         assert 0.0 <= out[name]["knn"] <= 1.0
     assert out["infonce"]["train_clips"] == 280 and out["infonce"]["steps"] >= 1
-    assert out["supervised_10_per_class"]["train_clips"] == 100
     assert out["infonce"]["clips_per_second"] > 0
+    supervised = out["supervised_per_k"]
+    assert list(supervised) == ["1", "2", "5", "10", "all"]
+    for row in supervised.values():
+        assert 0.0 <= row["mean"] <= 1.0 and row["std"] >= 0.0 and row["draws"] == 1
+
+
+def test_supervised_per_k_trains_on_exactly_the_probes_draws(monkeypatch):
+    import dlsaudio.ssl.train as train_module
+    from dlsaudio.bench import ssl as bench
+    from dlsaudio.data import WaveCache, load_digits, take_split
+    from dlsaudio.ssl.evaluation import sample_per_class
+
+    torch.set_num_threads(1)
+    train_set, test_set = take_split(load_digits("sample"), None)
+    train, test = WaveCache(train_set, 4000), WaveCache(test_set, 4000)
+    seen = []
+    real_fit = train_module.fit
+
+    def recording_fit(model, on, config, **kw):
+        seen.append((on.waves.clone(), config.seed, config.max_minutes, config.batch_size))
+        return real_fit(model, on, config.__class__(epochs=1, batch_size=config.batch_size), **kw)
+
+    monkeypatch.setattr(train_module, "fit", recording_fit)
+    out = bench.supervised_per_k(train, test, minutes=0.5, draws=2, seed=7)
+    assert [row["draws"] for row in out.values()] == [2, 2, 2, 2, 1]
+    expected = []
+    for k in (1, 2, 5, 10):
+        for d in range(2):
+            idx = sample_per_class(train.labels.numpy(), k, seed=7 + d)
+            expected.append(train.waves[torch.as_tensor(idx)])
+    expected.append(train.waves)
+    assert len(seen) == len(expected)
+    for (waves, *_), want in zip(seen, expected, strict=True):
+        assert torch.equal(waves, want)
+    assert all(minutes == 0.5 for _, _, minutes, _ in seen)  # the same budget for every model
+    assert [seed for _, seed, _, _ in seen] == [7, 8] * 4 + [7]
+    assert seen[0][3] == 10  # one clip per digit: a batch of all ten
+
+
+def test_classifier_accuracy_counts_the_argmax_of_the_models_own_classifier():
+    from dlsaudio.bench.ssl import classifier_accuracy
+
+    class Cache:
+        waves = torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 0.0], [0.0, 3.0]])
+        labels = torch.tensor([1, 0, 1, 1])
+
+        def __len__(self):
+            return 4
+
+    model = torch.nn.Linear(2, 2, bias=False)
+    model.weight.data = torch.eye(2)  # predicts the larger coordinate
+    assert classifier_accuracy(model, Cache(), batch_size=3) == 0.75
 
 
 def test_label_efficiency_benchmark_rejects_unknown_methods():

@@ -13,10 +13,12 @@
 - ``seminar`` (with ``--notebook PATH``): wall time of a notebook executed headless in smoke
   mode by :func:`dlsaudio.notebook_runner.run_notebook` in a fresh process.
 - ``label_efficiency`` (with ``--data SOURCE``): after the same training budget for each
-  (``--minutes``), the probe accuracy at k = 1, 2, 5, 10 and all labels per class and the kNN
-  accuracy on the held-out takes for the randomly initialised encoder, InfoNCE with the
-  package's defaults, the few-label supervised baseline (the same encoder trained on 10
-  labelled clips per digit) and any other ``--methods``, with training throughput::
+  (``--minutes``), the probe accuracy at k = 1, 2, 5, 10 and all labels per class (mean and
+  spread over ``--draws`` seeded draws of the labelled clips) and the kNN accuracy on the
+  held-out takes for the randomly initialised encoder, InfoNCE with the package's defaults and
+  any other ``--methods``, with training throughput; and ``supervised_per_k``: for each k, the
+  same encoder trained from scratch, for the same time, on exactly the k labelled clips per
+  class of each of the probe's draws, scored by its own classifier::
 
       python -m dlsaudio.bench ssl --data fsdd:/data/fsdd-train --test-takes 5-9 --skip-losses
 """
@@ -179,24 +181,83 @@ def bench_seminar(path: Path, timeout: float = 1800) -> dict:
     }
 
 
+#: Labelled clips per class on the label-efficiency curve ("all": every training clip).
+KS = (1, 2, 5, 10, "all")
+
+
+@torch.no_grad()
+def classifier_accuracy(model, cache, device=None, batch_size: int = 256) -> float:
+    """Share of ``cache``'s clips whose label a supervised model's own classifier predicts."""
+    model.eval()
+    device = next(model.parameters()).device if device is None else device
+    right = 0
+    for start in range(0, len(cache), batch_size):
+        wave = cache.waves[start : start + batch_size].to(device)
+        predicted = model(wave).argmax(dim=1).cpu()
+        right += int((predicted == cache.labels[start : start + batch_size]).sum())
+    return right / len(cache)
+
+
+def supervised_per_k(
+    train, test, *, minutes: float, draws: int, seed: int = 0, device=None, progress=False
+) -> dict:
+    """Supervised baselines from scratch, one per k and draw, on the probe's labelled clips.
+
+    For k labelled clips per class and draw ``d`` the model (the same encoder as the
+    pre-trained ones, plus a linear classifier) is trained for ``minutes`` on exactly the clips
+    the probe draws (:func:`dlsaudio.ssl.evaluation.sample_per_class` with seed ``seed + d``),
+    then scored by its own classifier on ``test``. ``"all"``: every training clip, one draw.
+
+    Returns:
+        ``{k: {"mean", "std", "draws"}}`` for k in :data:`KS` (keys as strings).
+    """
+    from dlsaudio.ssl.config import TrainConfig
+    from dlsaudio.ssl.evaluation import sample_per_class
+    from dlsaudio.ssl.methods import make_method
+    from dlsaudio.ssl.train import fit
+
+    out = {}
+    for k in KS:
+        accuracies = []
+        for d in range(1 if k == "all" else draws):
+            if k == "all":
+                on = train
+            else:
+                on = train.subset(sample_per_class(train.labels.numpy(), k, seed=seed + d))
+            batch = min(TrainConfig.batch_size, len(on))
+            config = TrainConfig(
+                max_minutes=minutes, epochs=100_000, seed=seed + d, batch_size=batch
+            )
+            torch.manual_seed(seed + d)
+            model = make_method("supervised")
+            fit(model, on, config, device=device, progress=progress)
+            accuracies.append(classifier_accuracy(model, test))
+        spread = statistics.pstdev(accuracies) if len(accuracies) > 1 else 0.0
+        out[str(k)] = {
+            "mean": round(statistics.fmean(accuracies), 4),
+            "std": round(spread, 4),
+            "draws": len(accuracies),
+        }
+    return out
+
+
 def bench_label_efficiency(
     data: str,
     *,
     test_takes: str | None = None,
     minutes: float = 5.0,
     methods: tuple[str, ...] = ("infonce",),
-    labels_per_class: int = 10,
     draws: int = 5,
     seed: int = 0,
     device: str | None = None,
     progress: bool = False,
 ) -> dict:
-    """Probe accuracy per k after ``minutes`` of training for each method, on held-out takes.
+    """Probe accuracy per k after ``minutes`` of training for each method, on held-out takes,
+    against supervised models trained from scratch on the same labelled clips
+    (:func:`supervised_per_k`).
 
     Every model starts from the same seed; the untrained one has its batch-norm statistics
-    measured on the training clips (:func:`dlsaudio.ssl.calibrate_batch_norm`); the few-label
-    supervised baseline is trained on ``labels_per_class`` clips per digit only, for the
-    same time.
+    measured on the training clips (:func:`dlsaudio.ssl.calibrate_batch_norm`).
 
     Raises:
         ValueError: an unknown method, a data source that cannot be read or split.
@@ -204,12 +265,7 @@ def bench_label_efficiency(
     from dlsaudio.data import WaveCache, load_digits, take_split
     from dlsaudio.data.digits import format_takes
     from dlsaudio.ssl.config import TrainConfig
-    from dlsaudio.ssl.evaluation import (
-        calibrate_batch_norm,
-        extract_embeddings,
-        sample_per_class,
-        score,
-    )
+    from dlsaudio.ssl.evaluation import calibrate_batch_norm, extract_embeddings, score
     from dlsaudio.ssl.methods import METHODS, make_method
     from dlsaudio.ssl.train import fit
 
@@ -217,7 +273,7 @@ def bench_label_efficiency(
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
     train_set, test_set = take_split(load_digits(data), test_takes)
-    config = TrainConfig(max_minutes=minutes, epochs=10_000, seed=seed)
+    config = TrainConfig(max_minutes=minutes, epochs=100_000, seed=seed)
     length = config.clip_samples or DEFAULT_CLIP_SAMPLES
     train, test = WaveCache(train_set, length), WaveCache(test_set, length)
 
@@ -226,18 +282,8 @@ def bench_label_efficiency(
         out = score(e_train, e_test, draws=draws, seed=seed)
         return {
             "probe": {k: round(v["mean"], 4) for k, v in out["probe"].items()},
+            "probe_std": {k: round(v["std"], 4) for k, v in out["probe"].items()},
             "knn": round(out["knn"], 4),
-        }
-
-    def trained(name: str, on, cfg) -> dict:
-        torch.manual_seed(seed)
-        model = make_method(name)
-        history = fit(model, on, cfg, device=device, progress=progress)
-        return {
-            **evaluate(model),
-            "steps": len(history.steps),
-            "train_clips": len(on),
-            "clips_per_second": round(history.clips_per_second(), 1),
         }
 
     torch.manual_seed(seed)
@@ -248,16 +294,23 @@ def bench_label_efficiency(
         "split": f"test takes {format_takes(test_set.takes)}: {len(test)} clips, the same "
         f"{len(set(test.speakers))} speakers as the {len(train)} training clips",
         "minutes_per_model": minutes,
+        "draws": draws,
         "threads": torch.get_num_threads(),
         "random_init": evaluate(untrained),
     }
     for name in methods:
-        results[name] = trained(name, train, config)
-    few = train.subset(sample_per_class(train.labels.numpy(), labels_per_class, seed=seed))
-    few_config = TrainConfig(
-        max_minutes=minutes, epochs=10_000, seed=seed, batch_size=min(config.batch_size, len(few))
+        torch.manual_seed(seed)
+        model = make_method(name)
+        history = fit(model, train, config, device=device, progress=progress)
+        results[name] = {
+            **evaluate(model),
+            "steps": len(history.steps),
+            "train_clips": len(train),
+            "clips_per_second": round(history.clips_per_second(), 1),
+        }
+    results["supervised_per_k"] = supervised_per_k(
+        train, test, minutes=minutes, draws=draws, seed=seed, device=device, progress=progress
     )
-    results[f"supervised_{labels_per_class}_per_class"] = trained("supervised", few, few_config)
     return results
 
 
