@@ -1,11 +1,11 @@
-"""Reading audio files: decoding, checks, windowed reading and block-wise resampling.
+"""Reading audio files: decoding, checks and windowed reading in blocks.
 
 :func:`load_audio` is the one way the package reads a file: soundfile decodes it (wav, flac,
 ogg and, with libsndfile >= 1.1, mp3), channels are averaged to mono and torchaudio resamples
-it block by block, so a long file costs the memory of its result. A file that cannot be used
-(undecodable, cut short, empty, NaN, too many channels, off scale, silent) raises
-:class:`AudioFileError` naming the file and the problem; nothing here returns a silent zero
-tensor. :mod:`dlsaudio.audio` re-exports the public names.
+it block by block (:mod:`dlsaudio.audio_resample`), so a long file costs the memory of its
+result. A file that cannot be used (undecodable, cut short, empty, NaN, too many channels, off
+scale, silent) raises :class:`AudioFileError` naming the file and the problem; nothing here
+returns a silent zero tensor. :mod:`dlsaudio.audio` re-exports the public names.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio
+
+from dlsaudio.audio_resample import _Output, _StreamResampler
 
 __all__ = ["MAX_PEAK", "SUPPORTED_EXTENSIONS", "AudioFileError", "load_audio", "trim_silence"]
 
@@ -87,76 +88,6 @@ def _has_xing_header(file) -> bool:
     file.seek(start)
     first = file.read(200)
     return b"Xing" in first or b"Info" in first
-
-
-class _Output:
-    """A growing ``(time,)`` float32 tensor, allocated once at its expected size."""
-
-    def __init__(self, expected: int) -> None:
-        self.data = torch.empty(max(expected, 1))
-        self.size = 0
-
-    def append(self, piece: torch.Tensor) -> None:
-        end = self.size + piece.numel()
-        if end > self.data.numel():  # the file held more than its header said
-            grown = torch.empty(max(end, int(self.data.numel() * 1.5)))
-            grown[: self.size] = self.data[: self.size]
-            self.data = grown
-        self.data[self.size : end] = piece
-        self.size = end
-
-    def result(self, size: int | None = None) -> torch.Tensor:
-        size = self.size if size is None else min(size, self.size)
-        out = self.data[:size]
-        return out.clone() if size < 0.9 * self.data.numel() else out
-
-
-class _StreamResampler:
-    """:func:`torchaudio.functional.resample` of a long signal fed in blocks.
-
-    The sinc filter of ``torchaudio`` computes output frame ``j`` (``new`` samples) from the
-    input around ``j * orig`` (rates divided by their gcd). Resampling a segment with
-    ``context`` samples on each side, cut at multiples of ``orig``, therefore reproduces the
-    frames in its middle exactly, so only one block and the output are held in memory.
-    """
-
-    def __init__(self, orig: int, new: int, block: int, output: _Output) -> None:
-        gcd = math.gcd(orig, new)
-        self.orig, self.new = orig // gcd, new // gcd
-        self.resample = torchaudio.transforms.Resample(self.orig, self.new)
-        self.context = self.orig * math.ceil((self.resample.width + 1) / self.orig)
-        self.frames = max(1, block // self.orig)  # frames computed at a time
-        self.buffer = np.zeros(
-            self.context, dtype=np.float32
-        )  # input from frame_start's context on
-        self.frame = 0  # next output frame
-        self.received = 0
-        self.output = output
-
-    def _emit(self, frames: int, segment: np.ndarray) -> None:
-        out = self.resample(torch.from_numpy(segment))
-        skip = self.context // self.orig * self.new
-        self.output.append(out[skip : skip + frames * self.new])
-        self.frame += frames
-        drop = frames * self.orig
-        self.buffer = self.buffer[drop:]
-
-    def feed(self, block: np.ndarray) -> None:
-        self.buffer = np.concatenate([self.buffer, block])
-        self.received += block.size
-        while self.buffer.size >= (self.frames * self.orig + 2 * self.context):
-            size = self.frames * self.orig + 2 * self.context
-            self._emit(self.frames, self.buffer[:size])
-
-    def finish(self) -> torch.Tensor:
-        total = math.ceil(self.new * self.received / self.orig)
-        left = math.ceil(total / self.new) - self.frame
-        if left > 0:
-            size = left * self.orig + 2 * self.context
-            segment = np.zeros(size, dtype=np.float32)
-            segment[: min(size, self.buffer.size)] = self.buffer[:size]
-            self._emit(left, segment)
-        return self.output.result(total)
 
 
 def _read(sound: sf.SoundFile, name: str, out: np.ndarray, done: int) -> np.ndarray:

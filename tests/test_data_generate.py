@@ -135,7 +135,7 @@ def test_synthesize_bad_input():
 
 
 def test_missing_espeak_says_how_to_install(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(generate.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(EspeakNotFoundError, match="apt-get install espeak-ng"):
         synthesize("five", DIGIT_SPEAKERS[0])
     with pytest.raises(SystemExit) as exit_info:
