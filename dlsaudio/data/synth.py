@@ -103,13 +103,13 @@ class Voice:
         )
 
 
-def _voices(table: str) -> tuple[Voice, ...]:
+def voice_table(table: str) -> tuple[Voice, ...]:
     """Voices from a table with one ``speaker voice pitch rate`` row per line."""
     rows = (line.split() for line in table.strip().splitlines())
     return tuple(Voice(name, voice, int(pitch), int(rate)) for name, voice, pitch, rate in rows)
 
 
-def _rng(*keys: object) -> np.random.Generator:
+def seeded_rng(*keys: object) -> np.random.Generator:
     """A generator seeded by the keys' text, stable across runs and platforms."""
     return np.random.default_rng(zlib.crc32("/".join(map(str, keys)).encode("utf-8")))
 
@@ -165,7 +165,7 @@ def synthesize(text: str, voice: Voice, sample_rate: int = SAMPLE_RATE) -> torch
     return wave.contiguous()
 
 
-def _write_flac(path: Path, wave: torch.Tensor, sample_rate: int) -> float:
+def write_flac(path: Path, wave: torch.Tensor, sample_rate: int) -> float:
     path.parent.mkdir(parents=True, exist_ok=True)
     steps = 2 ** (BITS - 1)
     data = np.clip(np.round(wave.numpy() * steps), -steps, steps - 1) / steps
@@ -173,7 +173,7 @@ def _write_flac(path: Path, wave: torch.Tensor, sample_rate: int) -> float:
     return len(data) / sample_rate
 
 
-def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(header)

@@ -14,11 +14,11 @@ from pathlib import Path
 from dlsaudio.data.synth import (
     SAMPLE_RATE,
     Voice,
-    _rng,
-    _voices,
-    _write_csv,
-    _write_flac,
+    seeded_rng,
     synthesize,
+    voice_table,
+    write_csv,
+    write_flac,
 )
 
 __all__ = ["DIGIT_SPEAKERS", "DIGIT_TAKES", "DIGIT_WORDS", "generate_digits"]
@@ -29,7 +29,7 @@ DIGIT_TAKES = 3
 
 
 #  speaker  espeak-ng voice       pitch  rate
-DIGIT_SPEAKERS = _voices("""
+DIGIT_SPEAKERS = voice_table("""
     usm1    en-us+m1                40   150
     usf2    en-us+f2                60   165
     gbm3    en-gb+m3                35   140
@@ -88,10 +88,10 @@ def generate_digits(
         for digit in digits:
             for take in range(takes):
                 name = f"{digit}_{voice.speaker}_{take}.flac"
-                take_voice = voice.jittered(_rng("digits", name))
+                take_voice = voice.jittered(seeded_rng("digits", name))
                 wave = synthesize(DIGIT_WORDS[digit], take_voice, sample_rate)
-                _write_flac(out_dir / name, wave, sample_rate)
+                write_flac(out_dir / name, wave, sample_rate)
                 rows.append((name, digit, voice.speaker, take, " ".join(take_voice.args())))
     manifest = out_dir / "manifest.csv"
-    _write_csv(manifest, ("path", "label", "speaker", "take", "voice"), rows)
+    write_csv(manifest, ("path", "label", "speaker", "take", "voice"), rows)
     return manifest

@@ -17,15 +17,8 @@ import numpy as np
 import torch
 
 from dlsaudio.asr.text import verbalize_numbers
-from dlsaudio.data.synth import (
-    SAMPLE_RATE,
-    Voice,
-    _rng,
-    _voices,
-    _write_csv,
-    _write_flac,
-    synthesize,
-)
+from dlsaudio.data import synth
+from dlsaudio.data.synth import SAMPLE_RATE, Voice, seeded_rng, synthesize, voice_table
 
 __all__ = [
     "KAZAKH_SENTENCES",
@@ -43,14 +36,14 @@ NOISY_SNR_DB = 10.0
 
 
 #  speaker  espeak-ng voice       pitch  rate
-KYRGYZ_SPEAKERS = _voices("""
+KYRGYZ_SPEAKERS = voice_table("""
     kym1    ky+m1                   40   150
     kyf2    ky+f2                   62   145
     kym3    ky+m3                   30   140
     kyf4    ky+f4                   70   155
     kym7    ky+m7                   45   135
 """)
-KAZAKH_SPEAKERS = _voices("""
+KAZAKH_SPEAKERS = voice_table("""
     kkm2    kk+m2                   45   150
     kkf1    kk+f1                   65   145
     kkm4    kk+m4                   35   140
@@ -195,16 +188,16 @@ def asr_utterances() -> list[Utterance]:
     """
     ky_texts = []
     for template, low, high in KYRGYZ_NUMBER_TEMPLATES:
-        rng = _rng("ky_numbers", template)
+        rng = seeded_rng("ky_numbers", template)
         for n in rng.integers(low, high + 1, size=KYRGYZ_NUMBER_READINGS).tolist():
             ky_texts.append(template.format(n))
     ky_texts += KYRGYZ_SENTENCES
     utterances = []
     for i, text in enumerate(ky_texts):
         voice = KYRGYZ_SPEAKERS[i % len(KYRGYZ_SPEAKERS)]
-        voice = voice.jittered(_rng("ky_tts", i))
+        voice = voice.jittered(seeded_rng("ky_tts", i))
         utterances.append(Utterance(f"ky_tts/ky_tts_{i:03d}.flac", text, "ky_tts", voice))
-    picks = _rng("ky_tts_noisy").choice(len(utterances), size=NOISY_COUNT, replace=False)
+    picks = seeded_rng("ky_tts_noisy").choice(len(utterances), size=NOISY_COUNT, replace=False)
     for j, i in enumerate(sorted(picks.tolist())):
         clean = utterances[i]
         utterances.append(
@@ -216,7 +209,7 @@ def asr_utterances() -> list[Utterance]:
             )
         )
     for i, text in enumerate(KAZAKH_SENTENCES):
-        voice = KAZAKH_SPEAKERS[i % len(KAZAKH_SPEAKERS)].jittered(_rng("kk_tts", i))
+        voice = KAZAKH_SPEAKERS[i % len(KAZAKH_SPEAKERS)].jittered(seeded_rng("kk_tts", i))
         utterances.append(
             Utterance(f"kk_tts/kk_tts_{i:03d}.flac", text, "kk_tts", voice, spoken=text)
         )
@@ -263,9 +256,9 @@ def generate_kyrgyz(
     for u in utterances:
         wave = synthesize(u.spoken, u.voice, sample_rate)
         if u.snr_db is not None:
-            wave = _add_noise(wave, u.snr_db, _rng("noise", u.path))
-        duration = _write_flac(out_dir / u.path, wave, sample_rate)
+            wave = _add_noise(wave, u.snr_db, seeded_rng("noise", u.path))
+        duration = synth.write_flac(out_dir / u.path, wave, sample_rate)
         rows.append((u.path, u.text, u.spoken, u.source, u.voice.speaker, f"{duration:.3f}"))
     manifest = out_dir / "manifest.csv"
-    _write_csv(manifest, ("path", "text", "spoken", "source", "speaker", "duration"), rows)
+    synth.write_csv(manifest, ("path", "text", "spoken", "source", "speaker", "duration"), rows)
     return manifest
