@@ -40,7 +40,7 @@ def _randint(low: int, high: int, shape: tuple[int, ...], generator, like) -> to
 class Augmentation:
     """Base class: ``aug(x, generator=None)`` returns a tensor of the same shape as ``x``."""
 
-    #: which inputs the augmentation accepts: ``"wave"``, ``"mel"`` or ``"any"``.
+    #: which inputs the augmentation accepts: ``"wave"`` (the default), ``"mel"`` or ``"any"``.
     domain = "wave"
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -86,7 +86,6 @@ class Gain(Augmentation):
 
     min_db: float = -6.0
     max_db: float = 6.0
-    domain = "wave"
 
     def __post_init__(self) -> None:
         check_range("min_db", self.min_db, "max_db", self.max_db)
@@ -106,7 +105,6 @@ class TimeShift(Augmentation):
     """
 
     max_shift: float = 0.1
-    domain = "wave"
 
     def __post_init__(self) -> None:
         check_fraction("max_shift", self.max_shift)
@@ -133,7 +131,6 @@ class AddNoise(Augmentation):
 
     min_snr_db: float = 5.0
     max_snr_db: float = 40.0
-    domain = "wave"
 
     def __post_init__(self) -> None:
         check_range("min_snr_db", self.min_snr_db, "max_snr_db", self.max_snr_db)
@@ -159,7 +156,6 @@ class Fade(Augmentation):
 
     max_fade_in: float = 0.1
     max_fade_out: float = 0.1
-    domain = "wave"
 
     def __post_init__(self) -> None:
         check_fraction("max_fade_in", self.max_fade_in)
@@ -277,7 +273,6 @@ class SpeedPerturb(Augmentation):
 
     min_rate: float = 0.9
     max_rate: float = 1.1
-    domain = "wave"
 
     def __post_init__(self) -> None:
         check_positive("min_rate", self.min_rate)
@@ -289,11 +284,9 @@ class SpeedPerturb(Augmentation):
         pos = torch.arange(time, device=x.device, dtype=torch.float64)[None, :] * rate[:, None]
         i0 = pos.floor().long()
         frac = (pos - i0).to(x.dtype)
-        i1 = (i0 + 1).clamp(max=time - 1)
-        inside = pos <= time - 1
-        i0 = i0.clamp(max=time - 1)
+        i0, i1 = i0.clamp(max=time - 1), (i0 + 1).clamp(max=time - 1)
         out = torch.gather(x, 1, i0) * (1 - frac) + torch.gather(x, 1, i1) * frac
-        return out * inside
+        return out * (pos <= time - 1)  # zeros after the end
 
 
 @dataclass
@@ -373,21 +366,11 @@ def default_wave_augment(strength: float = 1.0) -> Compose:
     Each step is applied to an example with its own probability, so two views of a clip
     differ in which augmentations they got as well as in their parameters.
 
-    Args:
-        strength: scales every augmentation's range, in [0, 1]; 0 gives an identity.
+    ``strength`` in [0, 1] scales every range as in :data:`AUGMENTATIONS`; 0 gives an identity.
 
     Raises:
         ValueError: if ``strength`` is outside [0, 1].
     """
     s = check_fraction("strength", strength)
-    make = {name: factory(s) for name, factory in AUGMENTATIONS.items()}
-    return Compose(
-        [
-            RandomApply(make["gain"], p=0.8),
-            RandomApply(make["time_shift"], p=0.5),
-            RandomApply(make["speed"], p=0.5),
-            RandomApply(make["noise"], p=0.8),
-            RandomApply(make["fade"], p=0.5),
-            RandomApply(make["time_mask"], p=0.5),
-        ]
-    )
+    p = {"gain": 0.8, "time_shift": 0.5, "speed": 0.5, "noise": 0.8, "fade": 0.5, "time_mask": 0.5}
+    return Compose([RandomApply(AUGMENTATIONS[name](s), p=p[name]) for name in p])
