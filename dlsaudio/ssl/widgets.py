@@ -27,16 +27,11 @@ def _check_waves(waves: torch.Tensor) -> None:
         raise ValueError(f"waves must be (clips, time) with clips >= 1, got {tuple(waves.shape)}")
 
 
-def _applies_to_mel(name: str, aug) -> bool:
-    return getattr(aug, "domain", "wave") == "mel" or name.startswith("mel_")
-
-
 class AugmentationExplorer:
     """Pick a clip, an augmentation and a strength; see and hear the result.
 
     Args:
-        waves: ``(clips, time)`` waveforms (e.g. ``WaveCache(dataset).waves``).
-        sample_rate: their sample rate, in Hz.
+        waves: ``(clips, time)`` waveforms (e.g. ``WaveCache(dataset).waves``), at ``sample_rate``.
         augmentations: ``{name: factory(strength)}``; :data:`dlsaudio.ssl.augment.AUGMENTATIONS`
             by default.
         seed: seed of the augmentation's random draw (the "resample" button changes it).
@@ -61,21 +56,14 @@ class AugmentationExplorer:
         self.waves, self.sample_rate, self.seed = waves, sample_rate, seed
         self.clip = widgets.IntSlider(0, min=0, max=waves.shape[0] - 1, description="clip")
         self.name = widgets.Dropdown(options=list(self.augmentations), description="augment")
-        self.strength = widgets.FloatSlider(
-            1.0, min=0.0, max=1.0, step=0.05, description="strength"
-        )
+        self.strength = widgets.FloatSlider(1.0, max=1.0, step=0.05, description="strength")
         self.resample = widgets.Button(description="new random draw")
         self.output = widgets.Output()
         for control in (self.clip, self.name, self.strength):
             control.observe(lambda _: self.update(), names="value")
         self.resample.on_click(self._next_seed)
-        self.widget = widgets.VBox(
-            [
-                widgets.HBox([self.clip, self.name]),
-                widgets.HBox([self.strength, self.resample]),
-                self.output,
-            ]
-        )
+        rows = [widgets.HBox([self.clip, self.name]), widgets.HBox([self.strength, self.resample])]
+        self.widget = widgets.VBox([*rows, self.output])
         self.augmented: torch.Tensor | None = None
         self.update()
 
@@ -89,7 +77,7 @@ class AugmentationExplorer:
         aug = self.augmentations[self.name.value](self.strength.value)
         g = torch.Generator().manual_seed(self.seed)
         mel = log_mel(wave, self.sample_rate)  # (1, n_mels, frames)
-        on_mel = _applies_to_mel(self.name.value, aug)
+        on_mel = getattr(aug, "domain", "wave") == "mel" or self.name.value.startswith("mel_")
         out_wave = wave if on_mel else aug(wave, generator=g)
         out_mel = aug(mel, generator=g) if on_mel else log_mel(out_wave, self.sample_rate)
         self.augmented = out_mel[0] if on_mel else out_wave[0]
@@ -133,9 +121,7 @@ class EmbeddingExplorer:
     """Pick a clip and hear its nearest neighbours in embedding space.
 
     Args:
-        emb: :class:`~dlsaudio.ssl.evaluation.Embeddings` of the clips.
-        waves: ``(clips, time)`` waveforms in the same order.
-        sample_rate: their sample rate, in Hz.
+        waves: ``(clips, time)`` waveforms in the order of ``emb``, at ``sample_rate``.
         k: neighbours to show.
 
     Raises:
