@@ -44,26 +44,22 @@ class Augmentation:
     domain = "wave"
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        self._check_input(x)
-        if x.shape[0] == 0 or x.shape[-1] == 0:
-            return x.clone()
-        return self.apply(x, generator)
-
-    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _check_input(self, x: torch.Tensor) -> None:
         name = type(self).__name__
         if not isinstance(x, torch.Tensor) or not torch.is_floating_point(x):
             got = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"{name} expects a floating-point tensor, got {got}")
         allowed = {"wave": (2,), "mel": (3,), "any": (2, 3)}[self.domain]
         if x.ndim not in allowed:
-            expected = " or ".join(
-                {2: "(batch, time)", 3: "(batch, n_mels, frames)"}[d] for d in allowed
-            )
+            shapes = {2: "(batch, time)", 3: "(batch, n_mels, frames)"}
+            expected = " or ".join(shapes[d] for d in allowed)
             hint = "; add a batch dimension with x[None]" if x.ndim == min(allowed) - 1 else ""
             raise ValueError(f"{name} expects {expected}, got shape {tuple(x.shape)}{hint}")
+        if x.shape[0] == 0 or x.shape[-1] == 0:
+            return x.clone()
+        return self.apply(x, generator)
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        raise NotImplementedError
 
 
 @dataclass
@@ -221,8 +217,6 @@ class TimeMask(_BandMask):
     spans has a width uniform in ``[min_width, max_width]`` times the length, rounded.
 
     Args:
-        max_width: widest span, a fraction of the length in [0, 1].
-        min_width: narrowest span, a fraction in [0, max_width].
         num_masks: spans per example (they may overlap).
         fill: ``"zero"`` (silence for waveforms) or ``"mean"`` (the example's mean, better
             for log-mel spectrograms whose silence is not 0).

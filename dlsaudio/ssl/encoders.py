@@ -10,6 +10,7 @@ after global average pooling:
 Each comes in two sizes. ``config="small"`` (the default) trains in minutes on a laptop CPU;
 ``config="resnet18"`` is the ResNet-18 layout (four stages of two residual blocks, 64 to 512
 channels; He et al., https://arxiv.org/abs/1512.03385), the seminar's encoder on a GPU.
+The keyword arguments ``channels`` and ``blocks`` (one number per stage) override a size.
 
 :class:`ProjectionHead` maps encoder features to the space where the loss lives (``z``);
 :class:`PredictionHead` is the extra MLP of BYOL and SimSiam (``p``).
@@ -146,12 +147,10 @@ class WaveEncoder(_Encoder):
     """1D convolutional encoder over raw waveforms: ``(batch, time)`` -> ``(batch, dim)``.
 
     A strided convolution (a learnable filterbank, as in wav2vec, https://arxiv.org/abs/1904.05862)
-    turns the waveform into frames, then residual stages downsample further; global average
-    pooling gives one vector per clip.
+    turns the waveform into frames, then residual stages downsample further.
 
     Args:
         config: see the module docstring; ``"resnet18"`` has about 4 M parameters.
-        channels, blocks: channels and residual blocks per stage; override the configuration.
         stem_stride: stride of the first convolution, in samples.
 
     Raises:
@@ -185,7 +184,6 @@ class WaveEncoder(_Encoder):
 class MelEncoder(_Encoder):
     """2D convolutional encoder over log-mel spectrograms: ``(batch, time)`` -> ``(batch, dim)``.
 
-    The log-mel front end lives inside the module, so both encoders take the same waves.
     Each clip's mean spectrum over its speech frames is subtracted
     (:func:`dlsaudio.audio.mean_normalize`, cepstral mean normalisation): the microphone and
     the average colour of a voice add the same offset to every frame's log energies, and
@@ -196,11 +194,10 @@ class MelEncoder(_Encoder):
 
     Args:
         config: see the module docstring; ``"resnet18"`` has about 11 M parameters.
-        channels, blocks: channels and residual blocks per stage; override the configuration.
         n_mels: mel bins of the front end. 40, a usual number for speech recognition: with 64,
             InfoNCE features on FSDD gave a probe with 10 labels per digit of 0.83 instead of
             0.91 (validation takes 5-9, 2.5 CPU-minutes of training).
-        mean_norm: subtract each clip's mean log-mel spectrum before the batch norm.
+        mean_norm: whether to subtract the mean spectrum (above).
 
     Raises:
         ValueError: unknown ``config``, non-positive sizes, or ``channels`` and ``blocks``

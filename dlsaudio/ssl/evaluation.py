@@ -176,7 +176,6 @@ def label_efficiency(
     """The label-efficiency curve: probe accuracy with ``k`` labels per class.
 
     Args:
-        train: embeddings the labelled subsets are drawn from.
         ks: labels per class; ``None`` means all labels (one fit).
         draws: seeded draws of the labelled subset per ``k`` (seeds ``seed``, ``seed + 1``,
             ...), averaged.

@@ -2,17 +2,10 @@
 
 Non-contrastive methods (BYOL, SimSiam) have a trivial solution: map every input to the same
 vector. These numbers, computed on a batch of projections ``z`` of shape ``(batch, dim)``,
-show it while training:
-
-- :func:`embedding_std`: std of the l2-normalised embeddings along the batch, averaged over
-  dimensions (SimSiam, https://arxiv.org/abs/2011.10566, Fig. 2). 0 when collapsed, about
-  ``1 / sqrt(dim)`` when the embeddings spread over the sphere.
-- :func:`effective_rank`: how many dimensions are really used (Roy & Vetterli, EUSIPCO 2007;
-  RankMe, https://arxiv.org/abs/2210.02885, uses it to rank SSL runs). 1 when collapsed.
-- :func:`alignment` and :func:`uniformity` (Wang & Isola, https://arxiv.org/abs/2005.10242):
-  positives close together, embeddings spread out.
-
-:class:`CollapseMonitor` watches the std and warns once when it drops.
+show it while training: :func:`embedding_std` falls to 0 and :func:`effective_rank` (how many
+dimensions are really used) to 1; :func:`alignment` and :func:`uniformity` say whether
+positives are close together and embeddings spread out. :class:`CollapseMonitor` watches the
+std and warns once when it drops.
 """
 
 from __future__ import annotations
@@ -43,8 +36,9 @@ def _check_z(name: str, z: torch.Tensor, min_batch: int = 2) -> None:
 def embedding_std(z: torch.Tensor) -> float:
     """Std of the l2-normalised embeddings along the batch, averaged over dimensions.
 
-    0 for a collapsed embedding; about ``1 / sqrt(dim)`` for embeddings spread uniformly over
-    the unit sphere (each coordinate of a random unit vector has variance ``1 / dim``).
+    SimSiam's collapse monitor (https://arxiv.org/abs/2011.10566, Fig. 2): 0 for a collapsed
+    embedding; about ``1 / sqrt(dim)`` for embeddings spread uniformly over the unit sphere
+    (each coordinate of a random unit vector has variance ``1 / dim``).
 
     Raises:
         ValueError: if ``z`` is not ``(batch, dim)`` with batch >= 2.
