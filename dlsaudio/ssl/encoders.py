@@ -56,8 +56,7 @@ class ResidualBlock(nn.Module):
             "in_channels, out_channels, stride, kernel_size",
             (in_channels, out_channels, stride, kernel_size),
         )
-        conv = nn.Conv1d if dims == 1 else nn.Conv2d
-        norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+        conv, norm = (nn.Conv1d, nn.BatchNorm1d) if dims == 1 else (nn.Conv2d, nn.BatchNorm2d)
         pad = kernel_size // 2
         self.conv1 = conv(in_channels, out_channels, kernel_size, stride, pad, bias=False)
         self.bn1 = norm(out_channels)

@@ -54,10 +54,9 @@ def plot_history(histories: History | Mapping[str, History], *, smooth: int = 5)
         axes[2].axhline(first.steps[0]["std_healthy"], ls="--", c="gray", label="1/sqrt(dim)")
     titles = ("loss", "learning rate", "std of normalised z", "effective rank of z")
     for ax, title in zip(axes, titles, strict=True):
-        ax.set_title(title)
-        ax.set_xlabel("step")
-    axes[0].legend(fontsize="small")
-    axes[2].legend(fontsize="small")
+        ax.set(title=title, xlabel="step")
+    for ax in (axes[0], axes[2]):
+        ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
 
@@ -82,9 +81,7 @@ def plot_label_efficiency(curves: Mapping[str, Mapping[str, Mapping[str, float]]
         std = [curve[k]["std"] for k in keys]
         ax.errorbar(positions, mean, yerr=std, marker="o", capsize=3, label=name)
     ax.set_xticks(positions, keys)
-    ax.set_xlabel("labels per class")
-    ax.set_ylabel("linear-probe accuracy")
-    ax.set_ylim(0, 1.02)
+    ax.set(xlabel="labels per class", ylabel="linear-probe accuracy", ylim=(0, 1.02))
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -127,17 +124,14 @@ def plot_embeddings(
         ValueError: unknown ``method`` or fewer than 5 clips.
     """
     xy = project_2d(emb.x, method, seed)
-    speakers = sorted(set(emb.speakers))
-    speaker_id = np.array([speakers.index(s) for s in emb.speakers])
+    speakers, speaker_id = np.unique(emb.speakers, return_inverse=True)  # sorted names
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     for ax, values, name, cmap in (
         (axes[0], emb.labels, "digit", "tab10"),
         (axes[1], speaker_id, "speaker", "tab20"),
     ):
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, cmap=cmap, s=9)
-        ax.set_title(f"{method.upper()} coloured by {name}")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set(title=f"{method.upper()} coloured by {name}", xticks=[], yticks=[])
         if name == "digit":
             ax.legend(*sc.legend_elements(), fontsize="x-small", loc="best", ncol=2)
         else:  # which colour is which speaker
