@@ -84,20 +84,14 @@ class AugmentationExplorer:
         fig, axes = plt.subplots(2, 2, figsize=(11, 4.5), sharex=True)
         seconds = wave.shape[1] / self.sample_rate
         t = np.arange(wave.shape[1]) / self.sample_rate
-        for col, (w, m, title) in enumerate(
-            ((wave, mel, "original"), (out_wave, out_mel, self.name.value))
-        ):
-            axes[0, col].plot(t, w[0].numpy(), lw=0.5)
-            axes[0, col].set_title(title)
+        views = ((wave, mel, "original"), (out_wave, out_mel, self.name.value))
+        for (top, bottom), (w, m, title) in zip(axes.T, views, strict=True):  # one column each
+            top.plot(t, w[0].numpy(), lw=0.5)
+            top.set_title(title)
             # the spectrogram on the same time axis as the wave above it (seconds, not frames)
-            axes[1, col].imshow(
-                m[0].numpy(),
-                origin="lower",
-                aspect="auto",
-                cmap="magma",
-                extent=(0.0, seconds, 0, m.shape[1]),
-            )
-            axes[1, col].set_xlabel("seconds")
+            extent = (0.0, seconds, 0, m.shape[1])
+            bottom.imshow(m[0].numpy(), origin="lower", aspect="auto", cmap="magma", extent=extent)
+            bottom.set_xlabel("seconds")
         axes[0, 0].set_xlim(0.0, seconds)
         axes[1, 0].set_ylabel("mel bin")
         self.figure = fig  # the last figure drawn
