@@ -265,15 +265,11 @@ class _Head(nn.Module):
             "in_dim, hidden_dim, out_dim, num_layers", (in_dim, hidden_dim, out_dim, num_layers)
         )
         self.in_dim, self.out_dim = in_dim, out_dim
-        layers, dim = [], in_dim
+        layers, d = [], in_dim  # d: the width entering the next Linear
         for _ in range(num_layers - 1):
-            layers += [
-                nn.Linear(dim, hidden_dim, bias=False),
-                nn.BatchNorm1d(hidden_dim),
-                nn.ReLU(),
-            ]
-            dim = hidden_dim
-        layers.append(nn.Linear(dim, out_dim, bias=not last_bn))
+            layers += [nn.Linear(d, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU()]
+            d = hidden_dim
+        layers.append(nn.Linear(d, out_dim, bias=not last_bn))
         if last_bn:
             layers.append(nn.BatchNorm1d(out_dim, affine=False))
         self.net = nn.Sequential(*layers)

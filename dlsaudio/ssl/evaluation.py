@@ -156,12 +156,10 @@ def sample_per_class(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     """
     check_int("k", k, minimum=1)
     rng = np.random.default_rng(seed)
-    picked = [
-        rng.choice(
-            np.flatnonzero(labels == c), size=min(k, int((labels == c).sum())), replace=False
-        )
-        for c in np.unique(labels)
-    ]
+    picked = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        picked.append(rng.choice(members, size=min(k, len(members)), replace=False))
     return np.sort(np.concatenate(picked))
 
 

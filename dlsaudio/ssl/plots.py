@@ -212,10 +212,8 @@ def plot_temperature(
         probs = candidate_probabilities(z1, z2, tau)[anchor, others]
         ax.bar(range(len(others)), probs.numpy(), color=colours)
         entropy = float(-(probs * probs.clamp_min(1e-30).log()).sum())
-        ax.set(
-            title=f"tau = {tau}: about {math.exp(entropy):.1f} candidates",
-            xlabel="candidates, most similar first",
-        )
+        ax.set_title(f"tau = {tau}: about {math.exp(entropy):.1f} candidates")
+        ax.set_xlabel("candidates, most similar first")
     axes[0, 0].set_ylabel("softmax probability (red: positive)")
     fig.tight_layout()
     return fig
