@@ -86,8 +86,8 @@ def test_extract_embeddings_uses_encoder_features_in_eval_mode():
     [
         (lambda: linear_probe(blobs(dim=8), blobs(dim=4)), "same dim"),
         (lambda: linear_probe(blobs().subset([0, 1]), blobs()), "single class"),
-        (lambda: sample_per_class(np.zeros(3), 0), "k must be a positive int"),
-        (lambda: label_efficiency(blobs(), blobs(), draws=0), "draws must be a positive int"),
+        (lambda: sample_per_class(np.zeros(3), 0), "k must be an int >= 1"),
+        (lambda: label_efficiency(blobs(), blobs(), draws=0), "draws must be an int >= 1"),
         (lambda: knn_accuracy(blobs(), blobs(), k=0), "k must be an int in"),
         (lambda: linear_probe(blobs().subset([]), blobs()), "empty embeddings"),
     ],
@@ -98,7 +98,7 @@ def test_invalid_arguments_raise(call, match):
 
 
 def test_extract_embeddings_rejects_bad_batch_size():
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
         extract_embeddings(MelEncoder(channels=(4,), blocks=(1,)), [], batch_size=0)
 
 

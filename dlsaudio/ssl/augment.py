@@ -40,30 +40,26 @@ def _randint(low: int, high: int, shape: tuple[int, ...], generator, like) -> to
 class Augmentation:
     """Base class: ``aug(x, generator=None)`` returns a tensor of the same shape as ``x``."""
 
-    #: which inputs the augmentation accepts: ``"wave"``, ``"mel"`` or ``"any"``.
+    #: which inputs the augmentation accepts: ``"wave"`` (the default), ``"mel"`` or ``"any"``.
     domain = "wave"
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        self._check_input(x)
-        if x.shape[0] == 0 or x.shape[-1] == 0:
-            return x.clone()
-        return self.apply(x, generator)
-
-    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _check_input(self, x: torch.Tensor) -> None:
         name = type(self).__name__
         if not isinstance(x, torch.Tensor) or not torch.is_floating_point(x):
             got = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"{name} expects a floating-point tensor, got {got}")
         allowed = {"wave": (2,), "mel": (3,), "any": (2, 3)}[self.domain]
         if x.ndim not in allowed:
-            expected = " or ".join(
-                {2: "(batch, time)", 3: "(batch, n_mels, frames)"}[d] for d in allowed
-            )
+            shapes = {2: "(batch, time)", 3: "(batch, n_mels, frames)"}
+            expected = " or ".join(shapes[d] for d in allowed)
             hint = "; add a batch dimension with x[None]" if x.ndim == min(allowed) - 1 else ""
             raise ValueError(f"{name} expects {expected}, got shape {tuple(x.shape)}{hint}")
+        if x.shape[0] == 0 or x.shape[-1] == 0:
+            return x.clone()
+        return self.apply(x, generator)
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        raise NotImplementedError
 
 
 @dataclass
@@ -86,7 +82,6 @@ class Gain(Augmentation):
 
     min_db: float = -6.0
     max_db: float = 6.0
-    domain = "wave"
 
     def __post_init__(self) -> None:
         check_range("min_db", self.min_db, "max_db", self.max_db)
@@ -106,7 +101,6 @@ class TimeShift(Augmentation):
     """
 
     max_shift: float = 0.1
-    domain = "wave"
 
     def __post_init__(self) -> None:
         check_fraction("max_shift", self.max_shift)
@@ -133,7 +127,6 @@ class AddNoise(Augmentation):
 
     min_snr_db: float = 5.0
     max_snr_db: float = 40.0
-    domain = "wave"
 
     def __post_init__(self) -> None:
         check_range("min_snr_db", self.min_snr_db, "max_snr_db", self.max_snr_db)
@@ -159,7 +152,6 @@ class Fade(Augmentation):
 
     max_fade_in: float = 0.1
     max_fade_out: float = 0.1
-    domain = "wave"
 
     def __post_init__(self) -> None:
         check_fraction("max_fade_in", self.max_fade_in)
@@ -225,8 +217,6 @@ class TimeMask(_BandMask):
     spans has a width uniform in ``[min_width, max_width]`` times the length, rounded.
 
     Args:
-        max_width: widest span, a fraction of the length in [0, 1].
-        min_width: narrowest span, a fraction in [0, max_width].
         num_masks: spans per example (they may overlap).
         fill: ``"zero"`` (silence for waveforms) or ``"mean"`` (the example's mean, better
             for log-mel spectrograms whose silence is not 0).
@@ -277,7 +267,6 @@ class SpeedPerturb(Augmentation):
 
     min_rate: float = 0.9
     max_rate: float = 1.1
-    domain = "wave"
 
     def __post_init__(self) -> None:
         check_positive("min_rate", self.min_rate)
@@ -289,11 +278,9 @@ class SpeedPerturb(Augmentation):
         pos = torch.arange(time, device=x.device, dtype=torch.float64)[None, :] * rate[:, None]
         i0 = pos.floor().long()
         frac = (pos - i0).to(x.dtype)
-        i1 = (i0 + 1).clamp(max=time - 1)
-        inside = pos <= time - 1
-        i0 = i0.clamp(max=time - 1)
+        i0, i1 = i0.clamp(max=time - 1), (i0 + 1).clamp(max=time - 1)
         out = torch.gather(x, 1, i0) * (1 - frac) + torch.gather(x, 1, i1) * frac
-        return out * inside
+        return out * (pos <= time - 1)  # zeros after the end
 
 
 @dataclass
@@ -373,21 +360,11 @@ def default_wave_augment(strength: float = 1.0) -> Compose:
     Each step is applied to an example with its own probability, so two views of a clip
     differ in which augmentations they got as well as in their parameters.
 
-    Args:
-        strength: scales every augmentation's range, in [0, 1]; 0 gives an identity.
+    ``strength`` in [0, 1] scales every range as in :data:`AUGMENTATIONS`; 0 gives an identity.
 
     Raises:
         ValueError: if ``strength`` is outside [0, 1].
     """
     s = check_fraction("strength", strength)
-    make = {name: factory(s) for name, factory in AUGMENTATIONS.items()}
-    return Compose(
-        [
-            RandomApply(make["gain"], p=0.8),
-            RandomApply(make["time_shift"], p=0.5),
-            RandomApply(make["speed"], p=0.5),
-            RandomApply(make["noise"], p=0.8),
-            RandomApply(make["fade"], p=0.5),
-            RandomApply(make["time_mask"], p=0.5),
-        ]
-    )
+    p = {"gain": 0.8, "time_shift": 0.5, "speed": 0.5, "noise": 0.8, "fade": 0.5, "time_mask": 0.5}
+    return Compose([RandomApply(AUGMENTATIONS[name](s), p=p[name]) for name in p])

@@ -10,6 +10,7 @@ after global average pooling:
 Each comes in two sizes. ``config="small"`` (the default) trains in minutes on a laptop CPU;
 ``config="resnet18"`` is the ResNet-18 layout (four stages of two residual blocks, 64 to 512
 channels; He et al., https://arxiv.org/abs/1512.03385), the seminar's encoder on a GPU.
+The keyword arguments ``channels`` and ``blocks`` (one number per stage) override a size.
 
 :class:`ProjectionHead` maps encoder features to the space where the loss lives (``z``);
 :class:`PredictionHead` is the extra MLP of BYOL and SimSiam (``p``).
@@ -34,30 +35,12 @@ _STAGES = {
 }
 
 
-def _check_config(config: str) -> None:
-    if config not in _STAGES:
-        raise ValueError(f"config={config!r} is unknown; choose one of {CONFIGS}")
-
-
-def _check_wave(name: str, wave: torch.Tensor, min_time: int) -> None:
-    if wave.ndim != 2:
-        raise ValueError(f"{name} expects wave of shape (batch, time), got {tuple(wave.shape)}")
-    if wave.shape[1] < min_time:
-        raise ValueError(
-            f"{name} needs at least {min_time} samples per clip, got wave of shape "
-            f"{tuple(wave.shape)}; pad the clips (dlsaudio.audio.pad_crop)"
-        )
-
-
 class ResidualBlock(nn.Module):
     """Two convolutions with batch norm and a skip connection (ResNet's basic block).
 
     Args:
         dims: 1 for ``(batch, channels, time)`` inputs, 2 for ``(batch, channels, h, w)``.
-        in_channels: channels of the input.
-        out_channels: channels of the output.
-        stride: stride of the first convolution (downsampling).
-        kernel_size: kernel size of both convolutions.
+        stride: of the first convolution (downsampling); ``kernel_size`` is both convolutions'.
 
     Raises:
         ValueError: ``dims`` is not 1 or 2, or a size is not positive.
@@ -73,8 +56,7 @@ class ResidualBlock(nn.Module):
             "in_channels, out_channels, stride, kernel_size",
             (in_channels, out_channels, stride, kernel_size),
         )
-        conv = nn.Conv1d if dims == 1 else nn.Conv2d
-        norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+        conv, norm = (nn.Conv1d, nn.BatchNorm1d) if dims == 1 else (nn.Conv2d, nn.BatchNorm2d)
         pad = kernel_size // 2
         self.conv1 = conv(in_channels, out_channels, kernel_size, stride, pad, bias=False)
         self.bn1 = norm(out_channels)
@@ -93,8 +75,7 @@ class ResidualBlock(nn.Module):
 
 
 def _stages(dims: int, stem: int, channels: Sequence[int], blocks: Sequence[int], kernel: int):
-    layers: list[nn.Module] = []
-    in_ch = stem
+    layers, in_ch = [], stem
     for i, (ch, n) in enumerate(zip(channels, blocks, strict=True)):
         for j in range(n):
             stride = 2 if (j == 0 and i > 0) else 1
@@ -123,7 +104,8 @@ class _Encoder(nn.Module):
 
     def __init__(self, config: str, channels: Sequence[int] | None, blocks: Sequence[int] | None):
         super().__init__()
-        _check_config(config)
+        if config not in _STAGES:
+            raise ValueError(f"config={config!r} is unknown; choose one of {CONFIGS}")
         self.channels = check_positive_ints("channels", channels or _STAGES[config][0])
         self.blocks = check_positive_ints("blocks", blocks or _STAGES[config][1])
         if len(self.channels) != len(self.blocks):
@@ -143,19 +125,20 @@ class _Encoder(nn.Module):
         raise NotImplementedError
 
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Encode clips.
-
-        Args:
-            wave: ``(batch, time)`` waveforms.
-            lengths: ``(batch,)`` number of real samples per clip; pooling ignores the padding.
-
-        Returns:
-            ``(batch, dim)`` features.
+        """``(batch, time)`` waves -> ``(batch, dim)`` features; pooling ignores the padding
+        after ``lengths`` ``(batch,)`` real samples per clip.
 
         Raises:
             ValueError: ``wave`` is not ``(batch, time)`` or is shorter than ``min_time``.
         """
-        _check_wave(type(self).__name__, wave, self.min_time)
+        name, shape = type(self).__name__, tuple(wave.shape)
+        if wave.ndim != 2:
+            raise ValueError(f"{name} expects wave of shape (batch, time), got {shape}")
+        if wave.shape[1] < self.min_time:
+            raise ValueError(
+                f"{name} needs at least {self.min_time} samples per clip, got wave of shape "
+                f"{shape}; pad the clips (dlsaudio.audio.pad_crop)"
+            )
         return _masked_mean(self.frames(wave), lengths, wave.shape[1])
 
 
@@ -163,13 +146,10 @@ class WaveEncoder(_Encoder):
     """1D convolutional encoder over raw waveforms: ``(batch, time)`` -> ``(batch, dim)``.
 
     A strided convolution (a learnable filterbank, as in wav2vec, https://arxiv.org/abs/1904.05862)
-    turns the waveform into frames, then residual stages downsample further; global average
-    pooling gives one vector per clip.
+    turns the waveform into frames, then residual stages downsample further.
 
     Args:
-        config: ``"small"`` (CPU, default) or ``"resnet18"`` (the seminar's GPU model, about
-            4 M parameters; :meth:`resnet18`).
-        channels, blocks: channels and residual blocks per stage; override the configuration.
+        config: see the module docstring; ``"resnet18"`` has about 4 M parameters.
         stem_stride: stride of the first convolution, in samples.
 
     Raises:
@@ -185,17 +165,16 @@ class WaveEncoder(_Encoder):
         blocks: Sequence[int] | None = None,
     ) -> None:
         super().__init__(config, channels, blocks)
-        channels, blocks = self.channels, self.blocks
         check_positive_ints("stem_stride", (stem_stride,))
-        stem = channels[0]
+        stem = self.channels[0]
         self.stem = nn.Sequential(
             nn.Conv1d(1, stem, kernel_size=2 * stem_stride, stride=stem_stride, bias=False),
             nn.BatchNorm1d(stem),
             nn.ReLU(),
             nn.MaxPool1d(4),  # 16 kHz / 5 / 4 = 800 frames per second
         )
-        self.body = _stages(1, stem, channels, blocks, kernel=9)
-        self.min_time = 8 * stem_stride * 2 ** len(channels)
+        self.body = _stages(1, stem, self.channels, self.blocks, kernel=9)
+        self.min_time = 8 * stem_stride * 2 ** len(self.channels)
 
     def frames(self, wave: torch.Tensor) -> torch.Tensor:
         return self.body(self.stem(wave[:, None, :]))  # (batch, channels, frames)
@@ -204,7 +183,6 @@ class WaveEncoder(_Encoder):
 class MelEncoder(_Encoder):
     """2D convolutional encoder over log-mel spectrograms: ``(batch, time)`` -> ``(batch, dim)``.
 
-    The log-mel front end lives inside the module, so both encoders take the same waves.
     Each clip's mean spectrum over its speech frames is subtracted
     (:func:`dlsaudio.audio.mean_normalize`, cepstral mean normalisation): the microphone and
     the average colour of a voice add the same offset to every frame's log energies, and
@@ -214,15 +192,11 @@ class MelEncoder(_Encoder):
     energies (as in PANNs, https://arxiv.org/abs/1912.10211) before the residual stages.
 
     Args:
-        config: ``"small"`` (CPU, default) or ``"resnet18"`` (the seminar's GPU model, about
-            11 M parameters; :meth:`resnet18`).
-        channels: channels per stage; overrides the configuration.
-        blocks: residual blocks per stage; overrides the configuration.
-        sample_rate: sample rate of the input waves, in Hz.
+        config: see the module docstring; ``"resnet18"`` has about 11 M parameters.
         n_mels: mel bins of the front end. 40, a usual number for speech recognition: with 64,
             InfoNCE features on FSDD gave a probe with 10 labels per digit of 0.83 instead of
             0.91 (validation takes 5-9, 2.5 CPU-minutes of training).
-        mean_norm: subtract each clip's mean log-mel spectrum before the batch norm.
+        mean_norm: whether to subtract the mean spectrum (above).
 
     Raises:
         ValueError: unknown ``config``, non-positive sizes, or ``channels`` and ``blocks``
@@ -240,19 +214,18 @@ class MelEncoder(_Encoder):
         mean_norm: bool = True,
     ) -> None:
         super().__init__(config, channels, blocks)
-        channels, blocks = self.channels, self.blocks
         check_positive_ints("sample_rate, n_mels", (sample_rate, n_mels))
         self.front = LogMel(sample_rate=sample_rate, n_mels=n_mels)
         self.mean_norm = bool(mean_norm)
         self.norm = nn.BatchNorm1d(n_mels)
-        stem = channels[0]
+        stem = self.channels[0]
         self.stem = nn.Sequential(
             nn.Conv2d(1, stem, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(stem),
             nn.ReLU(),
             nn.MaxPool2d(2),  # (n_mels / 2, frames / 2)
         )
-        self.body = _stages(2, stem, channels, blocks, kernel=3)
+        self.body = _stages(2, stem, self.channels, self.blocks, kernel=3)
         self.min_time = self.front.mel.n_fft
 
     def frames(self, wave: torch.Tensor) -> torch.Tensor:
@@ -271,12 +244,9 @@ ENCODERS = {"wave": WaveEncoder, "mel": MelEncoder}
 def make_encoder(kind: str = "mel", config: str = "small", **overrides) -> nn.Module:
     """Build an encoder by name: ``kind`` in :data:`ENCODERS`, ``config`` in :data:`CONFIGS`.
 
-    Args:
-        kind: ``"mel"`` (2D over the log-mel) or ``"wave"`` (1D over the waveform).
-        config: ``"small"`` (CPU) or ``"resnet18"`` (GPU).
-        **overrides: keyword arguments of the encoder (``channels``, ``blocks``, ...); a
-            ``None`` value keeps the configuration's default, so a notebook can pass its
-            smoke-mode widths unconditionally.
+    ``**overrides`` are the encoder's keyword arguments (``channels``, ``blocks``, ...); a
+    ``None`` value keeps the configuration's default, so a notebook can pass its smoke-mode
+    widths unconditionally.
 
     Raises:
         ValueError: unknown ``kind`` or ``config``, or invalid overrides.
@@ -286,28 +256,23 @@ def make_encoder(kind: str = "mel", config: str = "small", **overrides) -> nn.Mo
     return ENCODERS[kind](config=config, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def _mlp(
-    in_dim: int, hidden_dim: int, out_dim: int, num_layers: int, last_bn: bool
-) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    dim = in_dim
-    for _ in range(num_layers - 1):
-        layers += [nn.Linear(dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU()]
-        dim = hidden_dim
-    layers.append(nn.Linear(dim, out_dim, bias=not last_bn))
-    if last_bn:
-        layers.append(nn.BatchNorm1d(out_dim, affine=False))
-    return nn.Sequential(*layers)
-
-
 class _Head(nn.Module):
+    """``num_layers - 1`` blocks of Linear, BatchNorm and ReLU, then a Linear."""
+
     def __init__(self, in_dim, hidden_dim, out_dim, num_layers, last_bn) -> None:
         super().__init__()
         check_positive_ints(
             "in_dim, hidden_dim, out_dim, num_layers", (in_dim, hidden_dim, out_dim, num_layers)
         )
         self.in_dim, self.out_dim = in_dim, out_dim
-        self.net = _mlp(in_dim, hidden_dim, out_dim, num_layers, last_bn)
+        layers, d = [], in_dim  # d: the width entering the next Linear
+        for _ in range(num_layers - 1):
+            layers += [nn.Linear(d, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU()]
+            d = hidden_dim
+        layers.append(nn.Linear(d, out_dim, bias=not last_bn))
+        if last_bn:
+            layers.append(nn.BatchNorm1d(out_dim, affine=False))
+        self.net = nn.Sequential(*layers)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         if h.ndim != 2 or h.shape[1] != self.in_dim:
@@ -324,9 +289,6 @@ class ProjectionHead(_Head):
     small MLP and the features are better taken before it.
 
     Args:
-        in_dim: encoder feature size.
-        hidden_dim: hidden layer width.
-        out_dim: projection size.
         num_layers: linear layers (2 in SimCLR and BYOL, 3 in SimSiam and Barlow Twins).
         last_bn: end with a batch norm without affine parameters (SimSiam's projector).
 
@@ -350,7 +312,6 @@ class PredictionHead(_Head):
     (https://arxiv.org/abs/2011.10566): ``(batch, dim)`` -> ``(batch, dim)``, the ``p``.
 
     Args:
-        dim: projection size (input and output).
         hidden_dim: hidden width (BYOL uses 4096 for dim 256; SimSiam a bottleneck of dim / 4).
 
     Raises:

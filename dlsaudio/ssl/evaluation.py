@@ -19,6 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dlsaudio.data.waves import as_cache
+from dlsaudio.validation import check_int
 
 DEFAULT_KS = (1, 2, 5, 10, None)  # None: all labels
 
@@ -48,26 +49,22 @@ def extract_embeddings(
     clip_samples: int | None = None,
     device: str | torch.device | None = None,
 ) -> Embeddings:
-    """Encode every clip of ``dataset`` with a frozen model, in eval mode.
+    """Encode every clip of ``dataset`` with a frozen model, in eval mode; labels are -1 where
+    an item has none.
 
     Args:
         model: an SSL method (its ``embed`` is used: encoder features, not projections) or a
             bare encoder ``(batch, time) -> (batch, dim)``.
         dataset: items with ``"wave"``, ``"label"`` and ``"speaker"``, or a
             :class:`~dlsaudio.data.WaveCache`.
-        batch_size: clips per forward pass.
         clip_samples: every clip is padded or cropped to this many samples (default: a
             cache's own length, 16000 for a data set).
-        device: where to run; the model's device by default.
-
-    Returns:
-        :class:`Embeddings` (labels are -1 where an item has none).
+        device: the model's device by default.
 
     Raises:
-        ValueError: ``batch_size`` not positive or an empty dataset.
+        ValueError: ``batch_size`` < 1 or an empty dataset.
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int("batch_size", batch_size, minimum=1)
     cache = as_cache(dataset, clip_samples)
     if device is None:
         device = next(model.parameters()).device
@@ -95,21 +92,14 @@ def calibrate_batch_norm(
     One pass over the data in train mode, without gradients, gives the statistics that the
     first training step would see: the honest random-initialisation baseline.
 
-    Args:
-        model: a method (the pass goes through its ``project``, so the projection heads are
-            calibrated too) or a bare encoder.
-        dataset: items with ``"wave"``, or a :class:`~dlsaudio.data.WaveCache`.
-        batch_size: clips per forward pass.
-        clip_samples: pad or crop to this many samples (default: the cache's length).
-
-    Returns:
-        ``model``, in the training mode it had before.
+    Args and the returned ``model`` (in the training mode it had) are as
+    :func:`extract_embeddings`, but the pass goes through a method's ``project``, so the
+    projection heads are calibrated too.
 
     Raises:
         ValueError: ``batch_size`` < 2 (batch statistics need two clips).
     """
-    if not isinstance(batch_size, int) or batch_size < 2:
-        raise ValueError(f"batch_size must be an int >= 2, got {batch_size!r}")
+    check_int("batch_size", batch_size, minimum=2)
     cache = as_cache(dataset, clip_samples)
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     saved = [m.momentum for m in norms]
@@ -145,11 +135,7 @@ def linear_probe(
 ) -> float:
     """Accuracy on ``test`` of a logistic regression fitted on standardised ``train`` features.
 
-    Args:
-        train: embeddings with labels to fit on.
-        test: embeddings to score.
-        C: inverse L2 regularisation strength.
-        max_iter: iterations of the solver.
+    ``C`` is the inverse L2 regularisation strength, ``max_iter`` the solver's iterations.
 
     Raises:
         ValueError: shapes disagree, a set is empty, or ``train`` has a single class.
@@ -166,17 +152,14 @@ def sample_per_class(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     """Indices of ``k`` random examples of every class (all of a class if it has fewer).
 
     Raises:
-        ValueError: ``k`` not a positive int.
+        ValueError: ``k`` not an int >= 1.
     """
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive int (labels per class), got {k!r}")
+    check_int("k", k, minimum=1)
     rng = np.random.default_rng(seed)
-    picked = [
-        rng.choice(
-            np.flatnonzero(labels == c), size=min(k, int((labels == c).sum())), replace=False
-        )
-        for c in np.unique(labels)
-    ]
+    picked = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        picked.append(rng.choice(members, size=min(k, len(members)), replace=False))
     return np.sort(np.concatenate(picked))
 
 
@@ -191,11 +174,9 @@ def label_efficiency(
     """The label-efficiency curve: probe accuracy with ``k`` labels per class.
 
     Args:
-        train: embeddings the labelled subsets are drawn from.
-        test: embeddings to score.
         ks: labels per class; ``None`` means all labels (one fit).
-        draws: seeded draws of the labelled subset per ``k``, averaged.
-        seed: seed of the first draw.
+        draws: seeded draws of the labelled subset per ``k`` (seeds ``seed``, ``seed + 1``,
+            ...), averaged.
 
     Returns:
         ``{"1": {"mean", "std", "labels"}, ..., "all": {...}}`` where ``labels`` is the number
@@ -204,8 +185,7 @@ def label_efficiency(
     Raises:
         ValueError: ``draws`` < 1 or an invalid ``k``.
     """
-    if not isinstance(draws, int) or draws < 1:
-        raise ValueError(f"draws must be a positive int, got {draws!r}")
+    check_int("draws", draws, minimum=1)
     _check_pair(train, test)
     curve = {}
     for k in ks:
@@ -215,11 +195,8 @@ def label_efficiency(
             idx = [sample_per_class(train.labels, k, seed + d) for d in range(draws)]
             accs = [linear_probe(train.subset(i), test) for i in idx]
             n = len(idx[0])
-        curve["all" if k is None else str(k)] = {
-            "mean": float(np.mean(accs)),
-            "std": float(np.std(accs)),
-            "labels": int(n),
-        }
+        stats = {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "labels": int(n)}
+        curve["all" if k is None else str(k)] = stats
     return curve
 
 
@@ -284,14 +261,9 @@ def knn_accuracy(train: Embeddings, test: Embeddings, k: int = 5) -> float:
 
 
 def score(train: Embeddings, test: Embeddings, *, knn_k: int = 5, **curve) -> dict:
-    """``{"probe": curve, "knn": accuracy}`` of frozen embeddings.
+    """``{"probe": label_efficiency(train, test, **curve), "knn": knn_accuracy(...)}``.
 
-    Args:
-        train: embeddings the probe and the kNN vote learn from.
-        test: embeddings to score.
-        knn_k: neighbours of the kNN vote (at most the number of training clips).
-        **curve: ``ks``, ``draws`` and ``seed`` of :func:`label_efficiency`, whose output is
-            ``curve``; their defaults are its own.
+    ``knn_k`` is capped at the number of training clips.
 
     Raises:
         ValueError: as :func:`label_efficiency` and :func:`knn_accuracy`.
@@ -303,13 +275,7 @@ def score(train: Embeddings, test: Embeddings, *, knn_k: int = 5, **curve) -> di
 
 
 def evaluate(model: torch.nn.Module, train_set, test_set, **options) -> dict:
-    """Extract embeddings of both sets and :func:`score` them.
-
-    Args:
-        model: the encoder (or method) whose frozen embeddings are scored.
-        train_set: clips the probe and the kNN vote learn from.
-        test_set: clips to score.
-        **options: ``ks``, ``draws``, ``seed`` and ``knn_k`` of :func:`score`.
+    """:func:`extract_embeddings` of both sets, then :func:`score` them with ``**options``.
 
     Raises:
         ValueError: as :func:`score`.

@@ -2,17 +2,10 @@
 
 Non-contrastive methods (BYOL, SimSiam) have a trivial solution: map every input to the same
 vector. These numbers, computed on a batch of projections ``z`` of shape ``(batch, dim)``,
-show it while training:
-
-- :func:`embedding_std`: std of the l2-normalised embeddings along the batch, averaged over
-  dimensions (SimSiam, https://arxiv.org/abs/2011.10566, Fig. 2). 0 when collapsed, about
-  ``1 / sqrt(dim)`` when the embeddings spread over the sphere.
-- :func:`effective_rank`: how many dimensions are really used (Roy & Vetterli, EUSIPCO 2007;
-  RankMe, https://arxiv.org/abs/2210.02885, uses it to rank SSL runs). 1 when collapsed.
-- :func:`alignment` and :func:`uniformity` (Wang & Isola, https://arxiv.org/abs/2005.10242):
-  positives close together, embeddings spread out.
-
-:class:`CollapseMonitor` watches the std and warns once when it drops.
+show it while training: :func:`embedding_std` falls to 0 and :func:`effective_rank` (how many
+dimensions are really used) to 1; :func:`alignment` and :func:`uniformity` say whether
+positives are close together and embeddings spread out. :class:`CollapseMonitor` watches the
+std and warns once when it drops.
 """
 
 from __future__ import annotations
@@ -43,12 +36,9 @@ def _check_z(name: str, z: torch.Tensor, min_batch: int = 2) -> None:
 def embedding_std(z: torch.Tensor) -> float:
     """Std of the l2-normalised embeddings along the batch, averaged over dimensions.
 
-    Args:
-        z: ``(batch, dim)`` embeddings.
-
-    Returns:
-        0 for a collapsed embedding; about ``1 / sqrt(dim)`` for embeddings spread uniformly
-        over the unit sphere (each coordinate of a random unit vector has variance ``1 / dim``).
+    SimSiam's collapse monitor (https://arxiv.org/abs/2011.10566, Fig. 2): 0 for a collapsed
+    embedding; about ``1 / sqrt(dim)`` for embeddings spread uniformly over the unit sphere
+    (each coordinate of a random unit vector has variance ``1 / dim``).
 
     Raises:
         ValueError: if ``z`` is not ``(batch, dim)`` with batch >= 2.
@@ -68,12 +58,8 @@ def effective_rank(z: torch.Tensor, eps: float = 1e-12) -> float:
     ``p_k = s_k / sum(s)``, ``erank = exp(-sum p_k log p_k)``. The matrix is not centred, as
     in the definition, so a collapsed embedding (all rows equal) has effective rank 1.
 
-    Args:
-        z: ``(batch, dim)`` embeddings.
-        eps: singular values are clamped from below by this before the logarithm.
-
-    Returns:
-        A number in ``[1, min(batch, dim)]``; 0 for an all-zero matrix.
+    The result lies in ``[1, min(batch, dim)]``; 0 for an all-zero matrix. Singular values are
+    clamped from below by ``eps`` before the logarithm.
 
     Raises:
         ValueError: if ``z`` is not ``(batch, dim)``.
@@ -92,15 +78,8 @@ def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> torch.T
     """Alignment of positive pairs: ``mean ||f(x) - f(y)||^alpha`` on l2-normalised embeddings.
 
     Wang & Isola, https://arxiv.org/abs/2005.10242 (lower is better; 0 when the two views
-    map to the same point, at most ``2^alpha``). Differentiable, so it can also be a loss.
-
-    Args:
-        z1: ``(batch, dim)`` embeddings of the first views.
-        z2: ``(batch, dim)`` embeddings of the second views.
-        alpha: the exponent (the paper uses 2).
-
-    Returns:
-        A scalar tensor.
+    map to the same point, at most ``2^alpha``; the paper uses ``alpha = 2``). A scalar
+    tensor, differentiable, so it can also be a loss.
 
     Raises:
         ValueError: on mismatched shapes or ``alpha <= 0``.
@@ -115,14 +94,8 @@ def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
     """Uniformity: ``log mean_{i<j} exp(-t ||f(x_i) - f(x_j)||^2)`` on l2-normalised embeddings.
 
     Wang & Isola, https://arxiv.org/abs/2005.10242 (lower is better; 0 when collapsed, about
-    -4 for ``t = 2`` and many points spread over a high-dimensional sphere).
-
-    Args:
-        z: ``(batch, dim)`` embeddings.
-        t: the Gaussian kernel's scale (the paper uses 2).
-
-    Returns:
-        A scalar tensor.
+    -4 for the paper's kernel scale ``t = 2`` and many points spread over a high-dimensional
+    sphere). A scalar tensor.
 
     Raises:
         ValueError: if ``z`` is not ``(batch, dim)`` with batch >= 2, or ``t <= 0``.
@@ -135,23 +108,17 @@ def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
 
 @torch.no_grad()
 def health_metrics(z1: torch.Tensor, z2: torch.Tensor) -> dict[str, float]:
-    """All health numbers for a batch of paired embeddings.
+    """All health numbers for a batch of paired views ``z1``, ``z2``.
 
-    Args:
-        z1: ``(batch, dim)`` embeddings of the first views.
-        z2: ``(batch, dim)`` embeddings of the second views.
-
-    Returns:
-        ``{"std", "std_healthy", "effective_rank", "alignment", "uniformity"}``: ``std`` and
-        ``effective_rank`` of ``z1``, ``std_healthy = 1 / sqrt(dim)`` for reference,
-        ``alignment`` of the pairs, ``uniformity`` averaged over both views (as in Wang &
-        Isola's code).
+    ``{"std", "std_healthy", "effective_rank", "alignment", "uniformity"}``: ``std`` and
+    ``effective_rank`` of ``z1``, ``std_healthy = 1 / sqrt(dim)`` for reference, ``alignment``
+    of the pairs, ``uniformity`` averaged over both views (as in Wang & Isola's code).
 
     Raises:
         ValueError: on mismatched shapes or batch < 2.
     """
     z1, z2 = z1.detach().float(), z2.detach().float()
-    a = float(alignment(z1, z2))
+    a = float(alignment(z1, z2))  # first: its check names z1 and z2
     return {
         "std": embedding_std(z1),
         "std_healthy": 1.0 / math.sqrt(z1.shape[1]),
@@ -188,11 +155,8 @@ class CollapseMonitor:
             raise ValueError(
                 f"threshold must be in (0, 1] (a fraction of 1/sqrt(dim)), got {threshold!r}"
             )
-        self.dim = dim
-        self.threshold = float(threshold)
-        self.patience = patience
-        self.warned = False
-        self.streak = 0
+        self.dim, self.threshold, self.patience = dim, float(threshold), patience
+        self.warned, self.streak = False, 0
         self.last_std: float | None = None
 
     @property
@@ -201,10 +165,8 @@ class CollapseMonitor:
         return self.threshold / math.sqrt(self.dim)
 
     def __call__(self, z: torch.Tensor | float) -> bool:
-        """Check a ``(batch, dim)`` batch of embeddings, or an already computed std.
-
-        Returns:
-            True when this batch is collapsed (and patience is exhausted).
+        """True when this batch of ``z`` (or an already computed std) is collapsed and
+        patience is exhausted.
 
         Raises:
             ValueError: if ``z`` is a tensor whose dim differs from the monitor's.

@@ -30,21 +30,20 @@ def candidate_probabilities(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> t
     return torch.softmax(logits, dim=1)
 
 
-def _view_labels(labels: torch.Tensor) -> torch.Tensor:
-    labels = torch.as_tensor(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"labels must be (batch,), got shape {tuple(labels.shape)}")
-    return torch.cat([labels, labels])  # (2N,) the label of each view
-
-
 def negative_mask(labels: torch.Tensor) -> torch.Tensor:
     """``(2N, 2N)`` bool: True where column ``k`` is a negative of anchor ``i`` (neither the
     anchor itself nor its other view)."""
-    n = len(labels)
-    mask = ~torch.eye(2 * n, dtype=torch.bool)
-    idx = torch.arange(2 * n)
-    mask[idx, (idx + n) % (2 * n)] = False
-    return mask
+    eye = torch.eye(2 * len(labels), dtype=torch.bool)
+    return ~(eye | eye.roll(len(labels), dims=1))  # the positive of row i is column i + N
+
+
+def _same_label_mask(labels: torch.Tensor) -> torch.Tensor:
+    """``(2N, 2N)`` bool: the negatives of each anchor that share its label."""
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be (batch,), got shape {tuple(labels.shape)}")
+    views = torch.cat([labels, labels])  # (2N,) the label of each view
+    return (views[:, None] == views[None, :]) & negative_mask(labels)
 
 
 def same_label_negatives(labels: torch.Tensor) -> torch.Tensor:
@@ -53,9 +52,7 @@ def same_label_negatives(labels: torch.Tensor) -> torch.Tensor:
     Raises:
         ValueError: ``labels`` is not one-dimensional.
     """
-    views = _view_labels(labels)
-    same = views[:, None] == views[None, :]
-    return (same & negative_mask(labels)).sum(dim=1)
+    return _same_label_mask(labels).sum(dim=1)
 
 
 def same_label_weight(
@@ -63,11 +60,10 @@ def same_label_weight(
 ) -> dict[str, float]:
     """How much of InfoNCE's push goes to negatives of the anchor's own class.
 
-    Returns:
-        ``{"count_share", "push_share"}``: the share of negatives that share the anchor's label,
-        and the share of the softmax mass on negatives (the push) that goes to them, each
-        averaged over the anchors. ``push_share`` above ``count_share`` means the model already
-        finds same-class clips similar and the loss pushes them apart harder than the rest.
+    ``{"count_share", "push_share"}``: the share of negatives that share the anchor's label,
+    and the share of the softmax mass on negatives (the push) that goes to them, each averaged
+    over the anchors. ``push_share`` above ``count_share`` means the model already finds
+    same-class clips similar and the loss pushes them apart harder than the rest.
 
     Raises:
         ValueError: shapes or ``tau`` that :func:`dlsaudio.ssl.losses.info_nce` rejects, or labels
@@ -76,9 +72,7 @@ def same_label_weight(
     if len(labels) != z1.shape[0]:
         raise ValueError(f"labels has {len(labels)} entries for a batch of {z1.shape[0]} clips")
     probs = candidate_probabilities(z1, z2, tau)
-    negatives = negative_mask(labels)
-    views = _view_labels(labels)
-    same = (views[:, None] == views[None, :]) & negatives
+    same, negatives = _same_label_mask(labels), negative_mask(labels)
     count_share = same.sum(dim=1).float() / negatives.sum(dim=1).float()
     push = (probs * same).sum(dim=1) / (probs * negatives).sum(dim=1)
     return {"count_share": float(count_share.mean()), "push_share": float(push.mean())}

@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 
 from dlsaudio.history import History
 from dlsaudio.ssl.evaluation import Embeddings
-from dlsaudio.ssl.losses import DEFAULT_TAU, info_nce
+from dlsaudio.ssl.losses import DEFAULT_TAU
+from dlsaudio.ssl.negatives import candidate_probabilities
 
 PROJECTIONS = ("tsne", "umap")
 
@@ -24,16 +25,7 @@ def _smooth(values: list[float], window: int) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     if window <= 1 or len(values) < window:
         return values
-    kernel = np.ones(window) / window
-    return np.convolve(values, kernel, mode="valid")
-
-
-def _as_runs(histories: History | Mapping[str, History]) -> dict[str, History]:
-    if isinstance(histories, History):
-        return {"run": histories}
-    if not histories:
-        raise ValueError("histories is empty; pass a History or {name: History}")
-    return dict(histories)
+    return np.convolve(values, np.ones(window) / window, mode="valid")
 
 
 def plot_history(histories: History | Mapping[str, History], *, smooth: int = 5) -> Figure:
@@ -47,24 +39,24 @@ def plot_history(histories: History | Mapping[str, History], *, smooth: int = 5)
     Raises:
         ValueError: an empty mapping.
     """
-    runs = _as_runs(histories)
+    runs = {"run": histories} if isinstance(histories, History) else dict(histories)
+    if not runs:
+        raise ValueError("histories is empty; pass a History or {name: History}")
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.2))
     for name, h in runs.items():
         steps = np.asarray(h.column("step"))
         loss = _smooth(h.column("loss"), smooth)
         axes[0].plot(steps[len(steps) - len(loss) :], loss, label=name)
-        axes[1].plot(steps, h.column("lr"), label=name)
-        axes[2].plot(steps, h.column("std"), label=name)
-        axes[3].plot(steps, h.column("effective_rank"), label=name)
+        for ax, column in zip(axes[1:], ("lr", "std", "effective_rank"), strict=True):
+            ax.plot(steps, h.column(column), label=name)
     first = next(iter(runs.values()))
     if first.steps and "std_healthy" in first.steps[0]:
         axes[2].axhline(first.steps[0]["std_healthy"], ls="--", c="gray", label="1/sqrt(dim)")
     titles = ("loss", "learning rate", "std of normalised z", "effective rank of z")
     for ax, title in zip(axes, titles, strict=True):
-        ax.set_title(title)
-        ax.set_xlabel("step")
-    axes[0].legend(fontsize="small")
-    axes[2].legend(fontsize="small")
+        ax.set(title=title, xlabel="step")
+    for ax in (axes[0], axes[2]):
+        ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
 
@@ -89,9 +81,7 @@ def plot_label_efficiency(curves: Mapping[str, Mapping[str, Mapping[str, float]]
         std = [curve[k]["std"] for k in keys]
         ax.errorbar(positions, mean, yerr=std, marker="o", capsize=3, label=name)
     ax.set_xticks(positions, keys)
-    ax.set_xlabel("labels per class")
-    ax.set_ylabel("linear-probe accuracy")
-    ax.set_ylim(0, 1.02)
+    ax.set(xlabel="labels per class", ylabel="linear-probe accuracy", ylim=(0, 1.02))
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -127,29 +117,21 @@ def plot_embeddings(
     """2D map of embeddings, coloured by digit (left) and by speaker (right).
 
     A good representation for digit recognition groups clips by digit and mixes speakers;
-    clusters by speaker mean the encoder learned who speaks, not what is said.
-
-    Args:
-        emb: :class:`~dlsaudio.ssl.evaluation.Embeddings`.
-        method: ``"tsne"`` or ``"umap"``.
-        seed: seed of the projection.
-        title: figure title.
+    clusters by speaker mean the encoder learned who speaks, not what is said. ``method`` and
+    ``seed`` are those of :func:`project_2d`.
 
     Raises:
         ValueError: unknown ``method`` or fewer than 5 clips.
     """
     xy = project_2d(emb.x, method, seed)
-    speakers = sorted(set(emb.speakers))
-    speaker_id = np.array([speakers.index(s) for s in emb.speakers])
+    speakers, speaker_id = np.unique(emb.speakers, return_inverse=True)  # sorted names
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     for ax, values, name, cmap in (
         (axes[0], emb.labels, "digit", "tab10"),
         (axes[1], speaker_id, "speaker", "tab20"),
     ):
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, cmap=cmap, s=9)
-        ax.set_title(f"{method.upper()} coloured by {name}")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set(title=f"{method.upper()} coloured by {name}", xticks=[], yticks=[])
         if name == "digit":
             ax.legend(*sc.legend_elements(), fontsize="x-small", loc="best", ncol=2)
         else:  # which colour is which speaker
@@ -171,24 +153,15 @@ def plot_similarity(
     gives each candidate of being the anchor's positive. The positives (the other view of the
     same clip) are circled: the loss is the mean of ``-log`` of the circled probabilities.
 
-    Args:
-        z1: ``(batch, dim)`` projections of the first views.
-        z2: ``(batch, dim)`` projections of the second views.
-        tau: temperature.
-        title: figure title.
-
     Raises:
         ValueError: shapes that :func:`dlsaudio.ssl.losses.info_nce` rejects.
     """
-    info_nce(z1, z2, tau)  # the same checks as the loss
+    probs = candidate_probabilities(z1, z2, tau)  # (2N, 2N), checked as the loss checks
     n = z1.shape[0]
     z = torch.nn.functional.normalize(torch.cat([z1, z2]).detach().float(), dim=1)  # (2N, dim)
-    logits = (z @ z.T / tau).fill_diagonal_(float("-inf"))  # (2N, 2N)
-    probs = torch.softmax(logits, dim=1)
+    shown = (z @ z.T / tau).fill_diagonal_(float("nan"))  # (2N, 2N), the diagonal left blank
     partner = torch.cat([torch.arange(n) + n, torch.arange(n)])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
-    shown = logits.clone()
-    shown[torch.isinf(shown)] = float("nan")
     for ax, values, title in (
         (axes[0], shown, f"similarity / tau (tau = {tau}), diagonal masked"),
         (axes[1], probs, "softmax of each row"),
@@ -216,8 +189,6 @@ def plot_temperature(
     spreads it over all of them.
 
     Args:
-        z1: ``(batch, dim)`` projections of the first views.
-        z2: ``(batch, dim)`` projections of the second views.
         taus: temperatures, one panel each.
         anchor: row of ``[z1; z2]`` to show.
 
@@ -225,8 +196,6 @@ def plot_temperature(
         ValueError: shapes that :func:`dlsaudio.ssl.losses.info_nce` rejects, an empty ``taus`` or an
             ``anchor`` outside ``[0, 2N)``.
     """
-    from dlsaudio.ssl.negatives import candidate_probabilities
-
     taus = list(taus)
     n = z1.shape[0]
     if not taus:
@@ -238,15 +207,13 @@ def plot_temperature(
     others = [k for k in torch.argsort(similarity, descending=True).tolist() if k != anchor]
     partner = (anchor + n) % (2 * n)
     colours = ["tab:red" if k == partner else "tab:blue" for k in others]
-    fig, axes = plt.subplots(1, len(taus), figsize=(3.2 * len(taus), 3), sharey=True)
-    for ax, tau in zip(np.atleast_1d(axes), taus, strict=True):
+    fig, axes = plt.subplots(1, len(taus), figsize=(3.2 * len(taus), 3), sharey=True, squeeze=False)
+    for ax, tau in zip(axes[0], taus, strict=True):
         probs = candidate_probabilities(z1, z2, tau)[anchor, others]
         ax.bar(range(len(others)), probs.numpy(), color=colours)
         entropy = float(-(probs * probs.clamp_min(1e-30).log()).sum())
-        ax.set(
-            title=f"tau = {tau}: about {math.exp(entropy):.1f} candidates",
-            xlabel="candidates, most similar first",
-        )
-    np.atleast_1d(axes)[0].set_ylabel("softmax probability (red: positive)")
+        ax.set_title(f"tau = {tau}: about {math.exp(entropy):.1f} candidates")
+        ax.set_xlabel("candidates, most similar first")
+    axes[0, 0].set_ylabel("softmax probability (red: positive)")
     fig.tight_layout()
     return fig

@@ -27,16 +27,11 @@ def _check_waves(waves: torch.Tensor) -> None:
         raise ValueError(f"waves must be (clips, time) with clips >= 1, got {tuple(waves.shape)}")
 
 
-def _applies_to_mel(name: str, aug) -> bool:
-    return getattr(aug, "domain", "wave") == "mel" or name.startswith("mel_")
-
-
 class AugmentationExplorer:
     """Pick a clip, an augmentation and a strength; see and hear the result.
 
     Args:
-        waves: ``(clips, time)`` waveforms (e.g. ``WaveCache(dataset).waves``).
-        sample_rate: their sample rate, in Hz.
+        waves: ``(clips, time)`` waveforms (e.g. ``WaveCache(dataset).waves``), at ``sample_rate``.
         augmentations: ``{name: factory(strength)}``; :data:`dlsaudio.ssl.augment.AUGMENTATIONS`
             by default.
         seed: seed of the augmentation's random draw (the "resample" button changes it).
@@ -61,21 +56,14 @@ class AugmentationExplorer:
         self.waves, self.sample_rate, self.seed = waves, sample_rate, seed
         self.clip = widgets.IntSlider(0, min=0, max=waves.shape[0] - 1, description="clip")
         self.name = widgets.Dropdown(options=list(self.augmentations), description="augment")
-        self.strength = widgets.FloatSlider(
-            1.0, min=0.0, max=1.0, step=0.05, description="strength"
-        )
+        self.strength = widgets.FloatSlider(1.0, max=1.0, step=0.05, description="strength")
         self.resample = widgets.Button(description="new random draw")
         self.output = widgets.Output()
         for control in (self.clip, self.name, self.strength):
             control.observe(lambda _: self.update(), names="value")
         self.resample.on_click(self._next_seed)
-        self.widget = widgets.VBox(
-            [
-                widgets.HBox([self.clip, self.name]),
-                widgets.HBox([self.strength, self.resample]),
-                self.output,
-            ]
-        )
+        rows = [widgets.HBox([self.clip, self.name]), widgets.HBox([self.strength, self.resample])]
+        self.widget = widgets.VBox([*rows, self.output])
         self.augmented: torch.Tensor | None = None
         self.update()
 
@@ -89,27 +77,21 @@ class AugmentationExplorer:
         aug = self.augmentations[self.name.value](self.strength.value)
         g = torch.Generator().manual_seed(self.seed)
         mel = log_mel(wave, self.sample_rate)  # (1, n_mels, frames)
-        on_mel = _applies_to_mel(self.name.value, aug)
+        on_mel = getattr(aug, "domain", "wave") == "mel" or self.name.value.startswith("mel_")
         out_wave = wave if on_mel else aug(wave, generator=g)
         out_mel = aug(mel, generator=g) if on_mel else log_mel(out_wave, self.sample_rate)
         self.augmented = out_mel[0] if on_mel else out_wave[0]
         fig, axes = plt.subplots(2, 2, figsize=(11, 4.5), sharex=True)
         seconds = wave.shape[1] / self.sample_rate
         t = np.arange(wave.shape[1]) / self.sample_rate
-        for col, (w, m, title) in enumerate(
-            ((wave, mel, "original"), (out_wave, out_mel, self.name.value))
-        ):
-            axes[0, col].plot(t, w[0].numpy(), lw=0.5)
-            axes[0, col].set_title(title)
+        views = ((wave, mel, "original"), (out_wave, out_mel, self.name.value))
+        for (top, bottom), (w, m, title) in zip(axes.T, views, strict=True):  # one column each
+            top.plot(t, w[0].numpy(), lw=0.5)
+            top.set_title(title)
             # the spectrogram on the same time axis as the wave above it (seconds, not frames)
-            axes[1, col].imshow(
-                m[0].numpy(),
-                origin="lower",
-                aspect="auto",
-                cmap="magma",
-                extent=(0.0, seconds, 0, m.shape[1]),
-            )
-            axes[1, col].set_xlabel("seconds")
+            extent = (0.0, seconds, 0, m.shape[1])
+            bottom.imshow(m[0].numpy(), origin="lower", aspect="auto", cmap="magma", extent=extent)
+            bottom.set_xlabel("seconds")
         axes[0, 0].set_xlim(0.0, seconds)
         axes[1, 0].set_ylabel("mel bin")
         self.figure = fig  # the last figure drawn
@@ -133,9 +115,7 @@ class EmbeddingExplorer:
     """Pick a clip and hear its nearest neighbours in embedding space.
 
     Args:
-        emb: :class:`~dlsaudio.ssl.evaluation.Embeddings` of the clips.
-        waves: ``(clips, time)`` waveforms in the same order.
-        sample_rate: their sample rate, in Hz.
+        waves: ``(clips, time)`` waveforms in the order of ``emb``, at ``sample_rate``.
         k: neighbours to show.
 
     Raises:
