@@ -7,7 +7,8 @@ import pytest
 
 pytest.importorskip("whisper.tokenizer")
 
-from dlsaudio.asr.__main__ import main, parse_args, parse_weights  # noqa: E402
+from dlsaudio.asr.__main__ import main, parse_args  # noqa: E402
+from dlsaudio.asr.options import parse_weights  # noqa: E402
 
 
 def test_cli_fine_tunes_and_writes_results_model_and_checkpoint(tmp_path, capsys):

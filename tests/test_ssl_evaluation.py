@@ -102,7 +102,7 @@ def test_extract_embeddings_rejects_bad_batch_size():
         extract_embeddings(MelEncoder(channels=(4,), blocks=(1,)), [], batch_size=0)
 
 
-def test_label_efficiency_benchmark_reports_every_model_on_held_out_takes(capsys):
+def test_label_efficiency_benchmark_reports_every_model_on_held_out_takes(capsys, tmp_path):
     import json
 
     from dlsaudio.bench import ssl as bench
@@ -118,9 +118,12 @@ def test_label_efficiency_benchmark_reports_every_model_on_held_out_takes(capsys
             "0.005",
             "--draws",
             "1",
+            "--plot",
+            str(tmp_path / "curve.png"),
         ]
     )
     assert code == 0
+    assert (tmp_path / "curve.png").stat().st_size > 0
     out = json.loads(capsys.readouterr().out)["label_efficiency"]
     assert out["split"].startswith("test takes 0: 140 clips, the same 14 speakers")
     for name in ("random_init", "infonce"):

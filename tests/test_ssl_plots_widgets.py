@@ -2,6 +2,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import math
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -12,6 +14,7 @@ from dlsaudio.history import History  # noqa: E402
 from dlsaudio.ssl.augment import Gain  # noqa: E402
 from dlsaudio.ssl.evaluation import Embeddings  # noqa: E402
 from dlsaudio.ssl.plots import (  # noqa: E402
+    crossover,
     plot_embeddings,
     plot_history,
     plot_label_efficiency,
@@ -58,7 +61,35 @@ def test_plot_label_efficiency_has_one_line_per_method():
     fig = plot_label_efficiency({"random": curve, "byol": curve})
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "10", "all"]
+    assert ax.get_xscale() == "log"
     assert len(ax.get_legend().get_texts()) == 2
+
+
+def _curve(means: dict[str, float]) -> dict:
+    return {k: {"mean": m, "std": 0.01} for k, m in means.items()}
+
+
+def test_crossover_is_where_the_baseline_catches_up_interpolated_in_log_k():
+    ssl = _curve({"1": 0.5, "2": 0.6, "5": 0.8, "10": 0.85, "all": 0.95})
+    supervised = _curve({"1": 0.3, "2": 0.5, "5": 0.8, "10": 0.95, "all": 0.99})
+    # the gap is +0.1 at k = 2 and 0 at k = 5: the baseline catches up at 5 exactly
+    assert crossover(ssl, supervised) == pytest.approx(5.0)
+    late = _curve({"1": 0.3, "2": 0.5, "5": 0.75, "10": 0.95, "all": 0.99})
+    # +0.05 at k = 5, -0.10 at k = 10: one third of the way from log 5 to log 10
+    assert crossover(ssl, late) == pytest.approx(math.exp(math.log(5) + math.log(2) / 3))
+    assert crossover(ssl, _curve({k: 0.0 for k in ssl})) is None  # never catches up
+    assert crossover(_curve({k: 0.0 for k in ssl}), ssl) is None  # never behind: no lead
+
+
+def test_label_efficiency_plot_draws_the_supervised_baseline_and_marks_the_crossover():
+    ssl = _curve({"1": 0.5, "2": 0.6, "5": 0.8, "10": 0.85, "all": 0.95})
+    supervised = _curve({"1": 0.3, "2": 0.5, "5": 0.75, "10": 0.95, "all": 0.99})
+    fig = plot_label_efficiency({"infonce": ssl}, supervised=supervised)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["infonce", "supervised from scratch"]
+    marks = [t.get_text() for t in ax.texts]
+    assert marks == [f"infonce: crossover at {crossover(ssl, supervised):.1f}"]
 
 
 def test_tsne_keeps_classes_apart_and_embedding_plot_has_two_panels():

@@ -314,6 +314,23 @@ def bench_label_efficiency(
     return results
 
 
+def plot_curves(label_efficiency: dict):
+    """The figure of :func:`dlsaudio.ssl.plots.plot_label_efficiency` for a benchmark result:
+    each model's probe (mean and spread over the draws) against the supervised models trained
+    from scratch on the same clips, with the crossover marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dlsaudio.ssl.plots import plot_label_efficiency
+
+    curves = {
+        name: {k: {"mean": m, "std": row["probe_std"][k]} for k, m in row["probe"].items()}
+        for name, row in label_efficiency.items()
+        if isinstance(row, dict) and "probe" in row
+    }
+    return plot_label_efficiency(curves, supervised=label_efficiency["supervised_per_k"])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the SSL benchmark and print its JSON; returns the exit code."""
     parser = argparse.ArgumentParser(
@@ -351,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         "--methods", nargs="+", default=["infonce"], help="pre-training methods to compare"
     )
     group.add_argument("--draws", type=int, default=5, help="labelled subsets drawn per k")
+    group.add_argument(
+        "--plot", type=Path, default=None, help="save the label-efficiency figure (PNG) here"
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
@@ -380,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
             methods=tuple(args.methods),
             draws=args.draws,
         )
+        if args.plot is not None:
+            plot_curves(result["label_efficiency"]).savefig(args.plot, dpi=100)
     json.dump(result, sys.stdout, indent=2)
     print()
     return 0

@@ -61,12 +61,44 @@ def plot_history(histories: History | Mapping[str, History], *, smooth: int = 5)
     return fig
 
 
-def plot_label_efficiency(curves: Mapping[str, Mapping[str, Mapping[str, float]]]) -> Figure:
-    """Probe accuracy against labels per class, one line per method.
+def _k_positions(keys: list[str]) -> np.ndarray:
+    """Numeric x positions of ``"1", "2", ..., "all"`` on a log axis: "all" one doubling past
+    the largest k."""
+    ks = [float(k) for k in keys if k != "all"]
+    return np.array([float(k) if k != "all" else 2 * max(ks, default=1.0) for k in keys])
+
+
+def crossover(
+    curve: Mapping[str, Mapping[str, float]], baseline: Mapping[str, Mapping[str, float]]
+):
+    """The labels per class at which ``baseline`` catches up with ``curve`` (means, the first
+    sign change of ``curve - baseline`` after a lead, interpolated in log k); ``None`` if it
+    never does. Keys as in :func:`~dlsaudio.ssl.evaluation.label_efficiency`; "all" excluded.
+    """
+    keys = [k for k in curve if k != "all" and k in baseline]
+    gap = [curve[k]["mean"] - baseline[k]["mean"] for k in keys]
+    for i in range(len(keys) - 1):
+        g0, g1 = gap[i], gap[i + 1]
+        if g0 > 0 >= g1:
+            x0, x1 = math.log(float(keys[i])), math.log(float(keys[i + 1]))
+            return math.exp(x0 + (x1 - x0) * g0 / (g0 - g1))
+    return None
+
+
+def plot_label_efficiency(
+    curves: Mapping[str, Mapping[str, Mapping[str, float]]],
+    supervised: Mapping[str, Mapping[str, float]] | None = None,
+) -> Figure:
+    """Probe accuracy against labels per class (log axis), one line per method, with its
+    spread over the draws of the labelled clips.
 
     Args:
         curves: ``{method: curve}`` where ``curve`` is the output of
             :func:`~dlsaudio.ssl.evaluation.label_efficiency` (keys ``"1", "2", ..., "all"``).
+        supervised: the supervised model trained from scratch on the same k clips per class
+            (``{k: {"mean", "std"}}``, as ``supervised_per_k`` of ``python -m dlsaudio.bench
+            ssl``), drawn dashed; where it catches up with a method, a dotted line marks the
+            crossover (:func:`crossover`).
 
     Raises:
         ValueError: an empty mapping.
@@ -75,13 +107,28 @@ def plot_label_efficiency(curves: Mapping[str, Mapping[str, Mapping[str, float]]
         raise ValueError("curves is empty; pass {method name: label_efficiency(...)}")
     fig, ax = plt.subplots(figsize=(6, 4))
     keys = list(next(iter(curves.values())))
-    positions = np.arange(len(keys))
-    for name, curve in curves.items():
-        mean = [curve[k]["mean"] for k in keys]
-        std = [curve[k]["std"] for k in keys]
-        ax.errorbar(positions, mean, yerr=std, marker="o", capsize=3, label=name)
-    ax.set_xticks(positions, keys)
-    ax.set(xlabel="labels per class", ylabel="linear-probe accuracy", ylim=(0, 1.02))
+    lines = dict(curves)
+    if supervised is not None:
+        lines["supervised from scratch"] = supervised
+    for name, curve in lines.items():
+        shown = [k for k in keys if k in curve]
+        ax.errorbar(
+            _k_positions(keys)[[keys.index(k) for k in shown]],
+            [curve[k]["mean"] for k in shown],
+            yerr=[curve[k]["std"] for k in shown],
+            marker="o",
+            capsize=3,
+            label=name,
+            **({"linestyle": "--", "color": "black"} if name == "supervised from scratch" else {}),
+        )
+        cross = None if supervised is None or curve is supervised else crossover(curve, supervised)
+        if cross is not None:
+            ax.axvline(cross, linestyle=":", color="grey")
+            ax.annotate(f"{name}: crossover at {cross:.1f}", (cross, 0.05), fontsize="small")
+    ax.set_xscale("log")
+    ax.set_xticks(_k_positions(keys), keys)
+    ax.minorticks_off()
+    ax.set(xlabel="labels per class", ylabel="accuracy", ylim=(0, 1.02))
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
