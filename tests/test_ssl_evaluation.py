@@ -140,7 +140,7 @@ def test_label_efficiency_benchmark_reports_every_model_on_held_out_takes(capsys
 
 def test_supervised_per_k_trains_on_exactly_the_probes_draws(monkeypatch):
     import dlsaudio.ssl.train as train_module
-    from dlsaudio.bench import ssl as bench
+    from dlsaudio.bench import label_efficiency as bench
     from dlsaudio.data import WaveCache, load_digits, take_split
     from dlsaudio.ssl.evaluation import sample_per_class
 
@@ -172,7 +172,7 @@ def test_supervised_per_k_trains_on_exactly_the_probes_draws(monkeypatch):
 
 
 def test_classifier_accuracy_counts_the_argmax_of_the_models_own_classifier():
-    from dlsaudio.bench.ssl import classifier_accuracy
+    from dlsaudio.bench.label_efficiency import classifier_accuracy
 
     class Cache:
         waves = torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 0.0], [0.0, 3.0]])

@@ -12,7 +12,7 @@
   warm-up epoch.
 - ``seminar`` (with ``--notebook PATH``): wall time of a notebook executed headless in smoke
   mode by :func:`dlsaudio.notebook_runner.run_notebook` in a fresh process.
-- ``label_efficiency`` (with ``--data SOURCE``): after the same training budget for each
+- ``label_efficiency`` (with ``--data SOURCE``, :mod:`dlsaudio.bench.label_efficiency`): after the same training budget for each
   (``--minutes``), the probe accuracy at k = 1, 2, 5, 10 and all labels per class (mean and
   spread over ``--draws`` seeded draws of the labelled clips) and the kNN accuracy on the
   held-out takes for the randomly initialised encoder, InfoNCE with the package's defaults and
@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dlsaudio.data.waves import DEFAULT_CLIP_SAMPLES
+from dlsaudio.bench.label_efficiency import bench_label_efficiency, plot_curves
 from dlsaudio.ssl import losses
 
 
@@ -179,156 +179,6 @@ def bench_seminar(path: Path, timeout: float = 1800) -> dict:
         "seconds": round(report["seconds"], 1),
         "seconds_with_process_start": round(wall, 1),
     }
-
-
-#: Labelled clips per class on the label-efficiency curve ("all": every training clip).
-KS = (1, 2, 5, 10, "all")
-
-
-@torch.no_grad()
-def classifier_accuracy(model, cache, device=None, batch_size: int = 256) -> float:
-    """Share of ``cache``'s clips whose label a supervised model's own classifier predicts."""
-    model.eval()
-    device = next(model.parameters()).device if device is None else device
-    right = 0
-    for start in range(0, len(cache), batch_size):
-        wave = cache.waves[start : start + batch_size].to(device)
-        predicted = model(wave).argmax(dim=1).cpu()
-        right += int((predicted == cache.labels[start : start + batch_size]).sum())
-    return right / len(cache)
-
-
-def supervised_per_k(
-    train, test, *, minutes: float, draws: int, seed: int = 0, device=None, progress=False
-) -> dict:
-    """Supervised baselines from scratch, one per k and draw, on the probe's labelled clips.
-
-    For k labelled clips per class and draw ``d`` the model (the same encoder as the
-    pre-trained ones, plus a linear classifier) is trained for ``minutes`` on exactly the clips
-    the probe draws (:func:`dlsaudio.ssl.evaluation.sample_per_class` with seed ``seed + d``),
-    then scored by its own classifier on ``test``. ``"all"``: every training clip, one draw.
-
-    Returns:
-        ``{k: {"mean", "std", "draws"}}`` for k in :data:`KS` (keys as strings).
-    """
-    from dlsaudio.ssl.config import TrainConfig
-    from dlsaudio.ssl.evaluation import sample_per_class
-    from dlsaudio.ssl.methods import make_method
-    from dlsaudio.ssl.train import fit
-
-    out = {}
-    for k in KS:
-        accuracies = []
-        for d in range(1 if k == "all" else draws):
-            if k == "all":
-                on = train
-            else:
-                on = train.subset(sample_per_class(train.labels.numpy(), k, seed=seed + d))
-            batch = min(TrainConfig.batch_size, len(on))
-            config = TrainConfig(
-                max_minutes=minutes, epochs=100_000, seed=seed + d, batch_size=batch
-            )
-            torch.manual_seed(seed + d)
-            model = make_method("supervised")
-            fit(model, on, config, device=device, progress=progress)
-            accuracies.append(classifier_accuracy(model, test))
-        spread = statistics.pstdev(accuracies) if len(accuracies) > 1 else 0.0
-        out[str(k)] = {
-            "mean": round(statistics.fmean(accuracies), 4),
-            "std": round(spread, 4),
-            "draws": len(accuracies),
-        }
-    return out
-
-
-def bench_label_efficiency(
-    data: str,
-    *,
-    test_takes: str | None = None,
-    minutes: float = 5.0,
-    methods: tuple[str, ...] = ("infonce",),
-    draws: int = 5,
-    seed: int = 0,
-    device: str | None = None,
-    progress: bool = False,
-) -> dict:
-    """Probe accuracy per k after ``minutes`` of training for each method, on held-out takes,
-    against supervised models trained from scratch on the same labelled clips
-    (:func:`supervised_per_k`).
-
-    Every model starts from the same seed; the untrained one has its batch-norm statistics
-    measured on the training clips (:func:`dlsaudio.ssl.calibrate_batch_norm`).
-
-    Raises:
-        ValueError: an unknown method, a data source that cannot be read or split.
-    """
-    from dlsaudio.data import WaveCache, load_digits, take_split
-    from dlsaudio.data.digits import format_takes
-    from dlsaudio.ssl.config import TrainConfig
-    from dlsaudio.ssl.evaluation import calibrate_batch_norm, extract_embeddings, score
-    from dlsaudio.ssl.methods import METHODS, make_method
-    from dlsaudio.ssl.train import fit
-
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
-    train_set, test_set = take_split(load_digits(data), test_takes)
-    config = TrainConfig(max_minutes=minutes, epochs=100_000, seed=seed)
-    length = config.clip_samples or DEFAULT_CLIP_SAMPLES
-    train, test = WaveCache(train_set, length), WaveCache(test_set, length)
-
-    def evaluate(model) -> dict:
-        e_train, e_test = extract_embeddings(model, train), extract_embeddings(model, test)
-        out = score(e_train, e_test, draws=draws, seed=seed)
-        return {
-            "probe": {k: round(v["mean"], 4) for k, v in out["probe"].items()},
-            "probe_std": {k: round(v["std"], 4) for k, v in out["probe"].items()},
-            "knn": round(out["knn"], 4),
-        }
-
-    torch.manual_seed(seed)
-    untrained = make_method(methods[0])
-    calibrate_batch_norm(untrained, train)
-    results: dict = {
-        "data": data,
-        "split": f"test takes {format_takes(test_set.takes)}: {len(test)} clips, the same "
-        f"{len(set(test.speakers))} speakers as the {len(train)} training clips",
-        "minutes_per_model": minutes,
-        "draws": draws,
-        "threads": torch.get_num_threads(),
-        "random_init": evaluate(untrained),
-    }
-    for name in methods:
-        torch.manual_seed(seed)
-        model = make_method(name)
-        history = fit(model, train, config, device=device, progress=progress)
-        results[name] = {
-            **evaluate(model),
-            "steps": len(history.steps),
-            "train_clips": len(train),
-            "clips_per_second": round(history.clips_per_second(), 1),
-        }
-    results["supervised_per_k"] = supervised_per_k(
-        train, test, minutes=minutes, draws=draws, seed=seed, device=device, progress=progress
-    )
-    return results
-
-
-def plot_curves(label_efficiency: dict):
-    """The figure of :func:`dlsaudio.ssl.plots.plot_label_efficiency` for a benchmark result:
-    each model's probe (mean and spread over the draws) against the supervised models trained
-    from scratch on the same clips, with the crossover marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from dlsaudio.ssl.plots import plot_label_efficiency
-
-    curves = {
-        name: {k: {"mean": m, "std": row["probe_std"][k]} for k, m in row["probe"].items()}
-        for name, row in label_efficiency.items()
-        if isinstance(row, dict) and "probe" in row
-    }
-    return plot_label_efficiency(curves, supervised=label_efficiency["supervised_per_k"])
 
 
 def main(argv: list[str] | None = None) -> int:
