@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 
 __all__ = [
+    "check_choice",
     "check_embeddings",
     "check_fraction",
     "check_int",
@@ -77,6 +78,17 @@ def check_range(low_name: str, low, high_name: str, high) -> tuple[float, float]
             f"{low_name} must be <= {high_name}, got {low_name}={low} and {high_name}={high}"
         )
     return float(low), float(high)
+
+
+def check_choice(name: str, value, choices):
+    """``value`` if it is one of ``choices``.
+
+    Raises:
+        ValueError: otherwise, listing the choices.
+    """
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is unknown; choose one of {choices}")
+    return value
 
 
 def check_int(name: str, value, minimum: int | None = None) -> int:
