@@ -2,8 +2,10 @@
 
 Every function takes projections ``z`` (and predictions ``p``) of shape ``(batch, dim)``, one
 row per example, and returns a scalar. Its body is the paper's formula; the inputs are checked
-once, at the entry, by :func:`dlsaudio.validation.check_embeddings`. Nothing here reads global
-settings or needs a distributed setup: for a multi-GPU run, gather the embeddings first.
+once, at the entry, by :func:`dlsaudio.validation.check_embeddings`, which raises
+``ValueError`` for anything but floating-point ``(batch, dim)`` tensors of one shape, and for a
+batch of one where the loss needs batch statistics. Nothing here reads global settings or
+needs a distributed setup: for a multi-GPU run, gather the embeddings first.
 
 Each loss runs in at least float32 with autocast off (:func:`full_precision`): in float16,
 ``s / tau`` overflows at a small ``tau`` and Barlow Twins' sum of ``dim**2`` correlations at a
@@ -52,20 +54,19 @@ def full_precision(loss):
     """Run ``loss`` with float16/bfloat16 tensor arguments widened to float32 and autocast off
     (which would narrow the matrix products again); gradients flow back in their own dtype."""
 
+    def widen(x):
+        half = isinstance(x, torch.Tensor) and x.dtype in (torch.float16, torch.bfloat16)
+        return x.float() if half else x
+
     @functools.wraps(loss)
     def wrapper(*args, **kwargs):
-        args = [_widen(x) for x in args]
-        kwargs = {k: _widen(v) for k, v in kwargs.items()}
+        args = [widen(x) for x in args]
+        kwargs = {k: widen(v) for k, v in kwargs.items()}
         device = next((x.device.type for x in args if isinstance(x, torch.Tensor)), "cpu")
         with torch.autocast(device_type=device, enabled=False):
             return loss(*args, **kwargs)
 
     return wrapper
-
-
-def _widen(x):
-    half = isinstance(x, torch.Tensor) and x.dtype in (torch.float16, torch.bfloat16)
-    return x.float() if half else x
 
 
 # --------------------------------------------------------------------------- contrastive
@@ -82,15 +83,11 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> to
         loss = mean_i  -log( exp(s_ij / tau) / sum_{k != i} exp(s_ik / tau) )
 
     The denominator is computed PER ROW: one cross-entropy over the ``(2N, 2N)`` logits with
-    the diagonal (``k == i``) masked out.
-
-    ``z1``, ``z2``: ``(batch, dim)`` projections of the two views; ``tau``: the temperature
-    (SimCLR uses 0.1 to 0.5; 0.1 here, as in its CIFAR/ImageNet tables). Returns the mean over
-    the ``2 * batch`` anchors.
+    the diagonal (``k == i``) masked out, averaged over the ``2N`` anchors. The temperature
+    ``tau`` sharpens the softmax: SimCLR uses 0.1 to 0.5; 0.1 here, as in its tables.
 
     Raises:
-        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors,
-            batch < 2, or tau <= 0.
+        ValueError: bad shapes (see the module docstring), batch < 2, or ``tau <= 0``.
     """
     check_embeddings("z1", z1, "z2", z2, min_batch=2)
     check_positive("tau", tau)
@@ -120,41 +117,28 @@ def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """BYOL regression loss for one direction (https://arxiv.org/abs/2006.07733).
 
     ``mean_batch( 2 - 2 * cos(p, stopgrad(z)) )`` in [0, 4], the squared distance between the
-    l2-normalised online prediction ``p`` ``(batch, dim)`` and the target projection ``z`` of the
-    other view. ``z`` comes from the EMA target network and is detached here, so no gradient
-    reaches it. The paper symmetrises by adding the loss with the views swapped; call this twice.
+    l2-normalised online prediction ``p`` and the target projection ``z`` of the other view.
+    ``z`` comes from the EMA target network and is detached here, so no gradient reaches it.
+    The paper symmetrises by adding the loss with the views swapped; call this twice.
 
     Raises:
-        ValueError: if the shapes differ or are not floating-point ``(batch, dim)`` tensors.
+        ValueError: bad shapes (see the module docstring).
     """
     check_embeddings("p", p, "z", z)
     return (2 - 2 * F.cosine_similarity(p, z.detach(), dim=1)).mean()
 
 
 @full_precision
-def simsiam_loss(
-    p1: torch.Tensor,
-    p2: torch.Tensor,
-    z1: torch.Tensor,
-    z2: torch.Tensor,
-    stop_gradient: bool = True,
-) -> torch.Tensor:
-    """Symmetric SimSiam loss (https://arxiv.org/abs/2011.10566).
+def simsiam_loss(p1, p2, z1, z2, stop_gradient: bool = True) -> torch.Tensor:
+    """Symmetric SimSiam loss (https://arxiv.org/abs/2011.10566), in [-1, 1].
 
-    ``-(cos(p1, stopgrad(z2)) + cos(p2, stopgrad(z1))) / 2``, averaged over the batch. The
-    stop-gradient on ``z`` is what keeps SimSiam from collapsing (Table 1 of the paper).
-
-    Args:
-        p1, p2: ``(batch, dim)`` predictions for views 1 and 2.
-        z1, z2: ``(batch, dim)`` projections of views 1 and 2.
-        stop_gradient: detach ``z1`` and ``z2``; ``False`` lets gradients reach them too, the
-            ablation with which the paper shows the collapse.
-
-    Returns:
-        A scalar in [-1, 1]; -1 when every prediction points along its target.
+    ``-(cos(p1, stopgrad(z2)) + cos(p2, stopgrad(z1))) / 2``, averaged over the batch: -1 when
+    every prediction ``p`` points along the other view's projection ``z``. The stop-gradient
+    on ``z`` is what keeps SimSiam from collapsing (Table 1 of the paper); ``stop_gradient=
+    False`` lets gradients reach ``z`` too, the ablation with which the paper shows the collapse.
 
     Raises:
-        ValueError: if the four shapes differ or are not floating-point ``(batch, dim)`` tensors.
+        ValueError: bad shapes (see the module docstring).
     """
     check_embeddings("p1", p1, "z2", z2)
     check_embeddings("p2", p2, "z1", z1)
@@ -210,7 +194,7 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> 
     variance, ``eps`` added), then ``C = z1n.T @ z2n / batch``.
 
     Raises:
-        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors or batch < 2.
+        ValueError: bad shapes (see the module docstring) or batch < 2.
     """
     check_embeddings("z1", z1, "z2", z2, min_batch=2)
     return _correlation(z1, z2, eps)
@@ -229,11 +213,8 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
     The loss is not divided by anything: its scale grows with ``dim``; tune the learning rate
     accordingly.
 
-    ``lambd`` weighs the redundancy-reduction (off-diagonal) term.
-
     Raises:
-        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors,
-            batch < 2, or lambd < 0.
+        ValueError: bad shapes (see the module docstring), batch < 2, or ``lambd < 0``.
     """
     check_non_negative("lambd", lambd)
     check_embeddings("z1", z1, "z2", z2, min_batch=2)
@@ -270,7 +251,7 @@ def invariance_term(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     """VICReg invariance: mean squared error between the two views' embeddings.
 
     Raises:
-        ValueError: if the shapes differ or are not floating-point ``(batch, dim)`` tensors.
+        ValueError: bad shapes (see the module docstring).
     """
     check_embeddings("z1", z1, "z2", z2)
     return F.mse_loss(z1, z2)
@@ -284,7 +265,7 @@ def variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> tor
     out the collapsed (constant) solution.
 
     Raises:
-        ValueError: if ``z`` is not a floating-point ``(batch, dim)`` tensor with batch >= 2.
+        ValueError: bad shape (see the module docstring) or batch < 2.
     """
     check_embeddings("z", z, "z", z, min_batch=2)
     return _std_hinge(z, gamma, eps)
@@ -297,20 +278,14 @@ def covariance_term(z: torch.Tensor) -> torch.Tensor:
     Decorrelates the dimensions so that they carry different information.
 
     Raises:
-        ValueError: if ``z`` is not a floating-point ``(batch, dim)`` tensor with batch >= 2.
+        ValueError: bad shape (see the module docstring) or batch < 2.
     """
     check_embeddings("z", z, "z", z, min_batch=2)
     return _covariance(z)
 
 
 @full_precision
-def vicreg_loss(
-    z1: torch.Tensor,
-    z2: torch.Tensor,
-    sim_coeff: float = 25.0,
-    std_coeff: float = 25.0,
-    cov_coeff: float = 1.0,
-) -> torch.Tensor:
+def vicreg_loss(z1, z2, sim_coeff=25.0, std_coeff=25.0, cov_coeff=1.0) -> torch.Tensor:
     """VICReg: variance-invariance-covariance regularisation (https://arxiv.org/abs/2105.04906).
 
     ``sim_coeff * invariance(z1, z2) + std_coeff * (variance(z1) + variance(z2)) / 2
@@ -318,15 +293,11 @@ def vicreg_loss(
     the defaults (25, 25, 1) are the paper's.
 
     Raises:
-        ValueError: if the shapes differ, are not floating-point ``(batch, dim)`` tensors,
-            batch < 2, or a coefficient is negative.
+        ValueError: bad shapes (see the module docstring), batch < 2, or a negative coefficient.
     """
-    for name, value in (
-        ("sim_coeff", sim_coeff),
-        ("std_coeff", std_coeff),
-        ("cov_coeff", cov_coeff),
-    ):
-        check_non_negative(name, value)
+    check_non_negative("sim_coeff", sim_coeff)
+    check_non_negative("std_coeff", std_coeff)
+    check_non_negative("cov_coeff", cov_coeff)
     check_embeddings("z1", z1, "z2", z2, min_batch=2)
     return (
         sim_coeff * F.mse_loss(z1, z2)
@@ -338,9 +309,7 @@ def vicreg_loss(
 class VICRegLoss(nn.Module):
     """VICReg loss module; see :func:`vicreg_loss` (ValueError if a coefficient is negative)."""
 
-    def __init__(
-        self, sim_coeff: float = 25.0, std_coeff: float = 25.0, cov_coeff: float = 1.0
-    ) -> None:
+    def __init__(self, sim_coeff=25.0, std_coeff=25.0, cov_coeff=1.0) -> None:
         super().__init__()
         self.sim_coeff = check_non_negative("sim_coeff", sim_coeff)
         self.std_coeff = check_non_negative("std_coeff", std_coeff)
