@@ -38,7 +38,12 @@ def _randint(low: int, high: int, shape: tuple[int, ...], generator, like) -> to
 
 
 class Augmentation:
-    """Base class: ``aug(x, generator=None)`` returns a tensor of the same shape as ``x``."""
+    """Base class: ``aug(x, generator=None)`` returns a tensor of the same shape as ``x``.
+
+    Raises:
+        ValueError: when built, a setting out of range (named); when called, ``x`` is not a
+            floating-point tensor of a shape the augmentation takes (its ``domain``).
+    """
 
     #: which inputs the augmentation accepts: ``"wave"`` (the default), ``"mel"`` or ``"any"``.
     domain = "wave"
@@ -74,11 +79,7 @@ class Identity(Augmentation):
 
 @dataclass
 class Gain(Augmentation):
-    """Multiply each example by a random gain, uniform in ``[min_db, max_db]`` decibels.
-
-    Raises:
-        ValueError: if ``min_db > max_db`` or either is not finite.
-    """
+    """Multiply each example by a random gain, uniform in ``[min_db, max_db]`` decibels."""
 
     min_db: float = -6.0
     max_db: float = 6.0
@@ -94,11 +95,7 @@ class Gain(Augmentation):
 @dataclass
 class TimeShift(Augmentation):
     """Shift each example in time by a fraction of its length uniform in ``[-max_shift,
-    max_shift]`` (negative: earlier), filling with zeros.
-
-    Raises:
-        ValueError: if ``max_shift`` is outside [0, 1].
-    """
+    max_shift]`` (negative: earlier), filling with zeros."""
 
     max_shift: float = 0.1
 
@@ -120,9 +117,6 @@ class AddNoise(Augmentation):
 
     The noise is scaled with its own sampled power, so the SNR of each example is exactly the
     drawn value: ``10 * log10(mean(x**2) / mean(noise**2))``. Silent examples stay silent.
-
-    Raises:
-        ValueError: if ``min_snr_db > max_snr_db`` or either is not finite.
     """
 
     min_snr_db: float = 5.0
@@ -144,11 +138,7 @@ class AddNoise(Augmentation):
 @dataclass
 class Fade(Augmentation):
     """Linear fade-in and fade-out of random lengths, up to ``max_fade_in`` and
-    ``max_fade_out`` of the length (fractions in [0, 1]).
-
-    Raises:
-        ValueError: if a fraction is outside [0, 1].
-    """
+    ``max_fade_out`` of the length (fractions in [0, 1])."""
 
     max_fade_in: float = 0.1
     max_fade_out: float = 0.1
@@ -220,10 +210,6 @@ class TimeMask(_BandMask):
         num_masks: spans per example (they may overlap).
         fill: ``"zero"`` (silence for waveforms) or ``"mean"`` (the example's mean, better
             for log-mel spectrograms whose silence is not 0).
-
-    Raises:
-        ValueError: on a fraction outside [0, 1], ``min_width > max_width``, ``num_masks < 1``
-            or an unknown ``fill``.
     """
 
     domain = "any"
@@ -236,11 +222,7 @@ class TimeMask(_BandMask):
 @dataclass
 class FrequencyMask(_BandMask):
     """SpecAugment frequency masking on ``(batch, n_mels, frames)`` (https://arxiv.org/abs/1904.08779):
-    the arguments of :class:`TimeMask`, as fractions of ``n_mels``.
-
-    Raises:
-        ValueError: as :class:`TimeMask`.
-    """
+    the arguments of :class:`TimeMask`, as fractions of ``n_mels``."""
 
     max_width: float = 0.15
     fill: str = "mean"
@@ -260,9 +242,6 @@ class SpeedPerturb(Augmentation):
     after the end when ``rate > 1``, the end cut when ``rate < 1``). Kaldi's 0.9/1.0/1.1 speed
     perturbation (Ko et al., 2015) is ``SpeedPerturb(0.9, 1.1)``. There is no anti-aliasing
     filter, which is harmless for rates near 1.
-
-    Raises:
-        ValueError: if ``min_rate <= 0`` or ``min_rate > max_rate``.
     """
 
     min_rate: float = 0.9
@@ -285,11 +264,7 @@ class SpeedPerturb(Augmentation):
 
 @dataclass
 class Compose(Augmentation):
-    """Apply augmentations in order, passing the same generator along.
-
-    Raises:
-        ValueError: if an element is not callable.
-    """
+    """Apply augmentations in order, passing the same generator along."""
 
     augmentations: Sequence[Callable] = field(default_factory=tuple)
     domain = "any"
@@ -308,11 +283,7 @@ class Compose(Augmentation):
 
 @dataclass
 class RandomApply(Augmentation):
-    """Apply ``aug`` to each example independently with probability ``p``.
-
-    Raises:
-        ValueError: if ``p`` is outside [0, 1] or ``aug`` is not callable.
-    """
+    """Apply ``aug`` to each example independently with probability ``p``."""
 
     aug: Callable = field(default_factory=Identity)
     p: float = 0.5
