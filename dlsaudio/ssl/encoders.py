@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from dlsaudio.audio import LogMel, mean_normalize
-from dlsaudio.validation import check_positive_ints
+from dlsaudio.validation import check_choice, check_positive_ints
 
 CONFIGS = ("small", "resnet18")
 
@@ -38,9 +38,8 @@ _STAGES = {
 class ResidualBlock(nn.Module):
     """Two convolutions with batch norm and a skip connection (ResNet's basic block).
 
-    Args:
-        dims: 1 for ``(batch, channels, time)`` inputs, 2 for ``(batch, channels, h, w)``.
-        stride: of the first convolution (downsampling); ``kernel_size`` is both convolutions'.
+    ``dims`` is 1 for ``(batch, channels, time)`` inputs, 2 for ``(batch, channels, h, w)``;
+    ``stride`` (downsampling) is the first convolution's.
 
     Raises:
         ValueError: ``dims`` is not 1 or 2, or a size is not positive.
@@ -97,15 +96,13 @@ def _masked_mean(h: torch.Tensor, lengths: torch.Tensor | None, time: int) -> to
 class _Encoder(nn.Module):
     """What both encoders share: a configuration's stage sizes, ``resnet18()`` and pooling.
 
-    A subclass builds its layers from ``self.channels`` and ``self.blocks`` (per stage: the
-    overrides, else the configuration's), sets ``min_time`` (the shortest clip it accepts, in
-    samples) and implements :meth:`frames`.
+    A subclass builds its layers from ``self.channels`` and ``self.blocks`` (per stage), sets
+    ``min_time`` (the shortest clip it accepts, in samples) and implements :meth:`frames`.
     """
 
     def __init__(self, config: str, channels: Sequence[int] | None, blocks: Sequence[int] | None):
         super().__init__()
-        if config not in _STAGES:
-            raise ValueError(f"config={config!r} is unknown; choose one of {CONFIGS}")
+        check_choice("config", config, CONFIGS)
         self.channels = check_positive_ints("channels", channels or _STAGES[config][0])
         self.blocks = check_positive_ints("blocks", blocks or _STAGES[config][1])
         if len(self.channels) != len(self.blocks):
@@ -146,11 +143,8 @@ class WaveEncoder(_Encoder):
     """1D convolutional encoder over raw waveforms: ``(batch, time)`` -> ``(batch, dim)``.
 
     A strided convolution (a learnable filterbank, as in wav2vec, https://arxiv.org/abs/1904.05862)
-    turns the waveform into frames, then residual stages downsample further.
-
-    Args:
-        config: see the module docstring; ``"resnet18"`` has about 4 M parameters.
-        stem_stride: stride of the first convolution, in samples.
+    of stride ``stem_stride`` samples turns the waveform into frames, then residual stages
+    downsample further. ``config="resnet18"`` has about 4 M parameters.
 
     Raises:
         ValueError: as :class:`MelEncoder`.
@@ -183,7 +177,7 @@ class WaveEncoder(_Encoder):
 class MelEncoder(_Encoder):
     """2D convolutional encoder over log-mel spectrograms: ``(batch, time)`` -> ``(batch, dim)``.
 
-    Each clip's mean spectrum over its speech frames is subtracted
+    Unless ``mean_norm=False``, each clip's mean spectrum over its speech frames is subtracted
     (:func:`dlsaudio.audio.mean_normalize`, cepstral mean normalisation): the microphone and
     the average colour of a voice add the same offset to every frame's log energies, and
     removing it keeps the encoder from telling clips apart by who recorded them. On the Free
@@ -191,12 +185,9 @@ class MelEncoder(_Encoder):
     pre-training from 0.79 to 0.91. A batch norm over mel bins then standardises the log
     energies (as in PANNs, https://arxiv.org/abs/1912.10211) before the residual stages.
 
-    Args:
-        config: see the module docstring; ``"resnet18"`` has about 11 M parameters.
-        n_mels: mel bins of the front end. 40, a usual number for speech recognition: with 64,
-            InfoNCE features on FSDD gave a probe with 10 labels per digit of 0.83 instead of
-            0.91 (validation takes 5-9, 2.5 CPU-minutes of training).
-        mean_norm: whether to subtract the mean spectrum (above).
+    ``n_mels`` = 40 is a usual number for speech recognition: with 64, InfoNCE features on
+    FSDD gave a probe with 10 labels per digit of 0.83 instead of 0.91 (validation takes 5-9,
+    2.5 CPU-minutes of training). ``config="resnet18"`` has about 11 M parameters.
 
     Raises:
         ValueError: unknown ``config``, non-positive sizes, or ``channels`` and ``blocks``
@@ -251,15 +242,30 @@ def make_encoder(kind: str = "mel", config: str = "small", **overrides) -> nn.Mo
     Raises:
         ValueError: unknown ``kind`` or ``config``, or invalid overrides.
     """
-    if kind not in ENCODERS:
-        raise ValueError(f"kind={kind!r} is unknown; choose one of {sorted(ENCODERS)}")
+    check_choice("kind", kind, sorted(ENCODERS))
     return ENCODERS[kind](config=config, **{k: v for k, v in overrides.items() if v is not None})
 
 
-class _Head(nn.Module):
-    """``num_layers - 1`` blocks of Linear, BatchNorm and ReLU, then a Linear."""
+class ProjectionHead(nn.Module):
+    """MLP projection ``(batch, in_dim)`` -> ``(batch, out_dim)``: the ``z`` the loss sees.
 
-    def __init__(self, in_dim, hidden_dim, out_dim, num_layers, last_bn) -> None:
+    SimCLR (https://arxiv.org/abs/2002.05709) showed that the loss is better applied after a
+    small MLP and the features are better taken before it. ``num_layers - 1`` blocks of
+    Linear, BatchNorm and ReLU, then a Linear: 2 layers in SimCLR and BYOL, 3 in SimSiam and
+    Barlow Twins. ``last_bn`` ends with a batch norm without affine parameters (SimSiam).
+
+    Raises:
+        ValueError: a size is not positive; in ``forward``, the input is not ``(batch, in_dim)``.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden_dim: int = 512,
+        out_dim: int = 128,
+        num_layers: int = 2,
+        last_bn: bool = False,
+    ) -> None:
         super().__init__()
         check_positive_ints(
             "in_dim, hidden_dim, out_dim, num_layers", (in_dim, hidden_dim, out_dim, num_layers)
@@ -282,41 +288,14 @@ class _Head(nn.Module):
         return self.net(h)
 
 
-class ProjectionHead(_Head):
-    """MLP projection ``(batch, in_dim)`` -> ``(batch, out_dim)``: the ``z`` the loss sees.
-
-    SimCLR (https://arxiv.org/abs/2002.05709) showed that the loss is better applied after a
-    small MLP and the features are better taken before it.
-
-    Args:
-        num_layers: linear layers (2 in SimCLR and BYOL, 3 in SimSiam and Barlow Twins).
-        last_bn: end with a batch norm without affine parameters (SimSiam's projector).
-
-    Raises:
-        ValueError: a size is not positive; in ``forward``, the input is not ``(batch, in_dim)``.
-    """
-
-    def __init__(
-        self,
-        in_dim: int,
-        hidden_dim: int = 512,
-        out_dim: int = 128,
-        num_layers: int = 2,
-        last_bn: bool = False,
-    ) -> None:
-        super().__init__(in_dim, hidden_dim, out_dim, num_layers, last_bn)
-
-
-class PredictionHead(_Head):
+class PredictionHead(ProjectionHead):
     """The predictor of BYOL (https://arxiv.org/abs/2006.07733) and SimSiam
-    (https://arxiv.org/abs/2011.10566): ``(batch, dim)`` -> ``(batch, dim)``, the ``p``.
-
-    Args:
-        hidden_dim: hidden width (BYOL uses 4096 for dim 256; SimSiam a bottleneck of dim / 4).
+    (https://arxiv.org/abs/2011.10566): ``(batch, dim)`` -> ``(batch, dim)``, the ``p``; a
+    two-layer MLP ``hidden_dim`` wide (BYOL: 4096 for dim 256; SimSiam: a dim / 4 bottleneck).
 
     Raises:
-        ValueError: a size is not positive; in ``forward``, the input is not ``(batch, dim)``.
+        ValueError: as :class:`ProjectionHead`.
     """
 
     def __init__(self, dim: int = 128, hidden_dim: int = 512) -> None:
-        super().__init__(dim, hidden_dim, dim, 2, False)
+        super().__init__(dim, hidden_dim, dim)
