@@ -28,10 +28,6 @@ __all__ = [
 ]
 
 
-def _check_z(name: str, z: torch.Tensor, min_batch: int = 2) -> None:
-    check_embeddings(name, z, name, z, min_batch=min_batch)
-
-
 @torch.no_grad()
 def embedding_std(z: torch.Tensor) -> float:
     """Std of the l2-normalised embeddings along the batch, averaged over dimensions.
@@ -43,7 +39,7 @@ def embedding_std(z: torch.Tensor) -> float:
     Raises:
         ValueError: if ``z`` is not ``(batch, dim)`` with batch >= 2.
     """
-    _check_z("z", z)
+    check_embeddings("z", z, "z", z, min_batch=2)
     zn = F.normalize(z.detach().float(), dim=1)
     return float(zn.std(dim=0).mean())
 
@@ -54,17 +50,15 @@ def effective_rank(z: torch.Tensor, eps: float = 1e-12) -> float:
 
     Roy & Vetterli, "The effective rank: a measure of effective dimensionality" (EUSIPCO
     2007); RankMe (https://arxiv.org/abs/2210.02885) shows it tracks the downstream quality
-    of SSL embeddings and drops under dimensional collapse. With singular values ``s_k`` of ``z`` and
-    ``p_k = s_k / sum(s)``, ``erank = exp(-sum p_k log p_k)``. The matrix is not centred, as
-    in the definition, so a collapsed embedding (all rows equal) has effective rank 1.
-
-    The result lies in ``[1, min(batch, dim)]``; 0 for an all-zero matrix. Singular values are
-    clamped from below by ``eps`` before the logarithm.
+    of SSL embeddings and drops under dimensional collapse. With singular values ``s_k`` of
+    ``z`` and ``p_k = s_k / sum(s)``, ``erank = exp(-sum p_k log p_k)``, in ``[1, min(batch,
+    dim)]`` (0 for an all-zero matrix). The matrix is not centred, as in the definition, so a
+    collapsed embedding (all rows equal) has effective rank 1.
 
     Raises:
         ValueError: if ``z`` is not ``(batch, dim)``.
     """
-    _check_z("z", z, min_batch=1)
+    check_embeddings("z", z, "z", z)
     s = torch.linalg.svdvals(z.detach().double())
     total = s.sum()
     if total <= 0:
@@ -100,7 +94,7 @@ def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
     Raises:
         ValueError: if ``z`` is not ``(batch, dim)`` with batch >= 2, or ``t <= 0``.
     """
-    _check_z("z", z)
+    check_embeddings("z", z, "z", z, min_batch=2)
     check_positive("t", t)
     sq_dist = torch.pdist(F.normalize(z, dim=1), p=2).pow(2)  # (batch * (batch - 1) / 2,)
     return torch.logsumexp(-t * sq_dist, dim=0) - math.log(sq_dist.numel())
@@ -110,9 +104,8 @@ def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
 def health_metrics(z1: torch.Tensor, z2: torch.Tensor) -> dict[str, float]:
     """All health numbers for a batch of paired views ``z1``, ``z2``.
 
-    ``{"std", "std_healthy", "effective_rank", "alignment", "uniformity"}``: ``std`` and
-    ``effective_rank`` of ``z1``, ``std_healthy = 1 / sqrt(dim)`` for reference, ``alignment``
-    of the pairs, ``uniformity`` averaged over both views (as in Wang & Isola's code).
+    ``std`` and ``effective_rank`` of ``z1``, ``std_healthy = 1 / sqrt(dim)`` for reference,
+    ``alignment`` of the pairs, ``uniformity`` averaged over both views (as Wang & Isola do).
 
     Raises:
         ValueError: on mismatched shapes or batch < 2.
@@ -131,18 +124,10 @@ def health_metrics(z1: torch.Tensor, z2: torch.Tensor) -> dict[str, float]:
 class CollapseMonitor:
     """Warns once when the embedding std falls below ``threshold / sqrt(dim)``.
 
-    Call it on each batch of projections (or on the std you already computed). The first
-    time collapse is seen it issues a ``UserWarning`` and returns True; later calls return
-    whether the current batch looks collapsed, without warning again.
-
-    Example:
-        >>> monitor = CollapseMonitor(dim=128)
-        >>> collapsed = monitor(z)          # inside the training loop
-
-    Args:
-        dim: embedding dimension (sets the healthy level ``1 / sqrt(dim)``).
-        threshold: fraction of the healthy level below which embeddings count as collapsed.
-        patience: consecutive collapsed batches needed before warning (noise guard).
+    Call it on each batch of projections ``z`` ``(batch, dim)`` inside the training loop (or
+    on the std you already computed); ``1 / sqrt(dim)`` is the healthy level. Once
+    ``patience`` batches in a row are collapsed, it issues a ``UserWarning`` and returns True;
+    later calls return whether the current batch looks collapsed, without warning again.
 
     Raises:
         ValueError: if ``dim < 1``, ``threshold`` is not in (0, 1] or ``patience < 1``.
@@ -165,14 +150,13 @@ class CollapseMonitor:
         return self.threshold / math.sqrt(self.dim)
 
     def __call__(self, z: torch.Tensor | float) -> bool:
-        """True when this batch of ``z`` (or an already computed std) is collapsed and
-        patience is exhausted.
+        """True when this batch (or std) is collapsed and patience is exhausted.
 
         Raises:
             ValueError: if ``z`` is a tensor whose dim differs from the monitor's.
         """
         if isinstance(z, torch.Tensor):
-            _check_z("z", z)
+            check_embeddings("z", z, "z", z, min_batch=2)
             if z.shape[1] != self.dim:
                 raise ValueError(
                     f"z has dim {z.shape[1]}, but the monitor was built with dim={self.dim}"
