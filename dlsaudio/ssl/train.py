@@ -81,31 +81,24 @@ def fit(
     progress: bool = True,
     **overrides,
 ) -> History:
-    """Train ``method`` on ``dataset`` and return its :class:`History`.
+    """Train ``method`` on ``dataset`` and return its :class:`History` (with the epochs done
+    before a resume).
 
     Args:
         method: any :class:`~dlsaudio.ssl.methods.SSLMethod` (labels are passed to methods
             with ``needs_labels``).
         dataset: items with ``"wave"`` (and ``"label"`` for the supervised baseline), or a
             :class:`~dlsaudio.data.WaveCache`.
-        config: the loop's settings (:class:`~dlsaudio.ssl.config.TrainConfig`; its defaults
-            when ``None``).
+        config: a :class:`~dlsaudio.ssl.config.TrainConfig` (its defaults when ``None``);
+            ``**overrides`` change its fields (``max_minutes=2.5, batch_size=32``, ...).
         augment: ``aug(wave, generator=g)`` applied twice to make the two views; ``None``
-            uses :func:`dlsaudio.ssl.augment.default_wave_augment`. Pass
-            :class:`dlsaudio.ssl.augment.Identity` for none.
+            uses :func:`dlsaudio.ssl.augment.default_wave_augment`, ``Identity()`` none.
         device: ``"cuda"`` when available, else ``"cpu"``, by default.
-        checkpoint: a file to save to after each epoch (and when the time budget ends an
-            epoch early: that epoch then counts as done); if it exists and ``resume``, training
+        checkpoint: a file saved after each epoch (and when the time budget ends an epoch
+            early: that epoch then counts as done); if it exists and ``resume``, training
             continues from it.
-        resume: continue from ``checkpoint`` when it exists.
-        progress: show a progress bar (:class:`~dlsaudio.progress.TrainingProgress`): the
-            training time against ``max_minutes`` when it is set, with a closing line that
-            says whether the run stopped at the limit; otherwise the steps.
-        **overrides: fields of :class:`~dlsaudio.ssl.config.TrainConfig` to change
-            (``max_minutes=2.5, batch_size=32``, ...).
-
-    Returns:
-        The :class:`History` (also for the epochs done before a resume).
+        progress: show a progress bar: the training time against ``max_minutes`` when it is
+            set (a closing line says whether the run stopped at the limit), else the steps.
 
     Raises:
         ValueError: an unknown or out-of-range setting; a data set smaller than one batch;
@@ -118,10 +111,8 @@ def fit(
 
     unknown = set(overrides) - set(TrainConfig.field_names())
     if unknown:
-        raise ValueError(
-            f"fit() got unknown settings {sorted(unknown)}; the settings are "
-            f"{list(TrainConfig.field_names())}"
-        )
+        names = list(TrainConfig.field_names())
+        raise ValueError(f"fit() got unknown settings {sorted(unknown)}; the settings are {names}")
     cfg = replace(config or TrainConfig(), **overrides)  # validates
     cache = as_cache(dataset, cfg.clip_samples)
     if len(cache) < cfg.batch_size:
@@ -136,11 +127,8 @@ def fit(
     use_amp = device.type == "cuda"
 
     method.to(device)
-    optimizer = torch.optim.AdamW(
-        [p for p in method.parameters() if p.requires_grad],
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-    )
+    trained_params = [p for p in method.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained_params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     history = History()
     start_epoch = 0
@@ -221,14 +209,8 @@ def fit(
             step += 1
             clips += wave.shape[0]
             losses.append(float(loss.detach()))
-            row = {
-                "step": step,
-                "epoch": epoch,
-                "loss": losses[-1],
-                "lr": optimizer.param_groups[0]["lr"],
-            }
-            row.update(health_metrics(z1, z2))
-            row["seconds"] = tracker.seconds
+            row = {"step": step, "epoch": epoch, "loss": losses[-1], "lr": lr}
+            row.update(health_metrics(z1, z2), seconds=tracker.seconds)
             history.steps.append(row)
             if monitor is None:
                 monitor = CollapseMonitor(dim=z1.shape[1])
