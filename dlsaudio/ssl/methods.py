@@ -1,23 +1,15 @@
 """Self-supervised methods (and the supervised baseline) behind one interface.
 
-Every method is an ``nn.Module`` with:
-
-- ``training_step(x1, x2, label=None) -> StepOutput(loss, z1, z2)``: ``x1``/``x2`` are two
-  views ``(batch, time)`` of the same clips, made by the data pipeline (augmentations do not
-  live in the models); ``z1``/``z2`` are the projections ``(batch, dim)`` used for the
-  health metrics;
-- ``embed(wave) -> (batch, dim)``: encoder features (before the projection head), the
-  representation that probes and plots evaluate;
-- ``project(wave) -> (batch, dim)``: projections, the space the loss acts on; ``views(x1, x2)``
-  gives both views' projections as the loss compares them;
-- ``on_step_end(progress)``: called after each optimizer step with the fraction of training
-  done, in [0, 1] (BYOL moves its target network there).
+Every method is an ``nn.Module`` whose ``training_step(x1, x2, label=None)`` returns
+``StepOutput(loss, z1, z2)``: ``x1``/``x2`` are two views ``(batch, time)`` of the same
+clips, made by the data pipeline (augmentations do not live in the models), and ``z1``/``z2``
+the projections ``(batch, dim)`` the loss compared. :meth:`SSLMethod.embed` gives the encoder
+features that probes and plots evaluate; :meth:`SSLMethod.on_step_end` runs after each
+optimizer step (BYOL moves its target network there).
 
 Here: the interface, the contrastive methods (SimCLR, multi-format) and the supervised
 baseline; BYOL, SimSiam, Barlow Twins and VICReg are in :mod:`dlsaudio.ssl.non_contrastive`.
-
-:func:`make_method` builds any of them by name with the default encoders. An ``encoder`` maps
-waves ``(batch, time)`` to features ``(batch, encoder.dim)``.
+:func:`make_method` builds any of them by name with the default encoders.
 """
 
 from __future__ import annotations
@@ -30,7 +22,7 @@ from torch import nn
 
 from dlsaudio.ssl import losses
 from dlsaudio.ssl.encoders import CONFIGS, ENCODERS, ProjectionHead, make_encoder
-from dlsaudio.validation import check_int, check_positive
+from dlsaudio.validation import check_choice, check_int, check_positive
 
 
 class StepOutput(NamedTuple):
@@ -58,8 +50,8 @@ def _dim(encoder: nn.Module) -> int:
 
 
 class SSLMethod(nn.Module):
-    """Base class: an ``encoder`` and a ``projector`` head plus method-specific parts (see the
-    module docstring). Without a projector, projections are the encoder's features."""
+    """Base class: an ``encoder`` (waves ``(batch, time)`` to features ``(batch,
+    encoder.dim)``) and a ``projector`` head (without one, projections are the features)."""
 
     needs_labels = False
 
@@ -73,7 +65,7 @@ class SSLMethod(nn.Module):
         raise NotImplementedError
 
     def embed(self, wave: torch.Tensor) -> torch.Tensor:
-        """Encoder features ``(batch, dim)`` of waves ``(batch, time)``."""
+        """Encoder features ``(batch, dim)`` of waves ``(batch, time)``, before the head."""
         return self.encoder(wave)
 
     def project(self, wave: torch.Tensor) -> torch.Tensor:
@@ -87,7 +79,7 @@ class SSLMethod(nn.Module):
         return self.project(x1), self.project(x2)
 
     def on_step_end(self, progress: float) -> None:
-        """Hook after each optimizer step; ``progress`` is the fraction of training done."""
+        """Hook after each optimizer step; ``progress`` is the fraction of training done, in [0, 1]."""
 
 
 class SimCLR(SSLMethod):
@@ -114,15 +106,11 @@ class MultiFormatContrastive(SSLMethod):
     clip are a positive pair (CLAR, https://arxiv.org/abs/2010.09542; Wang and van den Oord,
     https://arxiv.org/abs/2103.06508).
 
-    ``x1`` goes through the waveform encoder, ``x2`` through the log-mel encoder, each with its
-    own projection head (the two feature spaces differ), and InfoNCE pulls the pair together.
-    :meth:`project` is the log-mel side (``encoder`` and ``projector``); :meth:`views` the pair.
-
-    Args:
-        wave_encoder, mel_encoder: the 1D and the 2D encoder.
-        dim, hidden_dim, tau: as :class:`SimCLR`.
-        embed_with: which features :meth:`embed` returns: ``"mel"``, ``"wave"`` or
-            ``"both"`` (concatenated).
+    ``x1`` goes through ``wave_encoder``, ``x2`` through ``mel_encoder``, each with its own
+    projection head (the two feature spaces differ), and InfoNCE pulls the pair together.
+    :meth:`project` is the log-mel side; :meth:`embed` returns the features of ``embed_with``:
+    ``"mel"``, ``"wave"`` or ``"both"`` (concatenated). ``dim``, ``hidden_dim``, ``tau``: as
+    :class:`SimCLR`.
 
     Raises:
         ValueError: ``tau`` not positive or ``embed_with`` unknown.
@@ -141,11 +129,7 @@ class MultiFormatContrastive(SSLMethod):
     ) -> None:
         super().__init__(mel_encoder, ProjectionHead(_dim(mel_encoder), hidden_dim, dim))
         self.tau = check_positive("tau", tau)
-        if embed_with not in self.EMBED_WITH:
-            raise ValueError(
-                f"embed_with={embed_with!r} is unknown; choose one of {self.EMBED_WITH}"
-            )
-        self.embed_with = embed_with
+        self.embed_with = check_choice("embed_with", embed_with, self.EMBED_WITH)
         self.wave_encoder = wave_encoder
         self.wave_projector = ProjectionHead(_dim(wave_encoder), hidden_dim, dim)
 
@@ -167,9 +151,6 @@ class Supervised(SSLMethod):
     """The supervised baseline: the same encoder plus a linear classifier, trained end to end
     with cross-entropy on both augmented views. It has no projection head: ``project`` and
     ``z1``/``z2`` are the encoder features.
-
-    Args:
-        num_classes: number of labels (10 digits).
 
     Raises:
         ValueError: ``num_classes`` < 2; in ``training_step``, missing or mismatched labels.
@@ -217,12 +198,11 @@ def make_method(
     Args:
         name: one of :data:`METHODS`. ``"infonce"`` (the default of ``python -m dlsaudio.ssl``)
             is two-view InfoNCE on augmented copies through the log-mel encoder (SimCLR): on
-            FSDD it beat multi-format training in the same time (probe with 10
-            labels per class 0.91 against 0.81 after 340 one-thread steps).
-            ``"multiformat"`` is the seminar's waveform-view vs log-mel-view contrastive model.
+            FSDD it beat multi-format training in the same time (probe with 10 labels per
+            class 0.91 against 0.81 after 340 one-thread steps). ``"multiformat"`` is the
+            seminar's waveform-view vs log-mel-view contrastive model.
         config: encoder size, ``"small"`` (CPU) or ``"resnet18"`` (GPU).
         encoder: ``"mel"`` or ``"wave"``: the encoder of single-encoder methods.
-        num_classes: classes of the supervised baseline.
         mel_options: keyword arguments of every :class:`~dlsaudio.ssl.encoders.MelEncoder` built
             (``n_mels``, ``mean_norm``), to compare front ends.
         **kwargs: passed to the method's constructor (``tau``, ``dim``, ``tau_base``, ...).
@@ -232,10 +212,8 @@ def make_method(
     """
     if name not in METHODS:
         raise ValueError(f"method {name!r} is unknown; choose one of {METHODS}")
-    if config not in CONFIGS:
-        raise ValueError(f"config={config!r} is unknown; choose one of {CONFIGS}")
-    if encoder not in ENCODERS:
-        raise ValueError(f"encoder={encoder!r} is unknown; choose one of {sorted(ENCODERS)}")
+    check_choice("config", config, CONFIGS)
+    check_choice("encoder", encoder, sorted(ENCODERS))
     mel_options = dict(mel_options or {})
     if name == "multiformat":
         return MultiFormatContrastive(
