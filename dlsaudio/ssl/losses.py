@@ -69,9 +69,6 @@ def full_precision(loss):
     return wrapper
 
 
-# --------------------------------------------------------------------------- contrastive
-
-
 @full_precision
 def info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU) -> torch.Tensor:
     """NT-Xent, the InfoNCE loss of SimCLR over the 2N views (https://arxiv.org/abs/2002.05709).
@@ -107,9 +104,6 @@ class InfoNCE(nn.Module):
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return info_nce(z1, z2, self.tau)
-
-
-# --------------------------------------------------------------------------- BYOL, SimSiam
 
 
 @full_precision
@@ -162,9 +156,6 @@ class SimSiamLoss(nn.Module):
 
     def forward(self, p1, p2, z1, z2) -> torch.Tensor:
         return simsiam_loss(p1, p2, z1, z2)
-
-
-# --------------------------------------------------------------------------- Barlow Twins
 
 
 def off_diagonal(m: torch.Tensor) -> torch.Tensor:
@@ -231,9 +222,6 @@ class BarlowTwinsLoss(nn.Module):
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return barlow_twins_loss(z1, z2, self.lambd)
-
-
-# --------------------------------------------------------------------------- VICReg
 
 
 def _std_hinge(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
