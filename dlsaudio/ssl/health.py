@@ -18,15 +18,6 @@ import torch.nn.functional as F
 
 from dlsaudio.validation import check_embeddings, check_int, check_positive
 
-__all__ = [
-    "CollapseMonitor",
-    "alignment",
-    "effective_rank",
-    "embedding_std",
-    "health_metrics",
-    "uniformity",
-]
-
 
 @torch.no_grad()
 def embedding_std(z: torch.Tensor) -> float:
