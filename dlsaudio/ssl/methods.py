@@ -79,7 +79,7 @@ class SSLMethod(nn.Module):
         return self.project(x1), self.project(x2)
 
     def on_step_end(self, progress: float) -> None:
-        """Hook after each optimizer step; ``progress`` is the fraction of training done, in [0, 1]."""
+        """Hook after each optimizer step; ``progress`` is the fraction of training done."""
 
 
 class SimCLR(SSLMethod):

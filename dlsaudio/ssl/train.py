@@ -3,11 +3,9 @@
 The loop caches fixed-length waves in memory, makes two augmented views of each batch (the
 augmentations belong to the pipeline, not to the models), calls ``method.training_step``,
 and records the loss, the learning rate and the embedding health metrics at every step.
-Mixed precision (autocast + GradScaler) is used on CUDA; CPU runs in float32.
-
-Checkpoints are written atomically at the end of every epoch and when the time budget runs
-out. Each epoch's shuffling and augmentation are seeded from ``(seed, epoch)``, so resuming
-from a checkpoint reproduces the loss trajectory of an uninterrupted run.
+Mixed precision (autocast + GradScaler) is used on CUDA; CPU runs in float32. Each epoch's
+shuffling and augmentation are seeded from ``(seed, epoch)``, so resuming from a checkpoint
+reproduces the loss trajectory of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ from dlsaudio.progress import TrainingProgress
 from dlsaudio.ssl.config import BATCHINGS, TrainConfig
 from dlsaudio.ssl.health import CollapseMonitor, health_metrics
 from dlsaudio.ssl.methods import SSLMethod
+from dlsaudio.validation import check_choice
 
 
 def _seeded(seed: int, epoch: int, device: str | torch.device = "cpu") -> torch.Generator:
@@ -46,8 +45,7 @@ def batch_plan(
     Raises:
         ValueError: an unknown ``batching``.
     """
-    if batching not in BATCHINGS:
-        raise ValueError(f"batching={batching!r} is unknown; choose one of {BATCHINGS}")
+    check_choice("batching", batching, BATCHINGS)
     n = len(speakers)
     if batching == "shuffle":
         order = torch.randperm(n, generator=generator)
@@ -103,7 +101,7 @@ def fit(
     Raises:
         ValueError: an unknown or out-of-range setting; a data set smaller than one batch;
             labels missing for a supervised method.
-        CheckpointError: a checkpoint that cannot be resumed (see :func:`dlsaudio.checkpoint.read_checkpoint`).
+        CheckpointError: a checkpoint that cannot be resumed (see ``read_checkpoint``).
         TrainingDiverged: the loss became NaN or infinite (the message says at which step,
             with which loss and learning rate).
     """
@@ -154,17 +152,10 @@ def fit(
 
     def save(epoch_done: int) -> None:
         if checkpoint is not None:
-            save_checkpoint(
-                checkpoint,
-                {
-                    "method": type(method).__name__,
-                    "model": method.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "history": history.to_dict(),
-                    "epoch": epoch_done,
-                },
-            )
+            parts = {"model": method, "optimizer": optimizer, "scaler": scaler}
+            state = {key: part.state_dict() for key, part in parts.items()}
+            state.update(method=type(method).__name__, history=history.to_dict(), epoch=epoch_done)
+            save_checkpoint(checkpoint, state)
 
     tracker = TrainingProgress(
         max_steps=total_steps,
@@ -220,15 +211,9 @@ def fit(
                 out_of_time = True
                 break
         seconds = tracker.seconds - t0
-        history.epochs.append(
-            {
-                "epoch": epoch,
-                "loss": sum(losses) / max(len(losses), 1),
-                "clips": clips,
-                "seconds": seconds,
-                "clips_per_second": clips / seconds if seconds > 0 else 0.0,
-            }
-        )
+        row = {"epoch": epoch, "loss": sum(losses) / max(len(losses), 1), "clips": clips}
+        row.update(seconds=seconds, clips_per_second=clips / seconds if seconds > 0 else 0.0)
+        history.epochs.append(row)
         save(epoch + 1)
         if out_of_time:
             break
