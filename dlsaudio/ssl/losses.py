@@ -111,8 +111,8 @@ def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """BYOL regression loss for one direction (https://arxiv.org/abs/2006.07733).
 
     ``mean_batch( 2 - 2 * cos(p, stopgrad(z)) )`` in [0, 4], the squared distance between the
-    l2-normalised online prediction ``p`` and the target projection ``z`` of the other view.
-    ``z`` comes from the EMA target network and is detached here, so no gradient reaches it.
+    l2-normalised online prediction ``p`` and the target projection ``z`` of the other view,
+    which comes from the EMA target network and is detached here, so no gradient reaches it.
     The paper symmetrises by adding the loss with the views swapped; call this twice.
 
     Raises:
@@ -159,7 +159,7 @@ class SimSiamLoss(nn.Module):
 
 
 def off_diagonal(m: torch.Tensor) -> torch.Tensor:
-    """The off-diagonal entries of a square ``(dim, dim)`` matrix as a flat ``(dim*dim - dim,)`` tensor.
+    """The off-diagonal entries of a square ``(dim, dim)`` matrix, flat: ``(dim*dim - dim,)``.
 
     Raises:
         ValueError: if ``m`` is not a square matrix.
@@ -179,10 +179,8 @@ def _correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> torch
 
 @full_precision
 def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Barlow Twins' cross-correlation matrix ``C`` of shape ``(dim, dim)``.
-
-    Each dimension is standardised along the batch (as ``BatchNorm1d(affine=False)``: biased
-    variance, ``eps`` added), then ``C = z1n.T @ z2n / batch``.
+    """Barlow Twins' cross-correlation matrix ``C = z1n.T @ z2n / batch``, ``(dim, dim)``, where
+    each dimension is standardised along the batch as ``BatchNorm1d(affine=False)`` does.
 
     Raises:
         ValueError: bad shapes (see the module docstring) or batch < 2.
@@ -198,11 +196,10 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
     ``sum_i (1 - C_ii)^2 + lambd * sum_{i != j} C_ij^2`` with ``C`` the cross-correlation
     of the batch-standardised projections (:func:`cross_correlation`).
 
-    The default ``lambd = 5e-3`` is the paper's (the official code uses 0.0051). The paper's
-    projector has 8192 dimensions; with a much smaller ``dim`` the off-diagonal sum has far
-    fewer terms, so a larger ``lambd`` (about ``1 / dim``) balances the two terms better.
-    The loss is not divided by anything: its scale grows with ``dim``; tune the learning rate
-    accordingly.
+    The default ``lambd = 5e-3`` is the paper's, for an 8192-dimensional projector; with a much
+    smaller ``dim`` the off-diagonal sum has far fewer terms, so a larger ``lambd`` (about
+    ``1 / dim``) balances the two terms better. The loss grows with ``dim``: tune the learning
+    rate accordingly.
 
     Raises:
         ValueError: bad shapes (see the module docstring), batch < 2, or ``lambd < 0``.
@@ -247,10 +244,8 @@ def invariance_term(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
 
 @full_precision
 def variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
-    """VICReg variance: hinge ``mean_d relu(gamma - sqrt(var_d(z) + eps))`` on each dimension's std.
-
-    Keeps every dimension's standard deviation along the batch above ``gamma``, which rules
-    out the collapsed (constant) solution.
+    """VICReg variance ``mean_d relu(gamma - sqrt(var_d(z) + eps))``: keeps each dimension's std
+    along the batch above ``gamma``, which rules out the collapsed (constant) solution.
 
     Raises:
         ValueError: bad shape (see the module docstring) or batch < 2.
@@ -261,9 +256,8 @@ def variance_term(z: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> tor
 
 @full_precision
 def covariance_term(z: torch.Tensor) -> torch.Tensor:
-    """VICReg covariance: sum of squared off-diagonal covariances divided by ``dim``.
-
-    Decorrelates the dimensions so that they carry different information.
+    """VICReg covariance: sum of squared off-diagonal covariances divided by ``dim``; it
+    decorrelates the dimensions so that they carry different information.
 
     Raises:
         ValueError: bad shape (see the module docstring) or batch < 2.
