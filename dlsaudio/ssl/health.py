@@ -21,11 +21,10 @@ from dlsaudio.validation import check_embeddings, check_int, check_positive
 
 @torch.no_grad()
 def embedding_std(z: torch.Tensor) -> float:
-    """Std of the l2-normalised embeddings along the batch, averaged over dimensions.
-
-    SimSiam's collapse monitor (https://arxiv.org/abs/2011.10566, Fig. 2): 0 for a collapsed
-    embedding; about ``1 / sqrt(dim)`` for embeddings spread uniformly over the unit sphere
-    (each coordinate of a random unit vector has variance ``1 / dim``).
+    """Std of the l2-normalised embeddings along the batch, averaged over dimensions: SimSiam's
+    collapse monitor (https://arxiv.org/abs/2011.10566, Fig. 2). 0 for a collapsed embedding;
+    about ``1 / sqrt(dim)`` for embeddings spread uniformly over the unit sphere (each
+    coordinate of a random unit vector has variance ``1 / dim``).
 
     Raises:
         ValueError: if ``z`` is not ``(batch, dim)`` with batch >= 2.
@@ -37,14 +36,13 @@ def embedding_std(z: torch.Tensor) -> float:
 
 @torch.no_grad()
 def effective_rank(z: torch.Tensor, eps: float = 1e-12) -> float:
-    """Effective rank: ``exp`` of the entropy of the normalised singular values.
-
-    Roy & Vetterli, "The effective rank: a measure of effective dimensionality" (EUSIPCO
-    2007); RankMe (https://arxiv.org/abs/2210.02885) shows it tracks the downstream quality
-    of SSL embeddings and drops under dimensional collapse. With singular values ``s_k`` of
-    ``z`` and ``p_k = s_k / sum(s)``, ``erank = exp(-sum p_k log p_k)``, in ``[1, min(batch,
-    dim)]`` (0 for an all-zero matrix). The matrix is not centred, as in the definition, so a
-    collapsed embedding (all rows equal) has effective rank 1.
+    """Effective rank: ``exp`` of the entropy of the normalised singular values (Roy & Vetterli,
+    "The effective rank: a measure of effective dimensionality", EUSIPCO 2007). RankMe
+    (https://arxiv.org/abs/2210.02885) shows it tracks the downstream quality of SSL
+    embeddings and drops under dimensional collapse. With singular values ``s_k`` of ``z`` and
+    ``p_k = s_k / sum(s)``, ``erank = exp(-sum p_k log p_k)``, in ``[1, min(batch, dim)]`` (0
+    for an all-zero matrix). The matrix is not centred, as in the definition, so a collapsed
+    embedding (all rows equal) has effective rank 1.
 
     Raises:
         ValueError: if ``z`` is not ``(batch, dim)``.
@@ -60,11 +58,9 @@ def effective_rank(z: torch.Tensor, eps: float = 1e-12) -> float:
 
 
 def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
-    """Alignment of positive pairs: ``mean ||f(x) - f(y)||^alpha`` on l2-normalised embeddings.
-
-    Wang & Isola, https://arxiv.org/abs/2005.10242 (lower is better; 0 when the two views
-    map to the same point, at most ``2^alpha``; the paper uses ``alpha = 2``). A scalar
-    tensor, differentiable, so it can also be a loss.
+    """Alignment of positive pairs: ``mean ||f(x) - f(y)||^alpha`` on l2-normalised embeddings
+    (Wang & Isola, https://arxiv.org/abs/2005.10242, with ``alpha = 2``). Lower is better: 0
+    when the two views map to the same point, at most ``2^alpha``. Differentiable: a loss too.
 
     Raises:
         ValueError: on mismatched shapes or ``alpha <= 0``.
@@ -76,11 +72,9 @@ def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> torch.T
 
 
 def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
-    """Uniformity: ``log mean_{i<j} exp(-t ||f(x_i) - f(x_j)||^2)`` on l2-normalised embeddings.
-
-    Wang & Isola, https://arxiv.org/abs/2005.10242 (lower is better; 0 when collapsed, about
-    -4 for the paper's kernel scale ``t = 2`` and many points spread over a high-dimensional
-    sphere). A scalar tensor.
+    """Uniformity: ``log mean_{i<j} exp(-t ||f(x_i) - f(x_j)||^2)`` on l2-normalised embeddings
+    (Wang & Isola, https://arxiv.org/abs/2005.10242). Lower is better: 0 when collapsed, about
+    -4 for the paper's ``t = 2`` and many points spread over a high-dimensional sphere.
 
     Raises:
         ValueError: if ``z`` is not ``(batch, dim)`` with batch >= 2, or ``t <= 0``.
@@ -93,10 +87,9 @@ def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
 
 @torch.no_grad()
 def health_metrics(z1: torch.Tensor, z2: torch.Tensor) -> dict[str, float]:
-    """All health numbers for a batch of paired views ``z1``, ``z2``.
-
-    ``std`` and ``effective_rank`` of ``z1``, ``std_healthy = 1 / sqrt(dim)`` for reference,
-    ``alignment`` of the pairs, ``uniformity`` averaged over both views (as Wang & Isola do).
+    """All health numbers for paired views: ``std`` and ``effective_rank`` of ``z1``,
+    ``std_healthy = 1 / sqrt(dim)`` for reference, ``alignment`` of the pairs, ``uniformity``
+    averaged over both views (as Wang & Isola do).
 
     Raises:
         ValueError: on mismatched shapes or batch < 2.
