@@ -204,12 +204,9 @@ class TimeMask(_BandMask):
 
     SpecAugment's time masking (https://arxiv.org/abs/1904.08779) on ``(batch, n_mels,
     frames)``, and time masking of raw audio on ``(batch, time)``. Each of the ``num_masks``
-    spans has a width uniform in ``[min_width, max_width]`` times the length, rounded.
-
-    Args:
-        num_masks: spans per example (they may overlap).
-        fill: ``"zero"`` (silence for waveforms) or ``"mean"`` (the example's mean, better
-            for log-mel spectrograms whose silence is not 0).
+    spans (they may overlap) has a width uniform in ``[min_width, max_width]`` times the
+    length, rounded. ``fill`` is ``"zero"`` (silence for waveforms) or ``"mean"`` (the
+    example's mean, better for log-mel spectrograms whose silence is not 0).
     """
 
     domain = "any"
@@ -221,8 +218,8 @@ class TimeMask(_BandMask):
 
 @dataclass
 class FrequencyMask(_BandMask):
-    """SpecAugment frequency masking on ``(batch, n_mels, frames)`` (https://arxiv.org/abs/1904.08779):
-    the arguments of :class:`TimeMask`, as fractions of ``n_mels``."""
+    """SpecAugment frequency masking on ``(batch, n_mels, frames)``: the arguments of
+    :class:`TimeMask`, as fractions of ``n_mels``."""
 
     max_width: float = 0.15
     fill: str = "mean"
@@ -326,12 +323,11 @@ AUGMENTATIONS: dict[str, Callable[[float], Augmentation]] = {
 
 
 def default_wave_augment(strength: float = 1.0) -> Compose:
-    """The waveform augmentation used to make SSL views: random gain, shift, speed, noise, fade, mask.
+    """The waveform augmentation that makes SSL views: gain, shift, speed, noise, fade, mask.
 
     Each step is applied to an example with its own probability, so two views of a clip
-    differ in which augmentations they got as well as in their parameters.
-
-    ``strength`` in [0, 1] scales every range as in :data:`AUGMENTATIONS`; 0 gives an identity.
+    differ in which augmentations they got as well as in their parameters. ``strength`` in
+    [0, 1] scales every range as in :data:`AUGMENTATIONS`; 0 gives an identity.
 
     Raises:
         ValueError: if ``strength`` is outside [0, 1].
