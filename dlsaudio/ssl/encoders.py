@@ -1,19 +1,14 @@
 """Audio encoders and the heads used by self-supervised methods.
 
 Both encoders take raw waves ``(batch, time)`` and return one vector per clip ``(batch, dim)``
-after global average pooling:
-
-- :class:`WaveEncoder` runs 1D convolutions over the waveform itself;
-- :class:`MelEncoder` computes a log-mel spectrogram inside the module
-  (:class:`dlsaudio.audio.LogMel`) and runs 2D convolutions over it.
+after global average pooling: :class:`WaveEncoder` runs 1D convolutions over the waveform
+itself, :class:`MelEncoder` 2D convolutions over a log-mel spectrogram it computes.
 
 Each comes in two sizes. ``config="small"`` (the default) trains in minutes on a laptop CPU;
 ``config="resnet18"`` is the ResNet-18 layout (four stages of two residual blocks, 64 to 512
 channels; He et al., https://arxiv.org/abs/1512.03385), the seminar's encoder on a GPU.
 The keyword arguments ``channels`` and ``blocks`` (one number per stage) override a size.
-
-:class:`ProjectionHead` maps encoder features to the space where the loss lives (``z``);
-:class:`PredictionHead` is the extra MLP of BYOL and SimSiam (``p``).
+:class:`ProjectionHead` (``z``) and :class:`PredictionHead` (``p``) are the methods' heads.
 """
 
 from __future__ import annotations
@@ -184,10 +179,8 @@ class MelEncoder(_Encoder):
     Spoken Digit Dataset this lifted the linear probe with 10 labels per digit after InfoNCE
     pre-training from 0.79 to 0.91. A batch norm over mel bins then standardises the log
     energies (as in PANNs, https://arxiv.org/abs/1912.10211) before the residual stages.
-
-    ``n_mels`` = 40 is a usual number for speech recognition: with 64, InfoNCE features on
-    FSDD gave a probe with 10 labels per digit of 0.83 instead of 0.91 (validation takes 5-9,
-    2.5 CPU-minutes of training). ``config="resnet18"`` has about 11 M parameters.
+    ``n_mels=40`` is usual for speech recognition: with 64, the same probe gave 0.83 instead
+    of 0.91 (validation takes 5-9, 2.5 CPU-minutes of training). ``"resnet18"``: 11 M weights.
 
     Raises:
         ValueError: unknown ``config``, non-positive sizes, or ``channels`` and ``blocks``
