@@ -35,17 +35,14 @@ class StepOutput(NamedTuple):
 
 def _check_views(x1: torch.Tensor, x2: torch.Tensor) -> None:
     if x1.ndim != 2 or x1.shape != x2.shape:
-        raise ValueError(
-            f"x1 and x2 must be two views of shape (batch, time), got {tuple(x1.shape)} "
-            f"and {tuple(x2.shape)}"
-        )
+        shapes = f"{tuple(x1.shape)} and {tuple(x2.shape)}"
+        raise ValueError(f"x1 and x2 must be two views of shape (batch, time), got {shapes}")
 
 
 def _dim(encoder: nn.Module) -> int:
     if not hasattr(encoder, "dim"):
-        raise ValueError(
-            f"encoder must expose its output size as .dim, got {type(encoder).__name__}"
-        )
+        name = type(encoder).__name__
+        raise ValueError(f"encoder must expose its output size as .dim, got {name}")
     return encoder.dim
 
 
@@ -196,13 +193,12 @@ def make_method(
     """Build a method by name with fresh default encoders.
 
     Args:
-        name: one of :data:`METHODS`. ``"infonce"`` (the default of ``python -m dlsaudio.ssl``)
-            is two-view InfoNCE on augmented copies through the log-mel encoder (SimCLR): on
-            FSDD it beat multi-format training in the same time (probe with 10 labels per
-            class 0.91 against 0.81 after 340 one-thread steps). ``"multiformat"`` is the
-            seminar's waveform-view vs log-mel-view contrastive model.
+        name: one of :data:`METHODS`. ``"infonce"`` (the command line's default) is SimCLR's
+            two-view InfoNCE through the log-mel encoder: on FSDD it beat multi-format
+            training (the seminar's waveform-view vs log-mel-view model) in the same time,
+            with a probe at 10 labels per class of 0.91 against 0.81 after 340 steps.
         config: encoder size, ``"small"`` (CPU) or ``"resnet18"`` (GPU).
-        encoder: ``"mel"`` or ``"wave"``: the encoder of single-encoder methods.
+        encoder: ``"mel"`` or ``"wave"``, the encoder of single-encoder methods.
         mel_options: keyword arguments of every :class:`~dlsaudio.ssl.encoders.MelEncoder` built
             (``n_mels``, ``mean_norm``), to compare front ends.
         **kwargs: passed to the method's constructor (``tau``, ``dim``, ``tau_base``, ...).
@@ -224,11 +220,5 @@ def make_method(
     enc = make_encoder(encoder, config, **(mel_options if encoder == "mel" else {}))
     if name == "supervised":
         return Supervised(enc, num_classes=num_classes, **kwargs)
-    cls = {
-        "infonce": SimCLR,
-        "byol": BYOL,
-        "simsiam": SimSiam,
-        "barlow": BarlowTwins,
-        "vicreg": VICReg,
-    }[name]
-    return cls(enc, **kwargs)
+    classes = dict(infonce=SimCLR, byol=BYOL, simsiam=SimSiam, barlow=BarlowTwins, vicreg=VICReg)
+    return classes[name](enc, **kwargs)
