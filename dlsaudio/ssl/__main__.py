@@ -10,16 +10,13 @@ Examples::
 The split is by take (:func:`dlsaudio.data.take_split`): the test clips are other recordings
 of the training speakers, FSDD's official split by default (takes 0-4). ``results.json``
 holds the probe accuracy for each number of labels per class, the kNN accuracy, training
-throughput and the embedding health at the end of training; with ``--baseline`` also the same
-numbers for the randomly initialised encoder (its batch-norm statistics measured on the
-training clips, see :func:`dlsaudio.ssl.calibrate_batch_norm`).
+throughput and the embedding health at the end of training; ``--baseline`` adds the same
+numbers for the randomly initialised encoder (:func:`dlsaudio.ssl.calibrate_batch_norm`).
 
 A supervised encoder trained on every label has seen them all, so its probe at k labels per
-class is not a k-label result. ``--method supervised --labels-per-class 10`` trains it on 10
-clips per digit: the fair baseline for SSL's probe at k = 10.
-
-An output folder that holds a previous run is not overwritten: pass ``--resume`` to continue
-it from its checkpoint or ``--overwrite`` to replace it.
+class is not a k-label result: ``--method supervised --labels-per-class 10`` trains on 10
+clips per digit, the fair baseline for SSL's probe at k = 10. A previous run in ``--out`` is
+not overwritten: pass ``--resume`` to continue it or ``--overwrite`` to replace it.
 """
 
 from __future__ import annotations
@@ -49,75 +46,46 @@ MAX_EPOCHS = 1000
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m dlsaudio.ssl", description=__doc__.split("\n")[0])
-    p.add_argument(
-        "--method",
-        choices=METHODS,
-        default=DEFAULT_METHOD,
-        help="infonce = two-view InfoNCE on the log-mel encoder (SimCLR); multiformat = the "
-        "seminar's waveform-vs-log-mel model",
-    )
+    methods = "infonce = SimCLR's two-view InfoNCE; multiformat = the seminar's wave-vs-mel model"
+    p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help=methods)
     p.add_argument("--data", default="sample", help="sample | fsdd:PATH | audiomnist:PATH")
-    p.add_argument(
-        "--test-takes",
-        default=None,
-        help="takes held out for testing, e.g. 5-9 (default: the source's own split, FSDD's "
-        "official takes 0-4, or DLSAUDIO_TEST_TAKES)",
-    )
+    takes = "the source's own split, FSDD's official takes 0-4, or DLSAUDIO_TEST_TAKES"
+    p.add_argument("--test-takes", help=f"takes held out for testing, e.g. 5-9 (default: {takes})")
     add_out_argument(p, "results.json and plots")
+    budget = "training time budget (default: %(default)s)"
     p.add_argument(
-        "--minutes",
-        type=float,
-        default=DEFAULT_MINUTES,
-        dest="max_minutes",
-        help=f"training time budget (default: {DEFAULT_MINUTES})",
+        "--minutes", type=float, default=DEFAULT_MINUTES, dest="max_minutes", help=budget
     )
     train = p.add_argument_group("training (dlsaudio.ssl.TrainConfig)")
     add_dataclass_arguments(
         train, TrainConfig, exclude=("max_minutes",), choices={"batching": BATCHINGS}
     )
     train.set_defaults(epochs=MAX_EPOCHS)
-    p.add_argument(
-        "--tau",
-        type=float,
-        default=None,
-        help=f"InfoNCE temperature of {', '.join(TAU_METHODS)} (default: the method's own)",
-    )
+    tau = f"InfoNCE temperature of {', '.join(TAU_METHODS)} (default: the method's own)"
+    p.add_argument("--tau", type=float, help=tau)
     p.add_argument("--config", choices=CONFIGS, default="small", help="encoder size")
     p.add_argument("--encoder", choices=tuple(ENCODERS), default="mel", help="of 1-encoder methods")
-    p.add_argument("--n-mels", type=int, default=None, help="mel bins (default: 40)")
-    p.add_argument(
-        "--no-mean-norm",
-        action="store_true",
-        help="keep each clip's mean log-mel spectrum (the encoder subtracts it by default)",
-    )
+    p.add_argument("--n-mels", type=int, help="mel bins (default: 40)")
+    keep = "keep each clip's mean log-mel spectrum (the encoder subtracts it by default)"
+    p.add_argument("--no-mean-norm", action="store_true", help=keep)
     p.add_argument("--align", choices=ALIGNMENTS, default="center", help="short clips' place")
     p.add_argument("--draws", type=int, default=5, help="seeded draws per k of the probe")
-    p.add_argument(
-        "--labels-per-class",
-        type=int,
-        default=None,
-        help="supervised only: train on this many labelled clips per digit (default: all)",
-    )
-    p.add_argument(
-        "--projection",
-        choices=PROJECTIONS,
-        nargs="+",
-        default=["tsne"],
-        help="2D maps of the test embeddings (several allowed: --projection tsne umap)",
-    )
+    few = "supervised only: train on this many labelled clips per digit (default: all)"
+    p.add_argument("--labels-per-class", type=int, help=few)
+    maps = "2D maps of the test embeddings (several allowed: --projection tsne umap)"
+    p.add_argument("--projection", choices=PROJECTIONS, nargs="+", default=["tsne"], help=maps)
     p.add_argument("--baseline", action="store_true", help="also evaluate the untrained encoder")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     again = p.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the run in --out")
     again.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     args = p.parse_args(argv)
-    if args.labels_per_class is not None:
-        if args.method != "supervised":
-            p.error(
-                f"--labels-per-class applies to --method supervised only (got --method "
-                f"{args.method}, which trains without labels)"
-            )
+    if args.labels_per_class is not None and args.method != "supervised":
+        p.error(
+            f"--labels-per-class applies to --method supervised only (got --method "
+            f"{args.method}, which trains without labels)"
+        )
     if args.tau is not None:
         if args.method not in TAU_METHODS:
             p.error(f"--tau applies to {', '.join(TAU_METHODS)}, not to --method {args.method}")
@@ -179,12 +147,6 @@ def load_split(data: str, test_takes: str | None):
     return take_split(load_digits(data), test_takes)
 
 
-def _mean_health(history, last: int = 20) -> dict[str, float]:
-    rows = history.steps[-last:]
-    keys = ("std", "std_healthy", "effective_rank", "alignment", "uniformity")
-    return {k: sum(r[k] for r in rows) / len(rows) for k in keys} if rows else {}
-
-
 def main(argv: Sequence[str] | None = None) -> dict:
     """Run the command line; returns the results written to ``OUT/results.json``."""
     import matplotlib
@@ -212,14 +174,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     method = make_method(args.method, config=args.config, encoder=args.encoder, **kwargs)
     length = args.train.clip_samples or DEFAULT_CLIP_SAMPLES
     check_clip_length(length, method, args.method)
-    prepare_out(
-        args.out, resume=args.resume, overwrite=args.overwrite, need_bytes=run_bytes(method)
-    )
+    need = run_bytes(method)
+    prepare_out(args.out, resume=args.resume, overwrite=args.overwrite, need_bytes=need)
     settings = run_settings(args)
+    saved = args.out / "checkpoint.pt"
     if args.resume:
         check_resume(args.out, settings)
         try:
-            read_checkpoint(args.out / "checkpoint.pt", method, required=CHECKPOINT_KEYS, mmap=True)
+            read_checkpoint(saved, method, required=CHECKPOINT_KEYS, mmap=True)
         except CheckpointError as err:
             sys.exit(
                 f"error: --resume: {err}. To start afresh in {args.out}, pass --overwrite "
@@ -242,9 +204,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     fit_on = train
     config = args.train
     if args.labels_per_class is not None:
-        fit_on = train.subset(
-            sample_per_class(train.labels.numpy(), args.labels_per_class, args.seed)
-        )
+        picked = sample_per_class(train.labels.numpy(), args.labels_per_class, args.seed)
+        fit_on = train.subset(picked)
         if len(fit_on) < config.batch_size:
             config = TrainConfig(**{**asdict(config), "batch_size": len(fit_on)})
             args.batch_size = config.batch_size
@@ -268,16 +229,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         results["random_init"], _ = evaluate(untrained)
         curves["random init"] = results["random_init"]["probe"]
     start = time.perf_counter()
+    show = not args.no_progress
     history = fit(
-        method,
-        fit_on,
-        config,
-        device=device,
-        checkpoint=args.out / "checkpoint.pt",
-        resume=args.resume,
-        progress=not args.no_progress,
+        method, fit_on, config, device=device, checkpoint=saved, resume=args.resume, progress=show
     )
     trained, e_test = evaluate(method)
+    rows = history.steps[-20:]  # the embedding health at the end of training, averaged
+    keys = ("std", "std_healthy", "effective_rank", "alignment", "uniformity")
+    health = {k: sum(row[k] for row in rows) / len(rows) for k in keys} if rows else {}
     curves[args.method] = trained["probe"]
     results.update(
         trained,
@@ -289,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         wall_seconds=time.perf_counter() - start,
         clips_per_second=history.clips_per_second(),
         final_loss=history.steps[-1]["loss"] if history.steps else None,
-        health=_mean_health(history),
+        health=health,
     )
     write_json(args.out / "history.json", history.to_dict())
     plot_history(history).savefig(args.out / "history.png", dpi=100)
