@@ -26,7 +26,7 @@ DEFAULT_KS = (1, 2, 5, 10, None)  # None: all labels
 
 @dataclass
 class Embeddings:
-    """Frozen features of a dataset: ``x`` ``(clips, dim)``, ``labels`` ``(clips,)``, ``speakers``."""
+    """Frozen features of a dataset: ``x`` ``(clips, dim)``, ``labels`` ``(clips,)``, speakers."""
 
     x: np.ndarray
     labels: np.ndarray
@@ -49,17 +49,11 @@ def extract_embeddings(
     clip_samples: int | None = None,
     device: str | torch.device | None = None,
 ) -> Embeddings:
-    """Encode every clip of ``dataset`` with a frozen model, in eval mode; labels are -1 where
-    an item has none.
-
-    Args:
-        model: an SSL method (its ``embed`` is used: encoder features, not projections) or a
-            bare encoder ``(batch, time) -> (batch, dim)``.
-        dataset: items with ``"wave"``, ``"label"`` and ``"speaker"``, or a
-            :class:`~dlsaudio.data.WaveCache`.
-        clip_samples: every clip is padded or cropped to this many samples (default: a
-            cache's own length, 16000 for a data set).
-        device: the model's device by default.
+    """Encode every clip of ``dataset`` (items with ``"wave"``, ``"label"``, ``"speaker"``, or a
+    :class:`~dlsaudio.data.WaveCache`) with a frozen model in eval mode: an SSL method's
+    ``embed`` (encoder features, not projections) or a bare encoder. Clips are padded or
+    cropped to ``clip_samples`` (a cache's own length, 16000 for a data set); labels are -1
+    where an item has none.
 
     Raises:
         ValueError: ``batch_size`` < 1 or an empty dataset.
@@ -90,11 +84,8 @@ def calibrate_batch_norm(
     (mean 0, variance 1), not with those of the data, so one direction dominates every feature
     and all clips look alike (std of the normalised embeddings near 0, effective rank near 1).
     One pass over the data in train mode, without gradients, gives the statistics that the
-    first training step would see: the honest random-initialisation baseline.
-
-    Args and the returned ``model`` (in the training mode it had) are as
-    :func:`extract_embeddings`, but the pass goes through a method's ``project``, so the
-    projection heads are calibrated too.
+    first training step would see: the honest random-initialisation baseline. The pass goes
+    through a method's ``project``, so the heads are calibrated too; ``model`` is returned.
 
     Raises:
         ValueError: ``batch_size`` < 2 (batch statistics need two clips).
@@ -171,16 +162,10 @@ def label_efficiency(
     draws: int = 5,
     seed: int = 0,
 ) -> dict[str, dict[str, float]]:
-    """The label-efficiency curve: probe accuracy with ``k`` labels per class.
-
-    Args:
-        ks: labels per class; ``None`` means all labels (one fit).
-        draws: seeded draws of the labelled subset per ``k`` (seeds ``seed``, ``seed + 1``,
-            ...), averaged.
-
-    Returns:
-        ``{"1": {"mean", "std", "labels"}, ..., "all": {...}}`` where ``labels`` is the number
-        of labelled clips used.
+    """The label-efficiency curve: probe accuracy with ``k`` labels per class for each of
+    ``ks`` (``None``: all labels, one fit), averaged over ``draws`` seeded labelled subsets.
+    Returns ``{"1": {"mean", "std", "labels"}, ..., "all": {...}}``, ``labels`` counting the
+    labelled clips used.
 
     Raises:
         ValueError: ``draws`` < 1 or an invalid ``k``.
@@ -214,11 +199,8 @@ def speaker_shift(
     ``n_held_out`` speakers (a seeded choice) give no labels: the probe is fitted on training
     clips of the other speakers only, then scored on the test clips of those same speakers
     ("same voices") and on the test clips of the held-out ones ("new voices"). The gap is
-    what a representation loses when the speaker changes.
-
-    Returns:
-        ``{"held_out": [speakers], "same voices": curve, "new voices": curve}`` with curves as
-        :func:`label_efficiency` returns them.
+    what a representation loses when the speaker changes. Returns ``{"held_out": [speakers],
+    "same voices": curve, "new voices": curve}``, curves as :func:`label_efficiency`'s.
 
     Raises:
         ValueError: ``n_held_out`` is not between 1 and the number of speakers minus 1, or the
