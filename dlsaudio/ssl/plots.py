@@ -29,12 +29,8 @@ def _smooth(values: list[float], window: int) -> np.ndarray:
 
 
 def plot_history(histories: History | Mapping[str, History], *, smooth: int = 5) -> Figure:
-    """Loss, learning rate and embedding health (std, effective rank) against the step.
-
-    Args:
-        histories: one :class:`~dlsaudio.ssl.train.History` or ``{name: History}`` to compare.
-            Losses of different methods live on different scales; each gets its own curve.
-        smooth: moving-average window for the loss.
+    """Loss (a ``smooth``-step moving average), learning rate and embedding health (std,
+    effective rank) against the step, for one :class:`History` or ``{name: History}``.
 
     Raises:
         ValueError: an empty mapping.
@@ -89,16 +85,12 @@ def plot_label_efficiency(
     curves: Mapping[str, Mapping[str, Mapping[str, float]]],
     supervised: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Figure:
-    """Probe accuracy against labels per class (log axis), one line per method, with its
-    spread over the draws of the labelled clips.
+    """Probe accuracy against labels per class (log axis), one line per method of ``curves``
+    (``{method: label_efficiency(...)}``), with its spread over the draws of labelled clips.
 
-    Args:
-        curves: ``{method: curve}`` where ``curve`` is the output of
-            :func:`~dlsaudio.ssl.evaluation.label_efficiency` (keys ``"1", "2", ..., "all"``).
-        supervised: the supervised model trained from scratch on the same k clips per class
-            (``{k: {"mean", "std"}}``, as ``supervised_per_k`` of ``python -m dlsaudio.bench
-            ssl``), drawn dashed; where it catches up with a method, a dotted line marks the
-            crossover (:func:`crossover`).
+    ``supervised``, the model trained from scratch on the same k clips per class
+    (``supervised_per_k`` of ``python -m dlsaudio.bench ssl``), is drawn dashed; where it
+    catches up with a method, a dotted line marks the :func:`crossover`.
 
     Raises:
         ValueError: an empty mapping.
@@ -235,13 +227,11 @@ def plot_temperature(
     probability, and so of the loss's push, on the few most similar candidates; a high ``tau``
     spreads it over all of them.
 
-    Args:
-        taus: temperatures, one panel each.
-        anchor: row of ``[z1; z2]`` to show.
+    One panel for each of ``taus``; ``anchor`` is the row of ``[z1; z2]`` shown.
 
     Raises:
-        ValueError: shapes that :func:`dlsaudio.ssl.losses.info_nce` rejects, an empty ``taus`` or an
-            ``anchor`` outside ``[0, 2N)``.
+        ValueError: shapes that :func:`~dlsaudio.ssl.losses.info_nce` rejects, an empty ``taus``
+            or an ``anchor`` outside ``[0, 2N)``.
     """
     taus = list(taus)
     n = z1.shape[0]

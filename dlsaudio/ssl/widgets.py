@@ -28,13 +28,9 @@ def _check_waves(waves: torch.Tensor) -> None:
 
 
 class AugmentationExplorer:
-    """Pick a clip, an augmentation and a strength; see and hear the result.
-
-    Args:
-        waves: ``(clips, time)`` waveforms (e.g. ``WaveCache(dataset).waves``), at ``sample_rate``.
-        augmentations: ``{name: factory(strength)}``; :data:`dlsaudio.ssl.augment.AUGMENTATIONS`
-            by default.
-        seed: seed of the augmentation's random draw (the "resample" button changes it).
+    """Pick a clip of ``waves`` ``(clips, time)``, an augmentation (``{name: factory(strength)}``,
+    :data:`~dlsaudio.ssl.augment.AUGMENTATIONS` by default) and a strength; see and hear the
+    result. ``seed`` seeds the random draw; the "resample" button changes it.
 
     Raises:
         ValueError: ``waves`` is not ``(clips, time)`` or ``augmentations`` is empty.
@@ -112,11 +108,8 @@ def playable(wave: torch.Tensor, sample_rate: int) -> Audio:
 
 
 class EmbeddingExplorer:
-    """Pick a clip and hear its nearest neighbours in embedding space.
-
-    Args:
-        waves: ``(clips, time)`` waveforms in the order of ``emb``, at ``sample_rate``.
-        k: neighbours to show.
+    """Pick a clip and hear its ``k`` nearest neighbours in embedding space (``waves``
+    ``(clips, time)`` in the order of ``emb``).
 
     Raises:
         ValueError: ``waves`` and ``emb`` disagree in length, or ``k`` is not in
