@@ -60,7 +60,8 @@ class BYOL(SSLMethod):
         stop_gradient: the target networks are frozen and computed without a gradient (the
             paper's stop-gradient, built in). ``False`` leaves them trainable and their output
             attached, so that the loss alone must stop the gradient (``z.detach()`` in
-            :func:`dlsaudio.ssl.losses.byol_loss`): the homework's BYOL, where that is the student's.
+            :func:`~dlsaudio.ssl.losses.byol_loss`): the homework's BYOL, where that is the
+            student's.
 
     Raises:
         ValueError: ``tau_base`` outside [0, 1] or a size not positive.
@@ -114,15 +115,10 @@ class SimSiam(SSLMethod):
     Like BYOL without the moving-average target: the stop-gradient on ``z`` alone prevents
     collapse. :meth:`forward` returns ``p1, p2, z1.detach(), z2.detach()`` so it is visible.
 
-    The two switches exist to watch what the paper shows (Section 4.1 and Table 1): without the
-    stop-gradient, or without the predictor, every clip soon maps to the same direction.
-
-    Args:
-        dim: projection size (2048 in the paper).
-        hidden_dim: hidden width of the 3-layer projector.
-        pred_hidden_dim: the predictor's bottleneck (dim / 4 in the paper); defaults to dim // 4.
-        stop_gradient: detach the projections that the predictions are compared with.
-        predictor: use the predictor (without it, ``p = z``).
+    The switches ``stop_gradient`` and ``predictor`` (without it, ``p = z``) exist to watch
+    what the paper shows (Section 4.1 and Table 1): without either, every clip soon maps to
+    the same direction. ``dim`` is 2048 in the paper, the predictor's bottleneck
+    ``pred_hidden_dim`` ``dim // 4`` as there; the projector has 3 layers.
 
     Raises:
         ValueError: a size is not positive.
@@ -161,10 +157,8 @@ class BarlowTwins(SSLMethod):
     """Barlow Twins (https://arxiv.org/abs/2103.03230): the cross-correlation of the two views'
     projections is pushed to the identity.
 
-    Args:
-        dim: projection size (8192 in the paper; 512 suffices for digits).
-        hidden_dim: hidden width of the 3-layer projector.
-        lambd: weight of the off-diagonal term.
+    ``dim`` is 8192 in the paper; 512 suffices for digits. ``lambd`` weighs the off-diagonal
+    term of :func:`~dlsaudio.ssl.losses.barlow_twins_loss`.
 
     Raises:
         ValueError: ``lambd`` negative or a size not positive.
@@ -184,10 +178,8 @@ class BarlowTwins(SSLMethod):
 class VICReg(SSLMethod):
     """VICReg (https://arxiv.org/abs/2105.04906): invariance, variance and covariance terms.
 
-    Args:
-        dim: projection size (8192 in the paper; 512 suffices for digits).
-        hidden_dim: hidden width of the 3-layer projector.
-        sim_coeff, std_coeff, cov_coeff: the paper's weights (25, 25, 1).
+    ``dim`` is 8192 in the paper; 512 suffices for digits. The weights ``sim_coeff``,
+    ``std_coeff``, ``cov_coeff`` default to the paper's (25, 25, 1).
 
     Raises:
         ValueError: a coefficient negative or not finite, or a size not positive.
