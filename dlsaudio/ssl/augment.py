@@ -4,9 +4,8 @@ Augmentations belong to the data pipeline (a collate function or the training st
 the model. Each one is a small dataclass: hyper-parameters are validated when it is built,
 and ``aug(x, generator=None)`` draws its random parameters PER EXAMPLE, on the tensor's
 device, from ``generator`` when one is given (so a seeded generator reproduces a batch).
-
-Inputs: waveforms ``(batch, time)``, log-mel spectrograms ``(batch, n_mels, frames)``.
-The shape, dtype and device of ``x`` are kept.
+Waveforms are ``(batch, time)``, log-mel spectrograms ``(batch, n_mels, frames)``; the
+shape, dtype and device of ``x`` are kept.
 
 Example:
     >>> aug = default_wave_augment(strength=0.5)
@@ -158,15 +157,6 @@ class Fade(Augmentation):
         return x * (ramp_in * ramp_out).to(x.dtype)
 
 
-def _fill(x: torch.Tensor, mask: torch.Tensor, fill: str) -> torch.Tensor:
-    if fill == "zero":
-        return x.masked_fill(mask, 0.0)
-    return torch.where(mask, x.mean(dim=tuple(range(1, x.ndim)), keepdim=True), x)
-
-
-_FILLS = ("zero", "mean")
-
-
 @dataclass
 class _BandMask(Augmentation):
     """Random bands set to zero or to the example's mean: the parameters and checks of
@@ -176,14 +166,20 @@ class _BandMask(Augmentation):
     min_width: float = 0.0
     num_masks: int = 1
     fill: str = "zero"
+    FILLS = ("zero", "mean")
 
     def __post_init__(self) -> None:
         check_fraction("max_width", self.max_width)
         check_fraction("min_width", self.min_width)
         check_range("min_width", self.min_width, "max_width", self.max_width)
         check_int("num_masks", self.num_masks, minimum=1)
-        if self.fill not in _FILLS:
-            raise ValueError(f"fill must be one of {_FILLS}, got {self.fill!r}")
+        if self.fill not in self.FILLS:
+            raise ValueError(f"fill must be one of {self.FILLS}, got {self.fill!r}")
+
+    def _fill(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.fill == "zero":
+            return x.masked_fill(mask, 0.0)
+        return torch.where(mask, x.mean(dim=tuple(range(1, x.ndim)), keepdim=True), x)
 
     def _mask(self, batch: int, size: int, generator, x: torch.Tensor) -> torch.Tensor:
         """``(batch, size)`` boolean mask with ``num_masks`` random bands per example."""
@@ -213,7 +209,7 @@ class TimeMask(_BandMask):
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         mask = self._mask(x.shape[0], x.shape[-1], generator, x)  # (batch, time)
-        return _fill(x, mask[:, None, :] if x.ndim == 3 else mask, self.fill)
+        return self._fill(x, mask[:, None, :] if x.ndim == 3 else mask)
 
 
 @dataclass
@@ -227,7 +223,7 @@ class FrequencyMask(_BandMask):
 
     def apply(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         mask = self._mask(x.shape[0], x.shape[1], generator, x)  # (batch, n_mels)
-        return _fill(x, mask[:, :, None], self.fill)
+        return self._fill(x, mask[:, :, None])
 
 
 @dataclass
