@@ -31,10 +31,8 @@ _STAGES = {
 
 
 class ResidualBlock(nn.Module):
-    """Two convolutions with batch norm and a skip connection (ResNet's basic block).
-
-    ``dims`` is 1 for ``(batch, channels, time)`` inputs, 2 for ``(batch, channels, h, w)``;
-    ``stride`` (downsampling) is the first convolution's.
+    """Two convolutions with batch norm and a skip connection (ResNet's basic block), over
+    ``(batch, channels, time)`` for ``dims=1``, ``(batch, channels, h, w)`` for ``dims=2``.
 
     Raises:
         ValueError: ``dims`` is not 1 or 2, or a size is not positive.
@@ -226,11 +224,9 @@ ENCODERS = {"wave": WaveEncoder, "mel": MelEncoder}
 
 
 def make_encoder(kind: str = "mel", config: str = "small", **overrides) -> nn.Module:
-    """Build an encoder by name: ``kind`` in :data:`ENCODERS`, ``config`` in :data:`CONFIGS`.
-
-    ``**overrides`` are the encoder's keyword arguments (``channels``, ``blocks``, ...); a
-    ``None`` value keeps the configuration's default, so a notebook can pass its smoke-mode
-    widths unconditionally.
+    """Build an encoder by name: ``kind`` in :data:`ENCODERS`, ``config`` in :data:`CONFIGS`,
+    ``**overrides`` its keyword arguments, where ``None`` keeps the configuration's default
+    (so a notebook can pass its smoke-mode widths unconditionally).
 
     Raises:
         ValueError: unknown ``kind`` or ``config``, or invalid overrides.

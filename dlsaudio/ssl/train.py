@@ -91,10 +91,9 @@ def fit(
             ``**overrides`` change its fields (``max_minutes=2.5, batch_size=32``, ...).
         augment: ``aug(wave, generator=g)`` applied twice to make the two views; ``None``
             uses :func:`dlsaudio.ssl.augment.default_wave_augment`, ``Identity()`` none.
-        device: ``"cuda"`` when available, else ``"cpu"``, by default.
         checkpoint: a file saved after each epoch (and when the time budget ends an epoch
             early: that epoch then counts as done); if it exists and ``resume``, training
-            continues from it.
+            continues from it. ``device`` is ``"cuda"`` when available, else ``"cpu"``.
         progress: show a progress bar: the training time against ``max_minutes`` when it is
             set (a closing line says whether the run stopped at the limit), else the steps.
 
@@ -102,8 +101,7 @@ def fit(
         ValueError: an unknown or out-of-range setting; a data set smaller than one batch;
             labels missing for a supervised method.
         CheckpointError: a checkpoint that cannot be resumed (see ``read_checkpoint``).
-        TrainingDiverged: the loss became NaN or infinite (the message says at which step,
-            with which loss and learning rate).
+        TrainingDiverged: the loss became NaN or infinite (at which step the message says).
     """
     from dlsaudio.ssl.augment import default_wave_augment
 
