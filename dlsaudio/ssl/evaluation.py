@@ -155,12 +155,7 @@ def sample_per_class(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
 
 
 def label_efficiency(
-    train: Embeddings,
-    test: Embeddings,
-    ks=DEFAULT_KS,
-    *,
-    draws: int = 5,
-    seed: int = 0,
+    train: Embeddings, test: Embeddings, ks=DEFAULT_KS, *, draws: int = 5, seed: int = 0
 ) -> dict[str, dict[str, float]]:
     """The label-efficiency curve: probe accuracy with ``k`` labels per class for each of
     ``ks`` (``None``: all labels, one fit), averaged over ``draws`` seeded labelled subsets.
