@@ -10,9 +10,6 @@ needs a distributed setup: for a multi-GPU run, gather the embeddings first.
 Each loss runs in at least float32 with autocast off (:func:`full_precision`): in float16,
 ``s / tau`` overflows at a small ``tau`` and Barlow Twins' sum of ``dim**2`` correlations at a
 large ``dim``, so mixed-precision training would see inf.
-
-Contrastive: :func:`info_nce` (NT-Xent, SimCLR). Non-contrastive: :func:`byol_loss`,
-:func:`simsiam_loss`, :func:`barlow_twins_loss`, :func:`vicreg_loss`.
 """
 
 from __future__ import annotations
