@@ -1,11 +1,10 @@
 """Health monitors for self-supervised embeddings: is the representation collapsing?
 
 Non-contrastive methods (BYOL, SimSiam) have a trivial solution: map every input to the same
-vector. These numbers, computed on a batch of projections ``z`` of shape ``(batch, dim)``,
-show it while training: :func:`embedding_std` falls to 0 and :func:`effective_rank` (how many
+vector. These numbers, computed on a batch of projections ``z`` ``(batch, dim)``, show it
+while training: :func:`embedding_std` falls to 0 and :func:`effective_rank` (how many
 dimensions are really used) to 1; :func:`alignment` and :func:`uniformity` say whether
-positives are close together and embeddings spread out. :class:`CollapseMonitor` watches the
-std and warns once when it drops.
+positives are close together and embeddings spread out. :class:`CollapseMonitor` warns.
 """
 
 from __future__ import annotations
@@ -139,15 +138,11 @@ class CollapseMonitor:
         Raises:
             ValueError: if ``z`` is a tensor whose dim differs from the monitor's.
         """
-        if isinstance(z, torch.Tensor):
-            check_embeddings("z", z, "z", z, min_batch=2)
-            if z.shape[1] != self.dim:
-                raise ValueError(
-                    f"z has dim {z.shape[1]}, but the monitor was built with dim={self.dim}"
-                )
-            std = embedding_std(z)
-        else:
-            std = float(z)
+        std = embedding_std(z) if isinstance(z, torch.Tensor) else float(z)  # checks z's shape
+        if isinstance(z, torch.Tensor) and z.shape[1] != self.dim:
+            raise ValueError(
+                f"z has dim {z.shape[1]}, but the monitor was built with dim={self.dim}"
+            )
         self.last_std = std
         self.streak = self.streak + 1 if std < self.limit else 0
         collapsed = self.streak >= self.patience
