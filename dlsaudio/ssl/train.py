@@ -135,11 +135,9 @@ def fit(
         scaler.load_state_dict(state["scaler"])
         history = History.from_dict(state["history"])
         start_epoch = state["epoch"]
-    history.model = {
-        "class": f"{type(method).__module__}.{type(method).__qualname__}",
-        "id": id(method),
-        "clip_samples": int(cache.waves.shape[1]),  # lets a check run one step of it again
-    }
+    kind = type(method)
+    history.model = {"class": f"{kind.__module__}.{kind.__qualname__}", "id": id(method)}
+    history.model["clip_samples"] = int(cache.waves.shape[1])  # a check reruns one step with it
 
     steps_per_epoch = len(cache) // cfg.batch_size
     total_steps = cfg.epochs * steps_per_epoch
@@ -183,13 +181,9 @@ def fit(
                 loss, z1, z2 = method.training_step(x1, x2, label)
             if not torch.isfinite(loss.detach()):
                 tracker.close()
-                raise diverged(
-                    step + 1,
-                    float(loss.detach()),
-                    lr,
-                    f"lower the learning rate (for example lr={cfg.lr / 10:g}) and check the "
-                    "input waves for NaN or inf",
-                )
+                advice = f"lower the learning rate (for example lr={cfg.lr / 10:g}) and check the "
+                advice += "input waves for NaN or inf"
+                raise diverged(step + 1, float(loss.detach()), lr, advice)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
