@@ -22,6 +22,7 @@ from torch import nn
 
 from dlsaudio.ssl import losses
 from dlsaudio.ssl.encoders import CONFIGS, ENCODERS, ProjectionHead, make_encoder
+from dlsaudio.ssl.losses import DEFAULT_TAU
 from dlsaudio.validation import check_choice, check_int, check_positive
 
 
@@ -70,8 +71,7 @@ class SSLMethod(nn.Module):
         return self.projector(self.encoder(wave))
 
     def views(self, x1: torch.Tensor, x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Projections ``z1, z2`` ``(batch, dim)`` of two views ``(batch, time)``, as the loss
-        compares them."""
+        """Projections ``z1, z2`` ``(batch, dim)`` of two views ``(batch, time)``."""
         _check_views(x1, x2)
         return self.project(x1), self.project(x2)
 
@@ -89,7 +89,7 @@ class SimCLR(SSLMethod):
         ValueError: ``tau`` or a size is not positive.
     """
 
-    def __init__(self, encoder, dim: int = 128, hidden_dim: int = 512, tau=losses.DEFAULT_TAU):
+    def __init__(self, encoder, dim: int = 128, hidden_dim: int = 512, tau=DEFAULT_TAU):
         super().__init__(encoder, ProjectionHead(_dim(encoder), hidden_dim, dim))
         self.tau = check_positive("tau", tau)
 
@@ -106,8 +106,7 @@ class MultiFormatContrastive(SSLMethod):
     ``x1`` goes through ``wave_encoder``, ``x2`` through ``mel_encoder``, each with its own
     projection head (the two feature spaces differ), and InfoNCE pulls the pair together.
     :meth:`project` is the log-mel side; :meth:`embed` returns the features of ``embed_with``:
-    ``"mel"``, ``"wave"`` or ``"both"`` (concatenated). ``dim``, ``hidden_dim``, ``tau``: as
-    :class:`SimCLR`.
+    ``"mel"``, ``"wave"`` or ``"both"`` (concatenated).
 
     Raises:
         ValueError: ``tau`` not positive or ``embed_with`` unknown.
@@ -116,13 +115,7 @@ class MultiFormatContrastive(SSLMethod):
     EMBED_WITH = ("mel", "wave", "both")
 
     def __init__(
-        self,
-        wave_encoder,
-        mel_encoder,
-        dim=128,
-        hidden_dim=512,
-        tau=losses.DEFAULT_TAU,
-        embed_with="mel",
+        self, wave_encoder, mel_encoder, dim=128, hidden_dim=512, tau=DEFAULT_TAU, embed_with="mel"
     ) -> None:
         super().__init__(mel_encoder, ProjectionHead(_dim(mel_encoder), hidden_dim, dim))
         self.tau = check_positive("tau", tau)
