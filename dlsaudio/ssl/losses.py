@@ -22,25 +22,11 @@ from torch import nn
 
 from dlsaudio.validation import check_embeddings, check_non_negative, check_positive
 
-__all__ = [
-    "DEFAULT_TAU",
-    "BYOLLoss",
-    "BarlowTwinsLoss",
-    "InfoNCE",
-    "SimSiamLoss",
-    "VICRegLoss",
-    "barlow_twins_loss",
-    "byol_loss",
-    "covariance_term",
-    "cross_correlation",
-    "full_precision",
-    "info_nce",
-    "invariance_term",
-    "off_diagonal",
-    "simsiam_loss",
-    "variance_term",
-    "vicreg_loss",
-]
+# By method: InfoNCE (with the shared pieces), BYOL and SimSiam, Barlow Twins, VICReg.
+__all__ = ["DEFAULT_TAU", "full_precision", "info_nce", "InfoNCE"]
+__all__ += ["byol_loss", "BYOLLoss", "simsiam_loss", "SimSiamLoss"]
+__all__ += ["barlow_twins_loss", "BarlowTwinsLoss", "cross_correlation", "off_diagonal"]
+__all__ += ["vicreg_loss", "VICRegLoss", "invariance_term", "variance_term", "covariance_term"]
 
 #: InfoNCE temperature of SimCLR's ImageNet runs (https://arxiv.org/abs/2002.05709), the default
 #: of every contrastive loss and method here.
