@@ -19,13 +19,8 @@ from dlsaudio.ssl.losses import DEFAULT_TAU
 from dlsaudio.ssl.negatives import candidate_probabilities
 
 PROJECTIONS = ("tsne", "umap")
-
-
-def _smooth(values: list[float], window: int) -> np.ndarray:
-    values = np.asarray(values, dtype=float)
-    if window <= 1 or len(values) < window:
-        return values
-    return np.convolve(values, np.ones(window) / window, mode="valid")
+#: A label-efficiency curve, ``{"1": {"mean", "std", ...}, ..., "all": {...}}``.
+Curve = Mapping[str, Mapping[str, float]]
 
 
 def plot_history(histories: History | Mapping[str, History], *, smooth: int = 5) -> Figure:
@@ -41,7 +36,9 @@ def plot_history(histories: History | Mapping[str, History], *, smooth: int = 5)
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.2))
     for name, h in runs.items():
         steps = np.asarray(h.column("step"))
-        loss = _smooth(h.column("loss"), smooth)
+        loss = np.asarray(h.column("loss"), dtype=float)
+        if 1 < smooth <= len(loss):  # a moving average
+            loss = np.convolve(loss, np.ones(smooth) / smooth, mode="valid")
         axes[0].plot(steps[len(steps) - len(loss) :], loss, label=name)
         for ax, column in zip(axes[1:], ("lr", "std", "effective_rank"), strict=True):
             ax.plot(steps, h.column(column), label=name)
@@ -58,15 +55,12 @@ def plot_history(histories: History | Mapping[str, History], *, smooth: int = 5)
 
 
 def _k_positions(keys: list[str]) -> np.ndarray:
-    """Numeric x positions of ``"1", "2", ..., "all"`` on a log axis: "all" one doubling past
-    the largest k."""
+    """X positions of ``"1", "2", ..., "all"`` on a log axis: "all" one doubling past the top k."""
     ks = [float(k) for k in keys if k != "all"]
     return np.array([float(k) if k != "all" else 2 * max(ks, default=1.0) for k in keys])
 
 
-def crossover(
-    curve: Mapping[str, Mapping[str, float]], baseline: Mapping[str, Mapping[str, float]]
-):
+def crossover(curve: Curve, baseline: Curve) -> float | None:
     """The labels per class at which ``baseline`` catches up with ``curve`` (means, the first
     sign change of ``curve - baseline`` after a lead, interpolated in log k); ``None`` if it
     never does. Keys as in :func:`~dlsaudio.ssl.evaluation.label_efficiency`; "all" excluded.
@@ -81,10 +75,7 @@ def crossover(
     return None
 
 
-def plot_label_efficiency(
-    curves: Mapping[str, Mapping[str, Mapping[str, float]]],
-    supervised: Mapping[str, Mapping[str, float]] | None = None,
-) -> Figure:
+def plot_label_efficiency(curves: Mapping[str, Curve], supervised: Curve | None = None) -> Figure:
     """Probe accuracy against labels per class (log axis), one line per method of ``curves``
     (``{method: label_efficiency(...)}``), with its spread over the draws of labelled clips.
 
