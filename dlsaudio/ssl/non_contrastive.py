@@ -35,10 +35,8 @@ def byol_momentum(progress: float, tau_base: float = 0.996) -> float:
 
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
-    """``target <- momentum * target + (1 - momentum) * online``, parameter by parameter.
-
-    Buffers (batch-norm statistics) are copied from the online network.
-    """
+    """``target <- momentum * target + (1 - momentum) * online``, parameter by parameter;
+    buffers (batch-norm statistics) are copied from the online network."""
     for t, o in zip(target.parameters(), online.parameters(), strict=True):
         t.mul_(momentum).add_(o.detach(), alpha=1.0 - momentum)
     for t, o in zip(target.buffers(), online.buffers(), strict=True):
@@ -52,9 +50,9 @@ class BYOL(SSLMethod):
     projection of the other view; the target is an exponential moving average of the online
     encoder and projector and gets no gradient. The loss is symmetrised over the two views.
 
+    The paper's ``dim`` is 256 (128 here for CPU budgets), its ``hidden_dim`` 4096.
+
     Args:
-        dim: projection size (256 in the paper; 128 here for CPU budgets).
-        hidden_dim: hidden width of projector and predictor (4096 in the paper).
         tau_base: initial target momentum, raised to 1 by :func:`byol_momentum`. The paper
             uses 0.996 for 300+ epochs; 0.99 (the default) suits the short CPU runs here.
         stop_gradient: the target networks are frozen and computed without a gradient (the

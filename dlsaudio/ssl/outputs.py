@@ -43,14 +43,10 @@ def run_bytes(method) -> int:
 
 
 def prepare_out(out: Path, *, resume: bool, overwrite: bool, need_bytes: int = 0) -> None:
-    """Make sure ``out`` can take this run before any data is loaded or trained on.
-
-    Args:
-        out: the ``--out`` folder.
-        resume: continue the run in ``out``.
-        overwrite: replace the run in ``out``.
-        need_bytes: what the run writes (:func:`run_bytes`); a checkpoint already there counts
-            as written, since the new ones replace it.
+    """Make sure the ``--out`` folder can take this run before any data is loaded or trained
+    on: ``resume`` continues the run in it, ``overwrite`` replaces it. ``need_bytes`` is what
+    the run writes (:func:`run_bytes`); a checkpoint already there counts as written, since the
+    new ones replace it.
 
     Raises:
         SystemExit: ``out`` is a file, cannot be created or written, has less free space than
