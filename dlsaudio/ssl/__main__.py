@@ -195,11 +195,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         sys.exit(f"error: --data {args.data}: {err}")
     train = WaveCache(train_set, length, args.align)
     test = WaveCache(test_set, length, args.align)
-    split = (
-        f"test takes {format_takes(test_set.takes)}: "
-        f"{len(test)} clips of the same {len(set(test.speakers))} speakers as the {len(train)} "
-        "training clips"
-    )
+    speakers = len(set(test.speakers))
+    split = f"test takes {format_takes(test_set.takes)}: {len(test)} clips of the same "
+    split += f"{speakers} speakers as the {len(train)} training clips"
     print(f"{args.data}: {split}", file=sys.stderr)
     fit_on = train
     config = args.train
@@ -209,10 +207,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         if len(fit_on) < config.batch_size:
             config = TrainConfig(**{**asdict(config), "batch_size": len(fit_on)})
             args.batch_size = config.batch_size
-        print(
-            f"training on {len(fit_on)} labelled clips, batches of {config.batch_size}",
-            file=sys.stderr,
-        )
+        batches = f"batches of {config.batch_size}"
+        print(f"training on {len(fit_on)} labelled clips, {batches}", file=sys.stderr)
 
     def evaluate(model) -> tuple[dict, object]:
         e_train, e_test = extract_embeddings(model, train), extract_embeddings(model, test)

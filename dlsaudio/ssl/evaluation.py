@@ -238,9 +238,8 @@ def knn_accuracy(train: Embeddings, test: Embeddings, k: int = 5) -> float:
 
 
 def score(train: Embeddings, test: Embeddings, *, knn_k: int = 5, **curve) -> dict:
-    """``{"probe": label_efficiency(train, test, **curve), "knn": knn_accuracy(...)}``.
-
-    ``knn_k`` is capped at the number of training clips.
+    """``{"probe": label_efficiency(train, test, **curve), "knn": knn_accuracy(...)}``, with
+    ``knn_k`` capped at the number of training clips.
 
     Raises:
         ValueError: as :func:`label_efficiency` and :func:`knn_accuracy`.
