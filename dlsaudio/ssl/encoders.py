@@ -247,14 +247,7 @@ class ProjectionHead(nn.Module):
         ValueError: a size is not positive; in ``forward``, the input is not ``(batch, in_dim)``.
     """
 
-    def __init__(
-        self,
-        in_dim: int,
-        hidden_dim: int = 512,
-        out_dim: int = 128,
-        num_layers: int = 2,
-        last_bn: bool = False,
-    ) -> None:
+    def __init__(self, in_dim: int, hidden_dim=512, out_dim=128, num_layers=2, last_bn=False):
         super().__init__()
         check_positive_ints(
             "in_dim, hidden_dim, out_dim, num_layers", (in_dim, hidden_dim, out_dim, num_layers)
