@@ -181,13 +181,7 @@ def label_efficiency(
 
 
 def speaker_shift(
-    train: Embeddings,
-    test: Embeddings,
-    n_held_out: int = 2,
-    *,
-    ks=(10, None),
-    draws: int = 5,
-    seed: int = 0,
+    train: Embeddings, test: Embeddings, n_held_out=2, *, ks=(10, None), draws=5, seed=0
 ) -> dict:
     """The probe on voices its labels came from and on voices they did not.
 

@@ -66,12 +66,7 @@ class BYOL(SSLMethod):
     """
 
     def __init__(
-        self,
-        encoder: nn.Module,
-        dim: int = 128,
-        hidden_dim: int = 512,
-        tau_base: float = 0.99,
-        stop_gradient: bool = True,
+        self, encoder: nn.Module, dim=128, hidden_dim=512, tau_base=0.99, stop_gradient=True
     ) -> None:
         super().__init__(encoder, ProjectionHead(_dim(encoder), hidden_dim, dim))
         self.tau_base = self.momentum = check_fraction("tau_base", tau_base)

@@ -37,11 +37,7 @@ class AugmentationExplorer:
     """
 
     def __init__(
-        self,
-        waves: torch.Tensor,
-        sample_rate: int = 16000,
-        augmentations: dict | None = None,
-        seed: int = 0,
+        self, waves: torch.Tensor, sample_rate=16000, augmentations: dict | None = None, seed=0
     ) -> None:
         from dlsaudio.ssl.augment import AUGMENTATIONS
 
