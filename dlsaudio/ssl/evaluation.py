@@ -42,18 +42,13 @@ class Embeddings:
 
 @torch.no_grad()
 def extract_embeddings(
-    model: torch.nn.Module,
-    dataset,
-    *,
-    batch_size: int = 128,
-    clip_samples: int | None = None,
-    device: str | torch.device | None = None,
+    model: torch.nn.Module, dataset, *, batch_size=128, clip_samples=None, device=None
 ) -> Embeddings:
     """Encode every clip of ``dataset`` (items with ``"wave"``, ``"label"``, ``"speaker"``, or a
     :class:`~dlsaudio.data.WaveCache`) with a frozen model in eval mode: an SSL method's
-    ``embed`` (encoder features, not projections) or a bare encoder. Clips are padded or
-    cropped to ``clip_samples`` (a cache's own length, 16000 for a data set); labels are -1
-    where an item has none.
+    ``embed`` (encoder features, not projections) or a bare encoder, on ``device`` (the model's
+    by default). Clips are padded or cropped to ``clip_samples`` (a cache's own length, 16000
+    for a data set); labels are -1 where an item has none.
 
     Raises:
         ValueError: ``batch_size`` < 1 or an empty dataset.

@@ -141,9 +141,7 @@ def project_2d(x: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray
     return umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1).fit_transform(x)
 
 
-def plot_embeddings(
-    emb: Embeddings, *, method: str = "tsne", seed: int = 0, title: str = ""
-) -> Figure:
+def plot_embeddings(emb: Embeddings, *, method="tsne", seed=0, title="") -> Figure:
     """2D map of embeddings, coloured by digit (left) and by speaker (right).
 
     A good representation for digit recognition groups clips by digit and mixes speakers;
@@ -173,9 +171,7 @@ def plot_embeddings(
     return fig
 
 
-def plot_similarity(
-    z1: torch.Tensor, z2: torch.Tensor, tau: float = DEFAULT_TAU, *, title: str = ""
-) -> Figure:
+def plot_similarity(z1: torch.Tensor, z2: torch.Tensor, tau=DEFAULT_TAU, *, title="") -> Figure:
     """What InfoNCE sees for a batch: the masked ``(2N, 2N)`` logits and each row's softmax.
 
     Left, the cosine similarities of the ``2N`` views divided by ``tau``, with the diagonal
