@@ -116,9 +116,7 @@ def _check_pair(train: Embeddings, test: Embeddings) -> None:
         raise ValueError(f"empty embeddings: {len(train)} train and {len(test)} test clips")
 
 
-def linear_probe(
-    train: Embeddings, test: Embeddings, *, C: float = 1.0, max_iter: int = 2000
-) -> float:
+def linear_probe(train: Embeddings, test: Embeddings, *, C=1.0, max_iter=2000) -> float:
     """Accuracy on ``test`` of a logistic regression fitted on standardised ``train`` features.
 
     ``C`` is the inverse L2 regularisation strength, ``max_iter`` the solver's iterations.

@@ -17,16 +17,8 @@ from dlsaudio.ssl.config import TrainConfig
 RUN_FILES = ("results.json", "history.json", "checkpoint.pt", "run.json")
 #: Settings a resumed run must share with the run it continues.
 RESUME_KEYS = (
-    "method",
-    "data",
-    "test_takes",
-    "config",
-    "encoder",
-    "tau",
-    "labels_per_class",
-    "n_mels",
-    "no_mean_norm",
-    "align",
+    *("method", "data", "test_takes", "config", "encoder", "tau", "labels_per_class"),
+    *("n_mels", "no_mean_norm", "align"),  # the log-mel front end and the clips' placement
     *TrainConfig.field_names(),
 )
 #: What a run writes besides its checkpoint (results.json, history.json and the figures come

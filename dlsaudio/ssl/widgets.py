@@ -112,9 +112,7 @@ class EmbeddingExplorer:
             ``[1, clips - 1]``.
     """
 
-    def __init__(
-        self, emb: Embeddings, waves: torch.Tensor, sample_rate: int = 16000, k: int = 3
-    ) -> None:
+    def __init__(self, emb: Embeddings, waves: torch.Tensor, sample_rate=16000, k=3) -> None:
         _check_waves(waves)
         if len(emb) != waves.shape[0]:
             raise ValueError(
