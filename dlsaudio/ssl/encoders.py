@@ -38,9 +38,7 @@ class ResidualBlock(nn.Module):
         ValueError: ``dims`` is not 1 or 2, or a size is not positive.
     """
 
-    def __init__(
-        self, dims: int, in_channels: int, out_channels: int, stride: int = 1, kernel_size: int = 3
-    ) -> None:
+    def __init__(self, dims: int, in_channels: int, out_channels: int, stride=1, kernel_size=3):
         super().__init__()
         if dims not in (1, 2):
             raise ValueError(f"dims must be 1 or 2, got {dims}")
@@ -143,14 +141,7 @@ class WaveEncoder(_Encoder):
         ValueError: as :class:`MelEncoder`.
     """
 
-    def __init__(
-        self,
-        config: str = "small",
-        *,
-        stem_stride: int = 5,
-        channels: Sequence[int] | None = None,
-        blocks: Sequence[int] | None = None,
-    ) -> None:
+    def __init__(self, config="small", *, stem_stride=5, channels=None, blocks=None) -> None:
         super().__init__(config, channels, blocks)
         check_positive_ints("stem_stride", (stem_stride,))
         stem = self.channels[0]

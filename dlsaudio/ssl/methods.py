@@ -175,13 +175,7 @@ TAU_METHODS = ("infonce", "multiformat")
 
 
 def make_method(
-    name: str,
-    *,
-    config: str = "small",
-    encoder: str = "mel",
-    num_classes: int = 10,
-    mel_options: dict | None = None,
-    **kwargs,
+    name: str, *, config="small", encoder="mel", num_classes=10, mel_options=None, **kwargs
 ) -> SSLMethod:
     """Build a method by name with fresh default encoders.
 
