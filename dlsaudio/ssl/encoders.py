@@ -97,9 +97,8 @@ class _Encoder(nn.Module):
         self.channels = check_positive_ints("channels", channels or _STAGES[config][0])
         self.blocks = check_positive_ints("blocks", blocks or _STAGES[config][1])
         if len(self.channels) != len(self.blocks):
-            raise ValueError(
-                f"channels {self.channels} and blocks {self.blocks} must have the same length"
-            )
+            sizes = f"channels {self.channels} and blocks {self.blocks}"
+            raise ValueError(f"{sizes} must have the same length")
         self.config = config
         self.dim = self.channels[-1]
 

@@ -20,10 +20,9 @@ from dlsaudio.validation import check_fraction, check_non_negative
 
 
 def byol_momentum(progress: float, tau_base: float = 0.996) -> float:
-    """BYOL's target momentum at a fraction ``progress = k / K`` of training.
-
-    ``tau = 1 - (1 - tau_base) * (cos(pi * k / K) + 1) / 2``: ``tau_base`` at the start, 1 at
-    the end (https://arxiv.org/abs/2006.07733, section 3.2).
+    """BYOL's target momentum at a fraction ``progress = k / K`` of training (section 3.2 of
+    https://arxiv.org/abs/2006.07733), from ``tau_base`` at the start to 1 at the end:
+    ``tau = 1 - (1 - tau_base) * (cos(pi * k / K) + 1) / 2``.
 
     Raises:
         ValueError: ``progress`` outside [0, 1] or ``tau_base`` outside [0, 1].

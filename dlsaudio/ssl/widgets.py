@@ -1,10 +1,7 @@
-"""Interactive explorers for the seminar (ipywidgets).
-
-- :class:`AugmentationExplorer`: pick a clip, an augmentation from
-  :data:`dlsaudio.ssl.augment.AUGMENTATIONS` and its strength; see the waveform and the log-mel
-  spectrogram before and after, and hear the result.
-- :class:`EmbeddingExplorer`: pick a clip, hear it and its nearest neighbours in embedding
-  space (cosine similarity), with their digits and speakers.
+"""Interactive explorers for the seminar (ipywidgets): :class:`AugmentationExplorer` shows
+and plays a clip's waveform and log-mel spectrogram before and after an augmentation;
+:class:`EmbeddingExplorer` plays a clip and its nearest neighbours in embedding space (cosine
+similarity), with their digits and speakers.
 
 Each explorer exposes ``.widget`` (display it) and ``.update()`` (the callback the controls
 call), which stores what it drew in attributes, so it can be tested without a browser.
