@@ -17,6 +17,7 @@ from dlsaudio.history import History
 from dlsaudio.ssl.evaluation import Embeddings
 from dlsaudio.ssl.losses import DEFAULT_TAU
 from dlsaudio.ssl.negatives import candidate_probabilities
+from dlsaudio.validation import check_choice
 
 PROJECTIONS = ("tsne", "umap")
 #: A label-efficiency curve, ``{"1": {"mean", "std", ...}, ..., "all": {...}}``.
@@ -95,15 +96,10 @@ def plot_label_efficiency(curves: Mapping[str, Curve], supervised: Curve | None 
         lines["supervised from scratch"] = supervised
     for name, curve in lines.items():
         shown = [k for k in keys if k in curve]
-        ax.errorbar(
-            _k_positions(keys)[[keys.index(k) for k in shown]],
-            [curve[k]["mean"] for k in shown],
-            yerr=[curve[k]["std"] for k in shown],
-            marker="o",
-            capsize=3,
-            label=name,
-            **({"linestyle": "--", "color": "black"} if name == "supervised from scratch" else {}),
-        )
+        x = _k_positions(keys)[[keys.index(k) for k in shown]]
+        means, stds = [curve[k]["mean"] for k in shown], [curve[k]["std"] for k in shown]
+        style = {"linestyle": "--", "color": "black"} if name == "supervised from scratch" else {}
+        ax.errorbar(x, means, yerr=stds, marker="o", capsize=3, label=name, **style)
         cross = None if supervised is None or curve is supervised else crossover(curve, supervised)
         if cross is not None:
             ax.axvline(cross, linestyle=":", color="grey")
@@ -124,8 +120,7 @@ def project_2d(x: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray
     Raises:
         ValueError: unknown ``method`` or fewer than 5 clips.
     """
-    if method not in PROJECTIONS:
-        raise ValueError(f"method={method!r} is unknown; choose one of {PROJECTIONS}")
+    check_choice("method", method, PROJECTIONS)
     if x.ndim != 2 or x.shape[0] < 5:
         raise ValueError(f"need (clips >= 5, dim) features, got shape {x.shape}")
     x = (x - x.mean(0)) / (x.std(0) + 1e-8)
