@@ -101,7 +101,7 @@ def fit(
         ValueError: an unknown or out-of-range setting; a data set smaller than one batch;
             labels missing for a supervised method.
         CheckpointError: a checkpoint that cannot be resumed (see ``read_checkpoint``).
-        TrainingDiverged: the loss became NaN or infinite (at which step the message says).
+        TrainingDiverged: the loss became NaN or infinite (the message gives the step).
     """
     from dlsaudio.ssl.augment import default_wave_augment
 
