@@ -171,6 +171,41 @@ def test_supervised_per_k_trains_on_exactly_the_probes_draws(monkeypatch):
     assert seen[0][3] == 10  # one clip per digit: a batch of all ten
 
 
+def test_supervised_per_k_takes_the_ks_the_model_and_the_settings_it_is_given(monkeypatch):
+    import dlsaudio.ssl.train as train_module
+    from dlsaudio.bench import label_efficiency as bench
+    from dlsaudio.data import WaveCache, load_digits, take_split
+    from dlsaudio.ssl.encoders import make_encoder
+    from dlsaudio.ssl.methods import Supervised
+
+    train_set, test_set = take_split(load_digits("sample"), None)
+    train, test = WaveCache(train_set, 4000), WaveCache(test_set, 4000)
+    seen = []
+
+    def recording_fit(model, on, config, **kw):
+        seen.append((model, len(on), config))
+
+    monkeypatch.setattr(train_module, "fit", recording_fit)
+    built = []
+
+    def small():
+        built.append(Supervised(make_encoder("mel", "small", channels=(4, 8), blocks=(1, 1))))
+        return built[-1]
+
+    out = bench.supervised_per_k(
+        train, test, minutes=None, draws=1, ks=(2, "all"), model=small, epochs=3, batch_size=8
+    )
+    assert list(out) == ["2", "all"]
+    assert [model for model, _, _ in seen] == built  # each fit trains a fresh model of ``model``
+    assert [n for _, n, _ in seen] == [20, len(train)]
+    assert all(c.epochs == 3 and c.max_minutes is None for _, _, c in seen)
+    assert [c.batch_size for _, _, c in seen] == [8, 8]
+    with pytest.raises(ValueError, match="ks must hold positive ints"):
+        bench.supervised_per_k(train, test, minutes=1, draws=1, ks=(0,))
+    with pytest.raises(ValueError, match="unknown settings"):
+        bench.supervised_per_k(train, test, minutes=1, draws=1, epoch=3)
+
+
 def test_classifier_accuracy_counts_the_argmax_of_the_models_own_classifier():
     from dlsaudio.bench.label_efficiency import classifier_accuracy
 

@@ -28,7 +28,17 @@ def classifier_accuracy(model, cache, device=None, batch_size: int = 256) -> flo
 
 
 def supervised_per_k(
-    train, test, *, minutes: float, draws: int, seed: int = 0, device=None, progress=False
+    train,
+    test,
+    *,
+    minutes: float | None,
+    draws: int,
+    seed: int = 0,
+    ks=KS,
+    model=None,
+    device=None,
+    progress=False,
+    **settings,
 ) -> dict:
     """Supervised baselines from scratch, one per k and draw, on the probe's labelled clips.
 
@@ -37,30 +47,49 @@ def supervised_per_k(
     the probe draws (:func:`dlsaudio.ssl.evaluation.sample_per_class` with seed ``seed + d``),
     then scored by its own classifier on ``test``. ``"all"``: every training clip, one draw.
 
+    Args:
+        ks: the k to train for (:data:`KS` by default), ints and ``"all"``.
+        model: a function that returns a fresh supervised model (called after seeding);
+            ``make_method("supervised")`` by default.
+        **settings: other fields of :class:`dlsaudio.ssl.TrainConfig` (``epochs`` bounds the
+            run besides ``minutes``: unbounded by default, so the time budget decides;
+            ``batch_size`` is capped at the number of labelled clips).
+
     Returns:
-        ``{k: {"mean", "std", "draws"}}`` for k in :data:`KS` (keys as strings).
+        ``{k: {"mean", "std", "draws"}}`` for k in ``ks`` (keys as strings).
+
+    Raises:
+        ValueError: a k that is neither a positive int nor ``"all"``, or an unknown setting.
     """
     from dlsaudio.ssl.config import TrainConfig
     from dlsaudio.ssl.evaluation import sample_per_class
     from dlsaudio.ssl.methods import make_method
     from dlsaudio.ssl.train import fit
 
+    bad = [k for k in ks if k != "all" and not (isinstance(k, int) and k >= 1)]
+    if bad:
+        raise ValueError(f"ks must hold positive ints or 'all', got {bad}")
+    unknown = set(settings) - set(TrainConfig.field_names())
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}; see dlsaudio.ssl.TrainConfig")
+    model = model or (lambda: make_method("supervised"))
+    settings = {"epochs": 100_000, "batch_size": TrainConfig.batch_size, **settings}
     out = {}
-    for k in KS:
+    for k in ks:
         accuracies = []
         for d in range(1 if k == "all" else draws):
             if k == "all":
                 on = train
             else:
                 on = train.subset(sample_per_class(train.labels.numpy(), k, seed=seed + d))
-            batch = min(TrainConfig.batch_size, len(on))
+            batch = min(settings["batch_size"], len(on))
             config = TrainConfig(
-                max_minutes=minutes, epochs=100_000, seed=seed + d, batch_size=batch
+                **{**settings, "max_minutes": minutes, "seed": seed + d, "batch_size": batch}
             )
             torch.manual_seed(seed + d)
-            model = make_method("supervised")
-            fit(model, on, config, device=device, progress=progress)
-            accuracies.append(classifier_accuracy(model, test))
+            supervised = model()
+            fit(supervised, on, config, device=device, progress=progress)
+            accuracies.append(classifier_accuracy(supervised, test))
         spread = statistics.pstdev(accuracies) if len(accuracies) > 1 else 0.0
         out[str(k)] = {
             "mean": round(statistics.fmean(accuracies), 4),
