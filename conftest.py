@@ -11,7 +11,6 @@ processes talk over loopback, which stays open); the guard is the grader's,
 """
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -80,7 +79,7 @@ def _group(item) -> str | None:
     """The worker group of a test: a notebook's cells share one kernel, the tests of a grading
     batch or of the browser share the batch or the server; None: any worker."""
     if item.path.suffix == ".ipynb":
-        return item.path.relative_to(Path(__file__).parent).as_posix()
+        return item.nodeid.split("::")[0]
     if item.path.name == "test_grade.py":
         return next((f"grade-{b}" for b in GRADE_BATCHES if b in item.fixturenames), None)
     if item.path.name == "test_browser.py":
