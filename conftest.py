@@ -38,3 +38,70 @@ def _no_network(monkeypatch):
     from dlsaudio.offline import refuse_network  # after the environment above is set
 
     refuse_network(_refusal, patch=monkeypatch.setattr)
+
+
+# ---------------------------------------------------------------- two workers (pytest-xdist)
+#
+# ``pyproject.toml`` runs the suite on one worker per core with ``--dist loadgroup``: the tests of
+# one group run in one worker, in order, and a group's module-scoped fixture is built once.
+
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    # each worker, and the kernels and processes its tests start, uses its share of the cores:
+    # two workers with two threads each on two cores spend their time waiting for each other
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    for _key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_key, str(_share))
+
+#: tests/test_grade.py's module-scoped fixtures, each a batch of graded notebooks
+GRADE_BATCHES = ("module3", "tiny", "module11")
+
+#: the longest groups (tens of seconds each on 2 cores), started first so that no worker is
+#: left running one of them alone at the end; the rest follow in collection order
+LONG_FIRST = (
+    "grade-module3",
+    "grade-tiny",
+    "browser",
+    "tests/test_notebooks.py::test_seminar_runs_without_a_language_token_and_with_lora",
+    "week_11_low_resource/seminar.ipynb",
+    "grade-module11",
+    "tests/test_asr_cli.py::test_cli_runs_unchanged_under_torchrun",
+    "tests/test_ssl_plots_widgets.py::test_umap_map_has_one_point_per_clip",
+    "tests/test_grade.py::test_the_in_kernel_network_guard_alone_also_refuses_the_network",
+    "tests/test_notebooks.py::test_student_notebook_runs_until_its_first_task",
+    "tests/test_ddp.py",
+    "week_03_ssl/seminar.ipynb",
+    "week_11_low_resource/homework_solution.ipynb",
+    "week_03_ssl/homework_solution.ipynb",
+)
+
+
+def _group(item) -> str | None:
+    """The worker group of a test: a notebook's cells share one kernel, the tests of a grading
+    batch or of the browser share the batch or the server; None: any worker."""
+    if item.path.suffix == ".ipynb":
+        return item.nodeid.split("::")[0]
+    if item.path.name == "test_grade.py":
+        return next((f"grade-{b}" for b in GRADE_BATCHES if b in item.fixturenames), None)
+    if item.path.name == "test_browser.py":
+        return "browser"
+    return None
+
+
+def _rank(item, group: str | None) -> int:
+    for rank, key in enumerate(LONG_FIRST):
+        if key == group or item.nodeid.startswith(key):
+            return rank
+    return len(LONG_FIRST)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.has_plugin("xdist"):
+        return
+    groups = {}
+    for item in items:
+        groups[item] = _group(item)
+        if groups[item] is not None:
+            item.add_marker(pytest.mark.xdist_group(groups[item]))
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the order in which the workers are fed
+        items.sort(key=lambda item: _rank(item, groups[item]))

@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -689,6 +690,11 @@ def homework_submissions(folder: Path) -> None:
 HOMEWORK_LIMITS = Limits(
     cell_seconds=30, total_seconds=900, memory_mb=4096, disk_mb=512, file_mb=256
 )
+# A module 3 run in smoke mode needs between 1.28 and 1.5 GB of the kernel's data limit (module
+# 11's Whisper needs more than 2.5), so 2.5 GB is ample, and the submission that allocates without
+# bound writes 2.5 GB, not 4, before it is stopped: on a loaded machine writing 4 GB took longer
+# than the 30 s a cell may run.
+MODULE3_LIMITS = replace(HOMEWORK_LIMITS, memory_mb=2560)
 
 
 @pytest.fixture(scope="module")
@@ -697,7 +703,7 @@ def module3(tmp_path_factory):
     homework_submissions(root / "submissions")
     start = time.perf_counter()
     batch = grade_folder(
-        W3, root / "submissions", root / "grades", jobs=2, limits=HOMEWORK_LIMITS, progress=False
+        W3, root / "submissions", root / "grades", jobs=2, limits=MODULE3_LIMITS, progress=False
     )
     print(
         f"\nmodule 3 batch: {len(batch.results)} notebooks in {time.perf_counter() - start:.0f} s with 2 jobs"
@@ -799,7 +805,7 @@ def test_module3_a_cell_past_its_limit_loses_its_task_and_the_rest_is_graded(
     failed = {c["what"] for c in result["tasks"][2]["checks"] if c["reason"]}
     assert failed == {lost, BYOL_TRAINS}, result["tasks"][2]
     assert says in _notes(result)
-    assert result["run"]["peak_memory_mb"] < HOMEWORK_LIMITS.memory_mb + 512
+    assert result["run"]["peak_memory_mb"] < MODULE3_LIMITS.memory_mb + 512
 
 
 @pytest.mark.slow

@@ -69,7 +69,12 @@ def _shadowing(obj) -> dict:
 
 def _forget_last_error(shell) -> None:
     """Drop the references a failed cell leaves to its frames (``sys.last_traceback``, the
-    shell's last result and traceback printer), so memory its locals held is freed."""
+    shell's last result and traceback printer), so memory its locals held is freed.
+
+    The collection runs after every student cell, so it must be cheap: :meth:`_State.record`
+    freezes (``gc.freeze``) the objects of the pristine state, the half million that torch and
+    its compiler bring, and a collection scans only what the notebook made since (a full scan
+    took 0.3 s on a 2-core machine, a millisecond once frozen)."""
     for name in ("last_type", "last_value", "last_traceback", "last_exc"):
         if hasattr(sys, name):
             setattr(sys, name, None)
@@ -259,6 +264,7 @@ class _State:
         self.lists = self._shell_lists()
         self.saved_lists = {key: list(value) for key, value in self.lists.items()}
         self.callbacks = {k: list(v) for k, v in self.shell.events.callbacks.items()}
+        gc.freeze()  # no student code has run: nothing here is a failed cell's garbage
 
     def _shell_lists(self) -> dict[str, list]:
         manager = self.shell.input_transformer_manager
