@@ -2,9 +2,12 @@
 
 The protocol of linear evaluation (SimCLR, https://arxiv.org/abs/2002.05709): freeze the
 encoder, extract one vector per clip, fit a logistic regression on standardised features
-of the training clips and report accuracy on held-out clips (other speakers). With only k
-labelled clips per class the probe shows how label-efficient a representation is; that
-curve is where self-supervised pre-training shows its worth.
+of the training clips and report accuracy on held-out clips. With only k labelled clips per
+class the probe shows how label-efficient a representation is; compare that curve with a model
+trained from scratch on the same clips (``python -m dlsaudio.bench ssl``'s ``supervised_per_k``).
+
+scikit-learn is imported where a probe runs, not with the module: importing it (and pandas,
+which it loads) costs about 2 s, paid by every kernel that imports :mod:`dlsaudio.ssl`.
 """
 
 from __future__ import annotations
@@ -13,10 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from dlsaudio.data.waves import as_cache
 from dlsaudio.validation import check_int
@@ -127,6 +126,10 @@ def linear_probe(train: Embeddings, test: Embeddings, *, C=1.0, max_iter=2000) -
     _check_pair(train, test)
     if len(np.unique(train.labels)) < 2:
         raise ValueError(f"train has a single class ({np.unique(train.labels)}); a probe needs two")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
     probe.fit(train.x, train.labels)
     return float(probe.score(test.x, test.labels))
@@ -220,6 +223,8 @@ def knn_accuracy(train: Embeddings, test: Embeddings, k: int = 5) -> float:
     _check_pair(train, test)
     if not isinstance(k, int) or not 1 <= k <= len(train):
         raise ValueError(f"k must be an int in [1, {len(train)}], got {k!r}")
+    from sklearn.neighbors import KNeighborsClassifier
+
     knn = KNeighborsClassifier(n_neighbors=k, metric="cosine").fit(train.x, train.labels)
     return float(knn.score(test.x, test.labels))
 
