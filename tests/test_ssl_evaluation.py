@@ -102,12 +102,23 @@ def test_extract_embeddings_rejects_bad_batch_size():
         extract_embeddings(MelEncoder(channels=(4,), blocks=(1,)), [], batch_size=0)
 
 
-def test_label_efficiency_benchmark_reports_every_model_on_held_out_takes(capsys, tmp_path):
+def test_label_efficiency_benchmark_reports_every_model_on_held_out_takes(
+    capsys, tmp_path, monkeypatch
+):
     import json
 
+    import dlsaudio.ssl.train as train_module
     from dlsaudio.bench import ssl as bench
 
     torch.set_num_threads(1)
+    batchings = []
+    real_fit = train_module.fit
+
+    def recording_fit(model, on, config, **kw):
+        batchings.append((type(model).__name__, config.batching))
+        return real_fit(model, on, config, **kw)
+
+    monkeypatch.setattr(train_module, "fit", recording_fit)
     code = bench.main(
         [
             "--skip-losses",
@@ -126,6 +137,7 @@ def test_label_efficiency_benchmark_reports_every_model_on_held_out_takes(capsys
     assert (tmp_path / "curve.png").stat().st_size > 0
     out = json.loads(capsys.readouterr().out)["label_efficiency"]
     assert out["split"].startswith("test takes 0: 140 clips, the same 14 speakers")
+    assert out["batching"] == "speaker" and batchings[0] == ("SimCLR", "speaker")  # the default
     for name in ("random_init", "infonce"):
         assert list(out[name]["probe"]) == ["1", "2", "5", "10", "all"], name
         assert list(out[name]["probe_std"]) == ["1", "2", "5", "10", "all"], name

@@ -219,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     group.add_argument("--draws", type=int, default=5, help="labelled subsets drawn per k")
     group.add_argument(
+        "--batching",
+        choices=("speaker", "shuffle"),
+        default="speaker",
+        help="pre-training batches: same-speaker (the notebooks' recipe) or shuffled",
+    )
+    group.add_argument(
         "--plot", type=Path, default=None, help="save the label-efficiency figure (PNG) here"
     )
     args = parser.parse_args(argv)
@@ -249,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             minutes=args.minutes,
             methods=tuple(args.methods),
             draws=args.draws,
+            batching=args.batching,
         )
         if args.plot is not None:
             plot_curves(result["label_efficiency"]).savefig(args.plot, dpi=100)
