@@ -1,3 +1,5 @@
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -214,6 +216,30 @@ def test_the_speaker_map_names_every_speaker_in_its_legend():
     legend = fig.axes[1].get_legend()
     assert legend is not None and legend.get_title().get_text() == "speaker"
     assert [t.get_text() for t in legend.get_texts()] == ["george", "jackson", "lucas"]
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("names", [["ann", "bob"], [f"s{i:02d}" for i in range(12)]])
+def test_each_legend_entry_has_the_colour_of_its_own_points(names):
+    from matplotlib.colors import to_rgba
+
+    rng = np.random.default_rng(0)
+    speakers = names * (36 // len(names))
+    labels = np.arange(len(speakers)) % 10
+    emb = Embeddings(rng.normal(size=(len(speakers), 8)).astype("float32"), labels, speakers)
+    fig = plot_embeddings(emb, method="tsne", seed=0)
+    for ax, values in ((fig.axes[0], [str(d) for d in labels]), (fig.axes[1], speakers)):
+        scatter = ax.collections[0]
+        points = scatter.to_rgba(scatter.get_array())  # (clips, 4): the colour of each point
+        legend = ax.get_legend()
+        entries = [
+            re.sub(r"^\$\\mathdefault\{(.*)\}\$$", r"\1", t.get_text()) for t in legend.get_texts()
+        ]
+        colours = [to_rgba(h.get_markerfacecolor()) for h in legend.legend_handles]
+        assert sorted(entries) == sorted(set(values))  # every digit and speaker, once
+        for entry, colour in zip(entries, colours, strict=True):
+            want = points[[v == entry for v in values]]
+            assert np.allclose(want, colour), entry
     plt.close(fig)
 
 

@@ -156,9 +156,9 @@ def plot_embeddings(emb: Embeddings, *, method="tsne", seed=0, title="") -> Figu
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=values, cmap=cmap, s=9)
         ax.set(title=f"{method.upper()} coloured by {name}", xticks=[], yticks=[])
         if name == "digit":
-            ax.legend(*sc.legend_elements(), fontsize="x-small", loc="best", ncol=2)
+            ax.legend(*sc.legend_elements(num=None), fontsize="x-small", loc="best", ncol=2)
         else:  # which colour is which speaker
-            handles = sc.legend_elements(num=len(speakers))[0]
+            handles = sc.legend_elements(num=None)[0]  # one per speaker id, in order
             ax.legend(handles, speakers, fontsize="x-small", loc="best", ncol=2, title="speaker")
     if title:
         fig.suptitle(title)
