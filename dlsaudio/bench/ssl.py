@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from dlsaudio.bench.label_efficiency import bench_label_efficiency, plot_curves
 from dlsaudio.ssl import losses
+from dlsaudio.ssl.config import BATCHINGS
 
 
 def reference_info_nce(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--draws", type=int, default=5, help="labelled subsets drawn per k")
     group.add_argument(
         "--batching",
-        choices=("speaker", "shuffle"),
+        choices=BATCHINGS,
         default="speaker",
         help="pre-training batches: same-speaker (the notebooks' recipe) or shuffled",
     )
