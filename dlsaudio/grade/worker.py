@@ -14,13 +14,18 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-import nbformat
+# nbformat imports jsonschema, which imports rfc3987_syntax when it is installed (JupyterLab
+# brings it) to check IRI formats, compiling a grammar for 1.4 s; nbformat's schemas check no
+# format, and a batch starts one worker per submission. An import of None fails at once.
+sys.modules.setdefault("rfc3987_syntax", None)
 
-from dlsaudio.grade.assemble import assemble
-from dlsaudio.grade.rubric import Check, load_rubric
-from dlsaudio.grade.run import Runner
-from dlsaudio.grade.sandbox import Limits, copy_package, kernel_env
-from dlsaudio.grade.score import TaskScore, run_notes, score
+import nbformat  # noqa: E402
+
+from dlsaudio.grade.assemble import assemble  # noqa: E402
+from dlsaudio.grade.rubric import Check, load_rubric  # noqa: E402
+from dlsaudio.grade.run import Runner  # noqa: E402
+from dlsaudio.grade.sandbox import Limits, copy_package, kernel_env  # noqa: E402
+from dlsaudio.grade.score import TaskScore, run_notes, score  # noqa: E402
 
 
 def unreadable(rubric, reason: str) -> list[TaskScore]:
