@@ -633,11 +633,11 @@ def homework_submissions(folder: Path) -> None:
     folder.mkdir()
     cases = {"solution": _solved(W3 / "homework_solution.ipynb")}
     cases["unsolved"] = nbformat.read(W3 / "homework.ipynb", as_version=4)
-    cases["wrong_info_nce"] = _set(
-        _solved(W3 / "homework_solution.ipynb"), "b7c8d9e0", INFO_NCE_WITHOUT_MASK
-    )
-    cases["wrong_loss"] = _set(
-        _solved(W3 / "homework_solution.ipynb"), "94568382", BYOL_WITHOUT_STOP_GRADIENT
+    # two mistakes in two tasks, one notebook (a kernel run less): each costs its own checks
+    cases["wrong_losses"] = _set(
+        _set(_solved(W3 / "homework_solution.ipynb"), "b7c8d9e0", INFO_NCE_WITHOUT_MASK),
+        "94568382",
+        BYOL_WITHOUT_STOP_GRADIENT,
     )
     cases["delegated"] = _byol_step_through_super(
         _set(_solved(W3 / "homework_solution.ipynb"), "b7c8d9e0", INFO_NCE_DELEGATED)
@@ -727,21 +727,28 @@ def test_module3_unsolved_scores_zero_with_one_message_per_task(module3):
     ] * 4
 
 
+def _lost(task: dict) -> dict[str, str]:
+    return {c["what"]: c["reason"] for c in task["checks"] if c["reason"]}
+
+
 @pytest.mark.slow
 def test_module3_wrong_loss_loses_its_checks_only(module3):
-    result = module3["wrong_loss"]
+    result = module3["wrong_losses"]  # InfoNCE without its mask too, which task 2 pays for
+    assert _points(result) == {"1": 3, "2": 1, "3": 3, "4": 2}, result["tasks"]
     # the loss check and, through one step of the trained model, BYOL's training check
-    assert _points(result) == {"1": 3, "2": 3, "3": 3, "4": 2}, result["tasks"]
     assert "missing stop-gradient: gradient flows into z" in result["tasks"][2]["message"]
-    lost = {c["what"]: c["reason"] for c in result["tasks"][2]["checks"] if c["reason"]}
+    lost = _lost(result["tasks"][2])
+    assert set(lost) == {"BYOL loss with its stop-gradient (byol_loss)", BYOL_TRAINS}, lost
     assert "gradient into the target networks" in lost[BYOL_TRAINS], lost
 
 
 @pytest.mark.slow
 def test_module3_wrong_info_nce_loses_the_loss_check_and_says_why(module3):
-    result = module3["wrong_info_nce"]
-    assert _points(result) == {"1": 3, "2": 1, "3": 5, "4": 2}, result["tasks"]
+    result = module3["wrong_losses"]  # BYOL's loss without its stop-gradient too (task 3)
+    assert (_points(result)["1"], _points(result)["2"]) == (3, 1), result["tasks"]
     assert "mask the diagonal of the similarity matrix" in result["tasks"][1]["message"]
+    lost = _lost(result["tasks"][1])
+    assert set(lost) == {"InfoNCE with each row's own denominator (info_nce)"}, lost
 
 
 @pytest.mark.slow
