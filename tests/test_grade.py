@@ -454,11 +454,46 @@ def _rubric_with(tmp_path, change) -> Path:
         (lambda r: r["tasks"][2].update(written=[3]), "a written answer is a cell id or"),
         (lambda r: r.update(skip={"check-add": "x"}), "not a course cell that no check runs"),
         (lambda r: r.update(skip=["x"]), "'skip' maps cell ids"),
+        (lambda r: r["tasks"][1].update(bonus="yes"), "'bonus' is true or false, got 'yes'"),
     ],
 )
 def test_load_rubric_names_what_does_not_fit(tmp_path, change, message):
     with pytest.raises(ValueError, match=message):
         load_rubric(_rubric_with(tmp_path, change))
+
+
+def test_a_bonus_task_adds_points_on_top_of_full_marks(tmp_path):
+    from dlsaudio.grade.report import feedback, total
+
+    rubric = load_rubric(_rubric_with(tmp_path, lambda r: r["tasks"][1].update(bonus=True)))
+    assert [t.bonus for t in rubric.tasks] == [False, True, False, False]
+    assert rubric.max_points == 5 and rubric.bonus_points == 1  # of 2 + 1 + 1 + 2
+
+    def task(id, points, most, message, bonus=False):
+        checks = [{"what": f"check {id}", "points": points, "max": most, "reason": ""}]
+        if points < most:
+            checks[0]["reason"] = "wrong"
+        return {
+            "id": id,
+            "name": f"task {id}",
+            "points": points,
+            "max": most,
+            "message": message,
+            "checks": checks,
+            "bonus": bonus,
+        }
+
+    solved = [task("1", 3, 3, "all checks passed"), task("4", 2, 2, "all checks passed")]
+    skipped = task("2", 0, 1, "optional bonus task, not attempted: ...", bonus=True)
+    failed = task("2", 0, 1, "check 2: wrong (-1)", bonus=True)
+    done = task("2", 1, 1, "all checks passed", bonus=True)
+    assert total({"tasks": [*solved, skipped]}) == (5, 5)  # full marks without the bonus
+    assert total({"tasks": [*solved, done]}) == (6, 5)
+    page = feedback({"submission": "s", "tasks": [*solved, skipped]}, rubric)
+    assert "**Score: 5 / 5**" in page and "| 2. task 2 (bonus) | 0 | 1 | not attempted |" in page
+    assert "Where points were lost" not in page
+    page = feedback({"submission": "s", "tasks": [*solved, failed]}, rubric)
+    assert "### 2. task 2 (bonus)" in page and "**check 2** (-1): wrong" in page
 
 
 def test_load_rubric_rejects_bad_json_and_missing_files(tmp_path):
