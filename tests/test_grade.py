@@ -524,7 +524,8 @@ def test_find_rubric_needs_exactly_one(tmp_path):
 
 def test_the_course_rubrics_cover_every_answer_cell():
     w3 = load_rubric(W3 / "homework_rubric.json")
-    assert [t.max_points for t in w3.tasks] == [3, 3, 5, 2] and w3.max_points == 13
+    assert [t.max_points for t in w3.tasks] == [3, 3, 5, 2, 2] and w3.max_points == 13
+    assert [t.bonus for t in w3.tasks] == [False] * 4 + [True] and w3.bonus_points == 2
     w11 = load_rubric(W11 / "homework_rubric.json")
     assert [t.id for t in w11.tasks] == ["1", "2"]
 
@@ -749,24 +750,24 @@ def module3(tmp_path_factory):
 @pytest.mark.slow
 def test_module3_solution_scores_full_marks(module3):
     result = module3["solution"]
-    assert _points(result) == {"1": 3, "2": 3, "3": 5, "4": 2}, result["tasks"]
+    assert _points(result) == {"1": 3, "2": 3, "3": 5, "4": 2, "5": 2}, result["tasks"]
     assert result["notes"] == []
 
 
 @pytest.mark.slow
 def test_module3_unsolved_scores_zero_with_one_message_per_task(module3):
     tasks = module3["unsolved"]["tasks"]
-    assert [t["points"] for t in tasks] == [0, 0, 0, 0]
+    assert [t["points"] for t in tasks] == [0, 0, 0, 0, 0]
     assert [t["message"].split(".")[0] for t in tasks] == [
         "not answered: fill in the cells marked # YOUR CODE HERE"
-    ] * 4
+    ] * 4 + ["optional bonus task, not attempted: its points come on top of full marks"]
 
 
 @pytest.mark.slow
 def test_module3_wrong_loss_loses_its_checks_only(module3):
     result = module3["wrong_loss"]
     # the loss check and, through one step of the trained model, BYOL's training check
-    assert _points(result) == {"1": 3, "2": 3, "3": 3, "4": 2}, result["tasks"]
+    assert _points(result) == {"1": 3, "2": 3, "3": 3, "4": 2, "5": 2}, result["tasks"]
     assert "missing stop-gradient: gradient flows into z" in result["tasks"][2]["message"]
     lost = {c["what"]: c["reason"] for c in result["tasks"][2]["checks"] if c["reason"]}
     assert "gradient into the target networks" in lost[BYOL_TRAINS], lost
@@ -775,7 +776,7 @@ def test_module3_wrong_loss_loses_its_checks_only(module3):
 @pytest.mark.slow
 def test_module3_wrong_info_nce_loses_the_loss_check_and_says_why(module3):
     result = module3["wrong_info_nce"]
-    assert _points(result) == {"1": 3, "2": 1, "3": 5, "4": 2}, result["tasks"]
+    assert _points(result) == {"1": 3, "2": 1, "3": 5, "4": 2, "5": 2}, result["tasks"]
     assert "mask the diagonal of the similarity matrix" in result["tasks"][1]["message"]
 
 
@@ -846,7 +847,7 @@ def test_module3_a_cell_past_its_limit_loses_its_task_and_the_rest_is_graded(
 @pytest.mark.slow
 def test_module3_deleted_cells_run_from_the_course(module3):
     result = module3["cells_deleted"]
-    assert _points(result) == {"1": 3, "2": 3, "3": 5, "4": 0}, result["tasks"]
+    assert _points(result) == {"1": 3, "2": 3, "3": 5, "4": 0, "5": 2}, result["tasks"]
     assert result["tasks"][3]["message"].startswith("not answered")
     notes = _notes(result)
     assert "Answer cell 45ae5d01" in notes and "are not in your notebook; the course's ran" in notes
