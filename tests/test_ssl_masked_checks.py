@@ -4,6 +4,8 @@ package's own solution is refused."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -237,3 +239,55 @@ def test_right_targets_pass(fn, capsys):
 def test_an_unwritten_answer_is_not_implemented(check):
     with pytest.raises(NotImplementedError, match="fill the cell marked # YOUR CODE HERE"):
         check(not_implemented)
+
+
+# ------------------------------------------------------------- the training check, data2vec
+
+
+def data2vec_class(mask_fn, targets_fn):
+    """The homework's HomeworkData2Vec with the given answers (the EMA written here)."""
+    from dlsaudio.ssl.masked import Data2Vec
+
+    class HomeworkData2Vec(Data2Vec):
+        def mask(self, batch, frames):
+            return mask_fn(batch, frames, self.mask_prob, self.span)
+
+        def targets(self, layer_outputs):
+            return targets_fn(layer_outputs, self.top_k)
+
+        def on_step_end(self, progress):
+            self.momentum = 1 - (1 - self.tau_base) * (math.cos(math.pi * progress) + 1) / 2
+            with torch.no_grad():
+                for t, s in zip(self.teacher.parameters(), self.encoder.parameters(), strict=True):
+                    t.mul_(self.momentum).add_(s, alpha=1 - self.momentum)
+
+    return HomeworkData2Vec
+
+
+@pytest.mark.parametrize(
+    ("mask_fn", "targets_fn", "refused"),
+    [
+        (mask_loop, targets_instance_norm, ""),
+        (mask_delegates, targets_instance_norm, "dlsaudio.ssl.masked.span_mask"),
+        (mask_loop, targets_delegates, "dlsaudio.ssl.masked.data2vec_targets"),
+    ],
+    ids=["own answers", "delegated mask", "delegated targets"],
+)
+def test_the_training_check_refuses_a_data2vec_trained_with_the_packages_answers(
+    mask_fn, targets_fn, refused, capsys
+):
+    from ssl_fit import tiny_fit
+
+    from dlsaudio.ssl.masked import FrameEncoder
+
+    torch.manual_seed(0)
+    encoder = FrameEncoder(dim=8, layers=2, heads=2, n_mels=16)
+    model = data2vec_class(mask_fn, targets_fn)(encoder, top_k=2, span=2)
+    history = tiny_fit(model)
+    methods = ("mask", "targets", "on_step_end")
+    if not refused:
+        checks.check_training_history(history, model=model, methods=methods)
+        assert capsys.readouterr().out.startswith("OK: ")
+        return
+    with pytest.raises(AssertionError, match=f"hands its task to the package: it calls {refused}"):
+        checks.check_training_history(history, model=model, methods=methods)
