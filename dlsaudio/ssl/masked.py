@@ -50,7 +50,7 @@ def span_mask(
     batch: int,
     frames: int,
     mask_prob: float = 0.65,
-    span: int = 5,
+    span: int = 10,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Which frames the student does not see: ``(batch, frames)`` booleans, True = masked.
@@ -59,8 +59,8 @@ def span_mask(
     span))`` span starts, drawn without replacement among the ``frames - span + 1`` possible
     ones, and each start masks ``span`` consecutive frames. Spans may overlap, so at most
     ``n * span`` frames (about ``mask_prob`` of them) are masked, every masked run is at least
-    ``span`` frames long, and every clip has one. The paper masks spans of 10 frames of 20 ms
-    with ``mask_prob=0.65``; 5 frames of 10 ms is the same duration here.
+    ``span`` frames long, and every clip has one. The defaults are the paper's: spans of 10
+    frames (200 ms of :class:`FrameEncoder`'s 20-ms frames), ``mask_prob=0.65``.
 
     Raises:
         ValueError: ``batch`` or ``span`` below 1, ``frames < span``, or ``mask_prob`` not in
@@ -245,7 +245,7 @@ class Data2Vec(SSLMethod):
         encoder: FrameEncoder | None = None,
         top_k: int = 3,
         mask_prob: float = 0.65,
-        span: int = 5,
+        span: int = 10,
         tau_base: float = 0.99,
     ) -> None:
         encoder = FrameEncoder() if encoder is None else encoder
