@@ -454,11 +454,46 @@ def _rubric_with(tmp_path, change) -> Path:
         (lambda r: r["tasks"][2].update(written=[3]), "a written answer is a cell id or"),
         (lambda r: r.update(skip={"check-add": "x"}), "not a course cell that no check runs"),
         (lambda r: r.update(skip=["x"]), "'skip' maps cell ids"),
+        (lambda r: r["tasks"][1].update(bonus="yes"), "'bonus' is true or false, got 'yes'"),
     ],
 )
 def test_load_rubric_names_what_does_not_fit(tmp_path, change, message):
     with pytest.raises(ValueError, match=message):
         load_rubric(_rubric_with(tmp_path, change))
+
+
+def test_a_bonus_task_adds_points_on_top_of_full_marks(tmp_path):
+    from dlsaudio.grade.report import feedback, total
+
+    rubric = load_rubric(_rubric_with(tmp_path, lambda r: r["tasks"][1].update(bonus=True)))
+    assert [t.bonus for t in rubric.tasks] == [False, True, False, False]
+    assert rubric.max_points == 5 and rubric.bonus_points == 1  # of 2 + 1 + 1 + 2
+
+    def task(id, points, most, message, bonus=False):
+        checks = [{"what": f"check {id}", "points": points, "max": most, "reason": ""}]
+        if points < most:
+            checks[0]["reason"] = "wrong"
+        return {
+            "id": id,
+            "name": f"task {id}",
+            "points": points,
+            "max": most,
+            "message": message,
+            "checks": checks,
+            "bonus": bonus,
+        }
+
+    solved = [task("1", 3, 3, "all checks passed"), task("4", 2, 2, "all checks passed")]
+    skipped = task("2", 0, 1, "optional bonus task, not attempted: ...", bonus=True)
+    failed = task("2", 0, 1, "check 2: wrong (-1)", bonus=True)
+    done = task("2", 1, 1, "all checks passed", bonus=True)
+    assert total({"tasks": [*solved, skipped]}) == (5, 5)  # full marks without the bonus
+    assert total({"tasks": [*solved, done]}) == (6, 5)
+    page = feedback({"submission": "s", "tasks": [*solved, skipped]}, rubric)
+    assert "**Score: 5 / 5**" in page and "| 2. task 2 (bonus) | 0 | 1 | not attempted |" in page
+    assert "Where points were lost" not in page
+    page = feedback({"submission": "s", "tasks": [*solved, failed]}, rubric)
+    assert "### 2. task 2 (bonus)" in page and "**check 2** (-1): wrong" in page
 
 
 def test_load_rubric_rejects_bad_json_and_missing_files(tmp_path):
@@ -489,7 +524,8 @@ def test_find_rubric_needs_exactly_one(tmp_path):
 
 def test_the_course_rubrics_cover_every_answer_cell():
     w3 = load_rubric(W3 / "homework_rubric.json")
-    assert [t.max_points for t in w3.tasks] == [3, 3, 5, 2] and w3.max_points == 13
+    assert [t.max_points for t in w3.tasks] == [3, 3, 5, 2, 2] and w3.max_points == 13
+    assert [t.bonus for t in w3.tasks] == [False] * 4 + [True] and w3.bonus_points == 2
     w11 = load_rubric(W11 / "homework_rubric.json")
     assert [t.id for t in w11.tasks] == ["1", "2"]
 
@@ -626,18 +662,38 @@ def _byol_step_through_super(nb: nbformat.NotebookNode) -> nbformat.NotebookNode
     return nb
 
 
+# The bonus task answered wrongly: single frames masked instead of spans, and the targets
+# handed to the package.
+SPAN_MASK_PER_FRAME = """def span_mask(batch, frames, mask_prob, span, generator=None):
+    return torch.rand(batch, frames, generator=generator) < mask_prob"""
+DATA2VEC_TARGETS_DELEGATED = """from dlsaudio.ssl import data2vec_targets as _targets
+
+
+def data2vec_targets(layer_outputs, top_k):
+    return _targets(layer_outputs, top_k)"""
+
+
 def homework_submissions(folder: Path) -> None:
-    """The module 3 submissions: solution, unsolved, a wrong InfoNCE, a wrong BYOL loss, answers
-    that call the package's, tampered checks, one that sleeps forever, one that allocates without
-    bound, one with cells deleted."""
+    """The module 3 submissions: solution, unsolved, a wrong InfoNCE with wrong bonus answers, a
+    wrong BYOL loss, answers that call the package's, tampered checks, one that sleeps forever,
+    one that allocates without bound, one with cells deleted."""
     folder.mkdir()
     cases = {"solution": _solved(W3 / "homework_solution.ipynb")}
     cases["unsolved"] = nbformat.read(W3 / "homework.ipynb", as_version=4)
-    # two mistakes in two tasks, one notebook (a kernel run less): each costs its own checks
-    cases["wrong_losses"] = _set(
-        _set(_solved(W3 / "homework_solution.ipynb"), "b7c8d9e0", INFO_NCE_WITHOUT_MASK),
-        "94568382",
-        BYOL_WITHOUT_STOP_GRADIENT,
+    # three mistakes in three tasks, one notebook (two kernel runs less): each costs its own
+    # task's checks and nothing else
+    cases["wrong_answers"] = _set(
+        _set(
+            _set(
+                _set(_solved(W3 / "homework_solution.ipynb"), "b7c8d9e0", INFO_NCE_WITHOUT_MASK),
+                "94568382",
+                BYOL_WITHOUT_STOP_GRADIENT,
+            ),
+            "d2a70002",
+            SPAN_MASK_PER_FRAME,
+        ),
+        "d2a70005",
+        DATA2VEC_TARGETS_DELEGATED,
     )
     cases["delegated"] = _byol_step_through_super(
         _set(_solved(W3 / "homework_solution.ipynb"), "b7c8d9e0", INFO_NCE_DELEGATED)
@@ -714,17 +770,17 @@ def module3(tmp_path_factory):
 @pytest.mark.slow
 def test_module3_solution_scores_full_marks(module3):
     result = module3["solution"]
-    assert _points(result) == {"1": 3, "2": 3, "3": 5, "4": 2}, result["tasks"]
+    assert _points(result) == {"1": 3, "2": 3, "3": 5, "4": 2, "5": 2}, result["tasks"]
     assert result["notes"] == []
 
 
 @pytest.mark.slow
 def test_module3_unsolved_scores_zero_with_one_message_per_task(module3):
     tasks = module3["unsolved"]["tasks"]
-    assert [t["points"] for t in tasks] == [0, 0, 0, 0]
+    assert [t["points"] for t in tasks] == [0, 0, 0, 0, 0]
     assert [t["message"].split(".")[0] for t in tasks] == [
         "not answered: fill in the cells marked # YOUR CODE HERE"
-    ] * 4
+    ] * 4 + ["optional bonus task, not attempted: its points come on top of full marks"]
 
 
 def _lost(task: dict) -> dict[str, str]:
@@ -733,8 +789,8 @@ def _lost(task: dict) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_module3_wrong_loss_loses_its_checks_only(module3):
-    result = module3["wrong_losses"]  # InfoNCE without its mask too, which task 2 pays for
-    assert _points(result) == {"1": 3, "2": 1, "3": 3, "4": 2}, result["tasks"]
+    result = module3["wrong_answers"]  # a wrong InfoNCE (task 2) and bonus (task 5) too
+    assert _points(result) == {"1": 3, "2": 1, "3": 3, "4": 2, "5": 0}, result["tasks"]
     # the loss check and, through one step of the trained model, BYOL's training check
     assert "missing stop-gradient: gradient flows into z" in result["tasks"][2]["message"]
     lost = _lost(result["tasks"][2])
@@ -744,11 +800,23 @@ def test_module3_wrong_loss_loses_its_checks_only(module3):
 
 @pytest.mark.slow
 def test_module3_wrong_info_nce_loses_the_loss_check_and_says_why(module3):
-    result = module3["wrong_losses"]  # BYOL's loss without its stop-gradient too (task 3)
+    result = module3["wrong_answers"]  # wrong BYOL loss (task 3) and bonus (task 5) too
     assert (_points(result)["1"], _points(result)["2"]) == (3, 1), result["tasks"]
     assert "mask the diagonal of the similarity matrix" in result["tasks"][1]["message"]
     lost = _lost(result["tasks"][1])
     assert set(lost) == {"InfoNCE with each row's own denominator (info_nce)"}, lost
+
+
+@pytest.mark.slow
+def test_module3_wrong_bonus_answers_lose_the_bonus_and_say_why(module3):
+    result = module3["wrong_answers"]  # wrong InfoNCE (task 2) and BYOL loss (task 3) too
+    assert _points(result)["5"] == 0, result["tasks"]
+    lost = _lost(result["tasks"][4])
+    assert "masked frames are not contiguous spans" in lost["data2vec's span mask (span_mask)"]
+    refused = [reason for what, reason in lost.items() if "span_mask" not in what]
+    assert len(refused) == 2 and all(
+        "dlsaudio.ssl.masked.data2vec_targets" in reason for reason in refused
+    ), lost
 
 
 @pytest.mark.slow
@@ -818,7 +886,7 @@ def test_module3_a_cell_past_its_limit_loses_its_task_and_the_rest_is_graded(
 @pytest.mark.slow
 def test_module3_deleted_cells_run_from_the_course(module3):
     result = module3["cells_deleted"]
-    assert _points(result) == {"1": 3, "2": 3, "3": 5, "4": 0}, result["tasks"]
+    assert _points(result) == {"1": 3, "2": 3, "3": 5, "4": 0, "5": 2}, result["tasks"]
     assert result["tasks"][3]["message"].startswith("not answered")
     notes = _notes(result)
     assert "Answer cell 45ae5d01" in notes and "are not in your notebook; the course's ran" in notes

@@ -171,6 +171,7 @@ def test_unusable_output_folders_fail_before_any_data_is_loaded(tmp_path, monkey
         (["--test-takes", "five"], "--test-takes: takes 'five'"),
         (["--resume", "--overwrite"], "not allowed with argument"),
         (["--seed", "-1"], "--seed: seed must be an int >= 0"),
+        (["--method", "data2vec", "--encoder", "wave"], "data2vec predicts masked log-mel frames"),
     ],
 )
 def test_argument_values_are_checked_before_training(argv, message, capsys):

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from dlsaudio.ssl.encoders import MelEncoder, WaveEncoder
+from dlsaudio.ssl.masked import Data2Vec
 from dlsaudio.ssl.methods import METHODS, MultiFormatContrastive, SimCLR, Supervised, make_method
 from dlsaudio.ssl.non_contrastive import (
     BYOL,
@@ -207,6 +208,7 @@ def test_make_method_builds_every_name():
         "simsiam": SimSiam,
         "barlow": BarlowTwins,
         "vicreg": VICReg,
+        "data2vec": Data2Vec,
     }
     assert set(expected) == set(METHODS)
     for name, cls in expected.items():

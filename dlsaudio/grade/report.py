@@ -35,10 +35,21 @@ def _fmt(points: float) -> str:
 
 
 def total(result: dict) -> tuple[float, float]:
+    """``(points, full marks)``: the points include a bonus task's, full marks do not."""
     return (
         sum(t["points"] for t in result["tasks"]),
-        sum(t["max"] for t in result["tasks"]),
+        sum(t["max"] for t in result["tasks"] if not t.get("bonus")),
     )
+
+
+def _title(task: dict) -> str:
+    return f"{task['id']}. {task['name']}" + (" (bonus)" if task.get("bonus") else "")
+
+
+def _missed(task: dict) -> bool:
+    """Points to explain: short of the task's maximum, unless a bonus task was not tried."""
+    skipped = task.get("bonus") and task["message"].startswith("optional bonus task")
+    return task["points"] < task["max"] and not skipped
 
 
 def write_csv(results: list[dict], path: Path) -> None:
@@ -49,11 +60,10 @@ def write_csv(results: list[dict], path: Path) -> None:
         writer.writerow(CSV_COLUMNS)
         for result in results:
             for task in result["tasks"]:
-                name = f"{task['id']}. {task['name']}"
                 writer.writerow(
                     [
                         result["submission"],
-                        name,
+                        _title(task),
                         _fmt(task["points"]),
                         _fmt(task["max"]),
                         task["message"],
@@ -83,14 +93,15 @@ def feedback(result: dict, rubric: Rubric) -> str:
     ]
     for task in result["tasks"]:
         verdict = "full marks" if task["points"] == task["max"] else "see below"
+        verdict = "not attempted" if task["points"] < task["max"] and not _missed(task) else verdict
         lines.append(
-            f"| {task['id']}. {task['name']} | {_fmt(task['points'])} | {_fmt(task['max'])} | {verdict} |"
+            f"| {_title(task)} | {_fmt(task['points'])} | {_fmt(task['max'])} | {verdict} |"
         )
-    lost = [t for t in result["tasks"] if t["points"] < t["max"]]
+    lost = [t for t in result["tasks"] if _missed(t)]
     if lost:
         lines += ["", "## Where points were lost"]
         for task in lost:
-            lines += ["", f"### {task['id']}. {task['name']}", ""]
+            lines += ["", f"### {_title(task)}", ""]
             if not task.get("checks") or task["message"].startswith("not answered"):
                 lines.append(f"- {task['message']}")
                 continue
@@ -141,7 +152,7 @@ def write_summary(results: list[dict], rubric: Rubric, out: Path, seconds: float
     ]
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    bins = [x - 0.5 for x in range(int(most) + 2)]
+    bins = [x - 0.5 for x in range(int(max([most, *totals])) + 2)]
     ax.hist(totals, bins=bins, color="#4C72B0", edgecolor="white")
     ax.set(xlabel=f"score (out of {_fmt(most)})", ylabel="submissions", title="Score histogram")
     ax.yaxis.get_major_locator().set_params(integer=True)
@@ -150,7 +161,7 @@ def write_summary(results: list[dict], rubric: Rubric, out: Path, seconds: float
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 0.6 + 0.5 * max(1, len(tasks))))
-    labels = [f"{t['id']}. {t['name']}" for t in tasks]
+    labels = [_title(t) for t in tasks]
     ax.barh(labels, pass_rate, color="#55A868")
     ax.set(xlim=(0, 1), xlabel="share of submissions with full marks", title="Pass rate per task")
     ax.invert_yaxis()
@@ -166,7 +177,7 @@ def write_summary(results: list[dict], rubric: Rubric, out: Path, seconds: float
         f"# {rubric.title}: grading summary",
         "",
         f"{n} submission(s) graded in {seconds:.0f} s; score out of {_fmt(most)}: mean "
-        f"{mean:.1f}, median {_fmt(median)}, full marks {sum(t == most for t in totals)}, "
+        f"{mean:.1f}, median {_fmt(median)}, full marks {sum(t >= most for t in totals)}, "
         f"zero {sum(t == 0 for t in totals)}.",
         "",
         "![score histogram](score_histogram.png)",
@@ -177,9 +188,7 @@ def write_summary(results: list[dict], rubric: Rubric, out: Path, seconds: float
         "|---|---:|---:|---:|",
     ]
     for task, rate, share in zip(tasks, pass_rate, mean_share, strict=True):
-        lines.append(
-            f"| {task['id']}. {task['name']} | {_fmt(task['max'])} | {rate:.0%} | {share:.0%} |"
-        )
+        lines.append(f"| {_title(task)} | {_fmt(task['max'])} | {rate:.0%} | {share:.0%} |")
     flagged = [r for r in results if r.get("notes")]
     if flagged:
         lines += ["", "## Submissions to look at", ""]

@@ -20,6 +20,10 @@ A rubric is a JSON file beside the solution notebook, ``<name>_rubric.json`` for
       "skip": {"92ad64ae": "why no check needs this cell"}
     }
 
+- ``bonus``: ``true`` for an optional task: the points of its checks come on top of the
+  homework's maximum (a solution that skips it still has full marks), and a submission that
+  does not attempt it loses nothing.
+
 - ``answers``: the cells the student fills in (those with a ``### BEGIN SOLUTION`` region in
   the solution); they are the only code taken from a submission, and they run, whatever they
   are (a function, a training run).
@@ -79,6 +83,7 @@ class Task:
     answers: tuple[str, ...] = ()
     written: tuple[str, ...] = ()
     manual: tuple[Written, ...] = ()  # the written answers with their points
+    bonus: bool = False  # optional: its points come on top of the maximum
 
     @property
     def max_points(self) -> float:
@@ -100,7 +105,13 @@ class Rubric:
 
     @property
     def max_points(self) -> float:
-        return sum(task.max_points for task in self.tasks)
+        """Full marks: the points of every task but the bonus tasks."""
+        return sum(task.max_points for task in self.tasks if not task.bonus)
+
+    @property
+    def bonus_points(self) -> float:
+        """What the bonus tasks add on top of :attr:`max_points`."""
+        return sum(task.max_points for task in self.tasks if task.bonus)
 
     @property
     def manual_max(self) -> float:
@@ -149,7 +160,9 @@ class Rubric:
                 c if c.after is not None else dataclasses.replace(c, after=last)
                 for c in extra.get(t.id, [])
             )
-            tasks.append(Task(t.id, t.name, t.checks + added, t.answers, t.written, t.manual))
+            tasks.append(
+                Task(t.id, t.name, t.checks + added, t.answers, t.written, t.manual, t.bonus)
+            )
         return Rubric(self.title, tuple(tasks), self.solution, dict(self.skip))
 
 
@@ -246,6 +259,9 @@ def load_rubric(path: str | Path) -> Rubric:
         if not checks:
             raise _fail(path, f"task {task['id']} has no checks")
         manual = tuple(_written(path, str(task["id"]), w) for w in task.get("written", ()))
+        bonus = task.get("bonus", False)
+        if not isinstance(bonus, bool):
+            raise _fail(path, f"task {task['id']}: 'bonus' is true or false, got {bonus!r}")
         tasks.append(
             Task(
                 str(task["id"]),
@@ -254,6 +270,7 @@ def load_rubric(path: str | Path) -> Rubric:
                 tuple(task.get("answers", ())),
                 tuple(w.cell for w in manual),
                 manual,
+                bonus,
             )
         )
     ids = [t.id for t in tasks]

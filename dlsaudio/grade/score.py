@@ -10,6 +10,7 @@ from dlsaudio.grade.rubric import Rubric
 from dlsaudio.grade.run import RunResult, StepResult
 
 NOT_ANSWERED = "not answered: fill in the cells marked # YOUR CODE HERE"
+NOT_ATTEMPTED = "optional bonus task, not attempted: its points come on top of full marks"
 
 
 @dataclass
@@ -31,6 +32,7 @@ class TaskScore:
     written: dict[str, bool] = field(default_factory=dict)  # cell id -> answered
     manual_max: float = 0.0  # points of the written answers, graded by hand
     written_text: dict[str, str] = field(default_factory=dict)  # cell id -> the student's text
+    bonus: bool = False  # optional: its points come on top of full marks
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,7 +90,7 @@ def score(rubric: Rubric, assembly: Assembly, run: RunResult) -> list[TaskScore]
         points = sum(c.points for c in checks)
         answered = [assembly.answered.get(cid, False) for cid in task.answers]
         if points == 0 and task.answers and not any(answered):
-            message = NOT_ANSWERED
+            message = NOT_ATTEMPTED if task.bonus else NOT_ANSWERED
         elif all(not c.reason for c in checks):
             message = "all checks passed"
         else:
@@ -116,6 +118,7 @@ def score(rubric: Rubric, assembly: Assembly, run: RunResult) -> list[TaskScore]
                 written,
                 task.manual_max,
                 {cid: texts.get(cid, "") if written[cid] else "" for cid in written},
+                task.bonus,
             )
         )
     return scores

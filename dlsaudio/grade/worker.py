@@ -31,7 +31,7 @@ from dlsaudio.grade.score import TaskScore, run_notes, score  # noqa: E402
 def unreadable(rubric, reason: str) -> list[TaskScore]:
     """Zero for every task, with the reason the notebook could not be graded."""
     return [
-        TaskScore(t.id, t.name, 0.0, t.max_points, reason, manual_max=t.manual_max)
+        TaskScore(t.id, t.name, 0.0, t.max_points, reason, manual_max=t.manual_max, bonus=t.bonus)
         for t in rubric.tasks
     ]
 

@@ -24,6 +24,7 @@ from dlsaudio.ssl.evaluation import (
     score,
     speaker_shift,
 )
+from dlsaudio.ssl.masked import Data2Vec, data2vec_targets, masked_regression_loss, span_mask
 from dlsaudio.ssl.methods import (
     METHODS,
     MultiFormatContrastive,
@@ -47,6 +48,7 @@ __all__ = [
     "BYOL",
     "METHODS",
     "BarlowTwins",
+    "Data2Vec",
     "Embeddings",
     "History",
     "MultiFormatContrastive",
@@ -59,6 +61,7 @@ __all__ = [
     "WaveCache",
     "byol_momentum",
     "calibrate_batch_norm",
+    "data2vec_targets",
     "ema_update",
     "evaluate",
     "extract_embeddings",
@@ -67,8 +70,10 @@ __all__ = [
     "label_efficiency",
     "linear_probe",
     "make_method",
+    "masked_regression_loss",
     "sample_per_class",
     "save_checkpoint",
     "score",
+    "span_mask",
     "speaker_shift",
 ]

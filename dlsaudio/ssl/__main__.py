@@ -46,7 +46,8 @@ MAX_EPOCHS = 1000
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m dlsaudio.ssl", description=__doc__.split("\n")[0])
-    methods = "infonce = SimCLR's two-view InfoNCE; multiformat = the seminar's wave-vs-mel model"
+    methods = "infonce = SimCLR's two-view InfoNCE; multiformat = the seminar's wave-vs-mel model; "
+    methods += "data2vec = masked prediction of log-mel frames"
     p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD, help=methods)
     p.add_argument("--data", default="sample", help="sample | fsdd:PATH | audiomnist:PATH")
     takes = "the source's own split, FSDD's official takes 0-4, or DLSAUDIO_TEST_TAKES"
@@ -85,6 +86,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error(
             f"--labels-per-class applies to --method supervised only (got --method "
             f"{args.method}, which trains without labels)"
+        )
+    if args.method == "data2vec" and args.encoder != "mel":
+        p.error(
+            f"--method data2vec predicts masked log-mel frames; --encoder {args.encoder} does not apply"
         )
     if args.tau is not None:
         if args.method not in TAU_METHODS:

@@ -8,7 +8,8 @@ features that probes and plots evaluate; :meth:`SSLMethod.on_step_end` runs afte
 optimizer step (BYOL moves its target network there).
 
 Here: the interface, the contrastive methods (SimCLR, multi-format) and the supervised
-baseline; BYOL, SimSiam, Barlow Twins and VICReg are in :mod:`dlsaudio.ssl.non_contrastive`.
+baseline; BYOL, SimSiam, Barlow Twins and VICReg are in :mod:`dlsaudio.ssl.non_contrastive`,
+masked prediction (data2vec) in :mod:`dlsaudio.ssl.masked`.
 :func:`make_method` builds any of them by name with the default encoders.
 """
 
@@ -167,7 +168,10 @@ class Supervised(SSLMethod):
 
 
 #: The method names; ``"infonce"`` is SimCLR's two-view InfoNCE.
-METHODS = ("supervised", "infonce", "multiformat", "byol", "simsiam", "barlow", "vicreg")
+METHODS = (
+    *("supervised", "infonce", "multiformat", "byol", "simsiam", "barlow", "vicreg"),
+    "data2vec",
+)
 #: What ``python -m dlsaudio.ssl`` trains unless told otherwise.
 DEFAULT_METHOD = "infonce"
 #: Methods with an InfoNCE temperature ``tau``.
@@ -185,19 +189,30 @@ def make_method(
             training (the seminar's waveform-view vs log-mel-view model) in the same time,
             with a probe at 10 labels per class of 0.91 against 0.81 after 340 steps.
         config: encoder size, ``"small"`` (CPU) or ``"resnet18"`` (GPU).
-        encoder: ``"mel"`` or ``"wave"``, the encoder of single-encoder methods.
-        mel_options: keyword arguments of every :class:`~dlsaudio.ssl.encoders.MelEncoder` built
-            (``n_mels``, ``mean_norm``), to compare front ends.
+        encoder: ``"mel"`` or ``"wave"``, the encoder of single-encoder methods; ``"data2vec"``
+            has its own log-mel :class:`~dlsaudio.ssl.masked.FrameEncoder` (``"mel"`` only).
+        mel_options: keyword arguments of every :class:`~dlsaudio.ssl.encoders.MelEncoder` or
+            :class:`~dlsaudio.ssl.masked.FrameEncoder` built (``n_mels``, ``mean_norm``), to
+            compare front ends.
         **kwargs: passed to the method's constructor (``tau``, ``dim``, ``tau_base``, ...).
 
     Raises:
-        ValueError: unknown ``name``, ``config`` or ``encoder``.
+        ValueError: unknown ``name``, ``config`` or ``encoder``; ``"data2vec"`` with
+            ``encoder="wave"``.
     """
     if name not in METHODS:
         raise ValueError(f"method {name!r} is unknown; choose one of {METHODS}")
     check_choice("config", config, CONFIGS)
     check_choice("encoder", encoder, sorted(ENCODERS))
     mel_options = dict(mel_options or {})
+    if name == "data2vec":
+        from dlsaudio.ssl.masked import Data2Vec, FrameEncoder
+
+        if encoder != "mel":
+            raise ValueError(
+                f"data2vec predicts masked log-mel frames; encoder={encoder!r} does not apply, use 'mel'"
+            )
+        return Data2Vec(FrameEncoder(config, **mel_options), **kwargs)
     if name == "multiformat":
         return MultiFormatContrastive(
             make_encoder("wave", config), make_encoder("mel", config, **mel_options), **kwargs

@@ -26,6 +26,7 @@ calls ``checks.check_info_nce(...)`` after ``from dlsaudio.ssl import checks``:
 - :mod:`~dlsaudio.ssl.checks.contrastive`: InfoNCE;
 - :mod:`~dlsaudio.ssl.checks.non_contrastive`: BYOL, SimSiam, Barlow Twins and VICReg;
 - :mod:`~dlsaudio.ssl.checks.byol_target`: BYOL's momentum schedule and EMA update;
+- :mod:`~dlsaudio.ssl.checks.masked`: data2vec's span mask and teacher targets (the bonus task);
 - :mod:`~dlsaudio.ssl.checks.training`: a training run's history and collapse;
 - :mod:`~dlsaudio.ssl.checks.evaluation`: validation metrics and the comparison table.
 """
@@ -33,6 +34,7 @@ calls ``checks.check_info_nce(...)`` after ``from dlsaudio.ssl import checks``:
 from dlsaudio.ssl.checks.byol_target import check_byol_momentum, check_ema_update
 from dlsaudio.ssl.checks.contrastive import check_info_nce
 from dlsaudio.ssl.checks.evaluation import check_comparison, check_validation_metrics
+from dlsaudio.ssl.checks.masked import check_data2vec_targets, check_span_mask
 from dlsaudio.ssl.checks.non_contrastive import (
     check_barlow_twins_loss,
     check_byol_loss,
@@ -46,9 +48,11 @@ __all__ = [
     "check_byol_loss",
     "check_byol_momentum",
     "check_comparison",
+    "check_data2vec_targets",
     "check_ema_update",
     "check_info_nce",
     "check_simsiam_loss",
+    "check_span_mask",
     "check_training_history",
     "check_validation_metrics",
     "check_vicreg_loss",

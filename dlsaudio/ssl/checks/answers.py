@@ -39,6 +39,12 @@ VICREG_LOSS = (
     "dlsaudio.ssl.losses:_covariance",
     "dlsaudio.ssl.losses:VICRegLoss.forward",
 )
+SPAN_MASK = ("dlsaudio.ssl.masked:span_mask", "dlsaudio.ssl.masked:Data2Vec.mask")
+DATA2VEC_TARGETS = (
+    "dlsaudio.ssl.masked:data2vec_targets",
+    "dlsaudio.ssl.masked:Data2Vec.targets",
+    "dlsaudio.ssl.checks.masked:_instance_norm",
+)
 LOSSES = INFO_NCE + BYOL_LOSS + SIMSIAM_LOSS + BARLOW_TWINS_LOSS + VICREG_LOSS
 # The training steps and hooks of the package's methods: a student's training_step or
 # on_step_end that reaches one (through super(), say) runs the package's training.
@@ -50,9 +56,14 @@ METHOD_CLASSES = (
     ("non_contrastive", "SimSiam"),
     ("non_contrastive", "BarlowTwins"),
     ("non_contrastive", "VICReg"),
+    ("masked", "Data2Vec"),
 )
 TRAINING_STEPS = tuple(
     f"dlsaudio.ssl.{module}:{name}.training_step" for module, name in METHOD_CLASSES
 )
-STEP_HOOKS = ("dlsaudio.ssl.non_contrastive:BYOL.on_step_end",)
+STEP_HOOKS = (
+    "dlsaudio.ssl.non_contrastive:BYOL.on_step_end",
+    "dlsaudio.ssl.masked:Data2Vec.on_step_end",
+)
 TRAINING = TRAINING_STEPS + STEP_HOOKS + LOSSES + BYOL_MOMENTUM + EMA_UPDATE
+TRAINING += SPAN_MASK + DATA2VEC_TARGETS

@@ -153,8 +153,10 @@ def _views(model: nn.Module, clip_samples: int) -> tuple[torch.Tensor, torch.Ten
 
 def _refuse_package_training(model: nn.Module, clip_samples: int | None, methods) -> None:
     """Run the student's ``methods`` once on a copy of ``model``; fail if they reach the
-    package's own training step, hook or task functions (``super().training_step(...)``)."""
-    methods = [m for m in methods if m in ("training_step", "on_step_end")]
+    package's own training step, hook or task functions (``super().training_step(...)``).
+    Methods other than ``on_step_end`` (``training_step``, or data2vec's ``mask`` and
+    ``targets``, which the package's training step calls) run through one training step."""
+    methods = [m for m in methods if callable(getattr(type(model), m, None))]
     if clip_samples is None or not methods:
         return
     probe = copy.deepcopy(model).train()
@@ -163,7 +165,7 @@ def _refuse_package_training(model: nn.Module, clip_samples: int | None, methods
     x1, x2 = _views(probe, clip_samples)
     with refusing(what, mine, answers.TRAINING):
         try:
-            if "training_step" in methods:
+            if any(m != "on_step_end" for m in methods):
                 probe.training_step(x1, x2)
             if "on_step_end" in methods:
                 probe.on_step_end(0.5)
