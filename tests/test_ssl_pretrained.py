@@ -55,7 +55,7 @@ def pooled_alone(model, extractor, wave):
 
 def test_pooling_ignores_padding(tiny):
     model, extractor = tiny
-    waves = clips([300, 800, 523, 800, 1000, 411])
+    waves = clips([3000, 8000, 5230, 8000, 10000, 4110])
     pooled = pooled_hidden_states(model, extractor, waves, RATE, batch_size=4, progress=False)
     alone = torch.stack([pooled_alone(model, extractor, w) for w in waves], dim=1)
     torch.testing.assert_close(pooled, alone, atol=1e-5, rtol=1e-4)
@@ -68,14 +68,14 @@ def test_pooling_ignores_padding(tiny):
 
 def test_one_row_per_hidden_state_layers_plus_one(tmp_path):
     model, extractor = load_pretrained(build_tiny_hubert(tmp_path, num_hidden_layers=3))
-    pooled = pooled_hidden_states(model, extractor, clips([400, 900]), RATE, progress=False)
+    pooled = pooled_hidden_states(model, extractor, clips([4000, 9000]), RATE, progress=False)
     assert pooled.shape == (3 + 1, 2, 32)
     assert pooled.dtype == torch.float32
 
 
 def test_clips_at_another_rate_are_resampled_to_the_models(tiny):
     model, extractor = tiny
-    waves = clips([4000, 2500], seed=1)  # at 8 kHz
+    waves = clips([4000, 2500], seed=1)  # at 8 kHz: 0.5 and 0.31 s
     at_8k = pooled_hidden_states(model, extractor, waves, 8000, progress=False)
     resampled = [torchaudio.functional.resample(w, 8000, RATE) for w in waves]
     at_16k = pooled_hidden_states(model, extractor, resampled, RATE, progress=False)
@@ -84,13 +84,13 @@ def test_clips_at_another_rate_are_resampled_to_the_models(tiny):
 
 def test_layer_embeddings_read_the_cache_without_its_padding_in_its_order(tiny):
     model, extractor = tiny
-    waves = clips([700, 1200, 300])
+    waves = clips([7000, 12000, 3000])
     items = [
         {"wave": w, "label": d, "speaker": f"s{d}"} for d, w in zip((3, 1, 2), waves, strict=True)
     ]
-    cache = WaveCache(items, 1000)  # pads the first and last clip, crops the middle one
+    cache = WaveCache(items, 10000)  # pads the first and last clip, crops the middle one
     torch.testing.assert_close(cache.unpadded(0), waves[0])
-    torch.testing.assert_close(cache.unpadded(1), waves[1][100:1100])
+    torch.testing.assert_close(cache.unpadded(1), waves[1][1000:11000])
     layers = layer_embeddings(model, extractor, cache, RATE, progress=False)
     assert len(layers) == model.config.num_hidden_layers + 1
     assert [e.labels.tolist() for e in layers] == [[3, 1, 2]] * len(layers)
@@ -127,8 +127,8 @@ def test_a_folder_without_a_model_is_named(tmp_path):
     ("waves", "options", "message"),
     [
         ([], {}, "waves is empty"),
-        ([torch.randn(500)], {"batch_size": 0}, "batch_size must be an int >= 1"),
-        ([torch.randn(500), torch.randn(12)], {}, "clip 1 has 12 samples"),
+        ([torch.randn(5000)], {"batch_size": 0}, "batch_size must be an int >= 1"),
+        ([torch.randn(5000), torch.randn(300)], {}, "clip 1 has 300 samples"),
     ],
 )
 def test_pooling_rejects_what_it_cannot_read(tiny, waves, options, message):
@@ -170,6 +170,14 @@ def test_learned_layer_weights_are_a_softmax_that_favours_the_informative_layer(
     assert float(probe.layer_weights().detach().sum()) == pytest.approx(1.0)
 
 
+def test_layer_weights_leave_the_uniform_mix_as_far_as_the_labels_justify():
+    test = layered(10, seed=2)
+    peaks = [weighted_layer_probe(layered(n, seed=1), test)[1].max() for n in (1, 4, 30)]
+    assert 1 / 3 <= peaks[0] < peaks[1] < peaks[2]
+    _, unpulled = weighted_layer_probe(layered(1, seed=1), test, layer_penalty=0.0)
+    assert unpulled.max() > peaks[0]
+
+
 @pytest.mark.parametrize("layer", [0, 1, 2])
 def test_one_hot_layer_weights_give_that_layers_linear_probe(layer):
     train, test = layered(5, seed=3), layered(20, seed=4)
@@ -203,6 +211,8 @@ def test_weighted_probe_rejects_mismatched_layers():
     shuffled = [*train[:2], Embeddings(train[2].x, train[2].labels[::-1].copy(), train[2].speakers)]
     with pytest.raises(ValueError, match="train layers must hold the same clips"):
         weighted_layer_probe(shuffled, test)
+    with pytest.raises(ValueError, match="layer_penalty"):
+        weighted_layer_probe(train, test, layer_penalty=-1.0)
 
 
 def test_layer_plot_shows_each_layer_and_the_learned_weights():

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from dlsaudio.ssl.evaluation import DEFAULT_KS, Embeddings, label_efficiency, labelled_draws
-from dlsaudio.validation import check_int
+from dlsaudio.validation import check_int, check_non_negative, check_positive
 
 
 def layer_curves(
@@ -36,7 +36,13 @@ def layer_curves(
 
 
 class WeightedLayerProbe(torch.nn.Module):
-    """A linear classifier on ``sum_l softmax(w)_l * x_l``, the layers' weighted sum (SUPERB).
+    """A linear classifier on ``sum_l softmax(w)_l * x_l``, the layers' weighted sum (SUPERB),
+    standardised.
+
+    The sum is standardised as the linear probe standardises its features: in training mode
+    with the mean and std of the batch (the whole labelled set), kept for eval mode. Without it,
+    a mix of several layers would have a smaller spread than a single layer, and the classifier's
+    L2 penalty alone would push the weights towards one layer.
 
     Args:
         layers: the number of layers mixed (``layers + 1`` hidden states of a model).
@@ -53,6 +59,8 @@ class WeightedLayerProbe(torch.nn.Module):
         self.linear = torch.nn.Linear(dim, classes)
         torch.nn.init.zeros_(self.linear.weight)
         torch.nn.init.zeros_(self.linear.bias)
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
 
     def layer_weights(self) -> torch.Tensor:
         """``(layers,)`` weights of the sum: ``softmax(w)``, or the fixed weights."""
@@ -63,7 +71,12 @@ class WeightedLayerProbe(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``(layers, batch, dim)`` -> logits ``(batch, classes)``."""
         mixed = torch.einsum("l,lbd->bd", self.layer_weights(), x)  # (batch, dim)
-        return self.linear(mixed)
+        if self.training:
+            mean, std = mixed.mean(0), mixed.std(0, correction=0)
+            std = torch.where(std > 0, std, torch.ones_like(std))  # a constant feature stays 0
+            self.mean, self.std = mean.detach(), std.detach()
+            return self.linear((mixed - mean) / std)
+        return self.linear((mixed - self.mean) / self.std)
 
 
 def weighted_layer_probe(
@@ -71,25 +84,33 @@ def weighted_layer_probe(
     test: Sequence[Embeddings],
     *,
     C: float = 1.0,
+    layer_penalty: float = 1.0,
     weights=None,
     max_iter: int = 500,
 ) -> tuple[float, np.ndarray]:
     """Fit a :class:`WeightedLayerProbe` on ``train`` (one Embeddings per layer) and score it
     on ``test``.
 
-    Every layer is standardised with its training mean and std, as the linear probe does. The
-    loss is the probe's: the summed cross-entropy plus ``||W||^2 / (2 C)`` on the classifier's
-    weights (scikit-learn's ``LogisticRegression(C=C)``; the layer weights are not penalised),
-    minimised in float64 with L-BFGS from uniform layer weights and a zero classifier.
+    Every layer is standardised with its training mean and std, as the linear probe does, so
+    the weights compare layers of different scales; so is their weighted sum. The loss is the
+    probe's: the summed cross-entropy plus ``||W||^2 / (2 C)`` on the classifier's weights
+    (scikit-learn's ``LogisticRegression(C=C)``), plus ``layer_penalty * ||w||^2 / 2`` on the
+    logits of the layer weights: a pull towards the uniform mix, so the weights leave it only as
+    far as the labels justify. Without it, a fit run to convergence ends on a single layer (as
+    multiple kernel learning over a simplex tends to), with one labelled clip per class as
+    readily as with a hundred. It is minimised in float64 with L-BFGS from uniform layer
+    weights and a zero classifier.
 
     Returns:
         ``(accuracy on test, (layers,) layer weights)``.
 
     Raises:
         ValueError: layers or clips that disagree, empty sets, a single class in ``train``,
-            or ``weights`` of the wrong length.
+            ``weights`` of the wrong length, ``C`` <= 0 or ``layer_penalty`` < 0.
     """
     x_train, x_test = _stack(train, test)  # (layers, clips, dim) each
+    check_positive("C", C)
+    check_non_negative("layer_penalty", layer_penalty)
     check_int("max_iter", max_iter, minimum=1)
     classes, y = np.unique(train[0].labels, return_inverse=True)
     if len(classes) < 2:
@@ -116,13 +137,19 @@ def weighted_layer_probe(
     def closure():
         optimizer.zero_grad()
         ce = torch.nn.functional.cross_entropy(probe(x_train), target, reduction="sum")
-        loss = (ce + probe.linear.weight.pow(2).sum() / (2 * C)) / len(target)
+        penalty = (
+            probe.linear.weight.pow(2).sum() / (2 * C)
+            + layer_penalty * probe.logits.pow(2).sum() / 2
+        )
+        loss = (ce + penalty) / len(target)
         loss.backward()
         return loss
 
     with torch.enable_grad():
         optimizer.step(closure)
     with torch.no_grad():
+        probe(x_train)  # keeps the training statistics of the final mix for the test clips
+        probe.eval()
         predicted = classes[probe(x_test).argmax(1).numpy()]
         layer_weights = probe.layer_weights().numpy().copy()
     return float(np.mean(predicted == test[0].labels)), layer_weights
@@ -136,11 +163,13 @@ def weighted_layer_efficiency(
     draws: int = 5,
     seed: int = 0,
     C: float = 1.0,
+    layer_penalty: float = 1.0,
     weights=None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
     """The label-efficiency curve of :func:`weighted_layer_probe`, on the labelled draws of
     :func:`~dlsaudio.ssl.evaluation.label_efficiency` (the same ``ks``, ``draws`` and ``seed``
-    give the same clips). ``C`` and ``weights`` are those of :func:`weighted_layer_probe`.
+    give the same clips). ``C``, ``layer_penalty`` and ``weights`` are those of
+    :func:`weighted_layer_probe`.
 
     Returns:
         ``(curve, weights)``: the curve as ``label_efficiency``'s, and for each of its keys the
@@ -154,7 +183,13 @@ def weighted_layer_efficiency(
     for k in ks:
         idx = labelled_draws(train[0].labels, k, draws, seed)
         fits = [
-            weighted_layer_probe([e.subset(i) for e in train], test, C=C, weights=weights)
+            weighted_layer_probe(
+                [e.subset(i) for e in train],
+                test,
+                C=C,
+                layer_penalty=layer_penalty,
+                weights=weights,
+            )
             for i in idx
         ]
         accs = [acc for acc, _ in fits]

@@ -48,9 +48,9 @@ TINY_HUBERT = {
     "num_hidden_layers": 2,
     "num_attention_heads": 2,
     "intermediate_size": 64,
-    "conv_dim": (32, 32),
-    "conv_stride": (5, 2),
-    "conv_kernel": (10, 3),
+    "conv_dim": (32, 32, 32),
+    "conv_stride": (5, 8, 8),  # one frame every 320 samples (20 ms), as HuBERT's seven layers
+    "conv_kernel": (10, 8, 8),
     "num_conv_pos_embeddings": 16,
     "num_conv_pos_embedding_groups": 2,
 }
