@@ -155,6 +155,7 @@ def plot_layer_probe(
             ax.plot(layers, w, marker="o", label=f"k = {key}")
         ax.axhline(1 / len(layers), ls=":", color="grey", label="uniform")
         ax.set(xlabel="layer", ylabel="softmax weight", xticks=layers)
+        ax.set_ylim(0, None)  # near-uniform weights look near-uniform
         ax.set_title("learned layer weights of the weighted probe")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
