@@ -73,6 +73,13 @@ class WaveCache(Dataset):
             item["label"] = int(self.labels[i])
         return item
 
+    def unpadded(self, i: int) -> torch.Tensor:
+        """Clip ``i`` without its padding: the ``(lengths[i],)`` samples of real audio (a clip
+        longer than the cache stays cropped)."""
+        n = int(self.lengths[i])
+        start = (self.length - n) // 2 if self.align == "center" else 0
+        return self.waves[i, start : start + n]
+
     def subset(self, indices: Sequence[int]) -> WaveCache:
         """The given rows as a new cache (no decoding; the rows are copied)."""
         index = torch.as_tensor(list(indices), dtype=torch.long)

@@ -150,13 +150,28 @@ def sample_per_class(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(picked))
 
 
+def labelled_draws(labels: np.ndarray, k: int | None, draws: int, seed: int) -> list[np.ndarray]:
+    """The labelled subsets of a label-efficiency curve at ``k`` labels per class: ``draws``
+    seeded draws of :func:`sample_per_class` (seeds ``seed``, ``seed + 1``, ...), or every clip
+    once for ``k=None``. Every probe of a curve reads its clips from here, so two probes at the
+    same ``k`` and ``seed`` see the same labels.
+
+    Raises:
+        ValueError: ``draws`` < 1 or an invalid ``k``.
+    """
+    check_int("draws", draws, minimum=1)
+    if k is None:
+        return [np.arange(len(labels))]
+    return [sample_per_class(labels, k, seed + d) for d in range(draws)]
+
+
 def label_efficiency(
     train: Embeddings, test: Embeddings, ks=DEFAULT_KS, *, draws: int = 5, seed: int = 0
 ) -> dict[str, dict[str, float]]:
     """The label-efficiency curve: probe accuracy with ``k`` labels per class for each of
-    ``ks`` (``None``: all labels, one fit), averaged over ``draws`` seeded labelled subsets.
-    Returns ``{"1": {"mean", "std", "labels"}, ..., "all": {...}}``, ``labels`` counting the
-    labelled clips used.
+    ``ks`` (``None``: all labels, one fit), averaged over ``draws`` seeded labelled subsets
+    (:func:`labelled_draws`). Returns ``{"1": {"mean", "std", "labels"}, ..., "all": {...}}``,
+    ``labels`` counting the labelled clips used.
 
     Raises:
         ValueError: ``draws`` < 1 or an invalid ``k``.
@@ -165,12 +180,9 @@ def label_efficiency(
     _check_pair(train, test)
     curve = {}
     for k in ks:
-        if k is None:
-            accs, n = [linear_probe(train, test)], len(train)
-        else:
-            idx = [sample_per_class(train.labels, k, seed + d) for d in range(draws)]
-            accs = [linear_probe(train.subset(i), test) for i in idx]
-            n = len(idx[0])
+        idx = labelled_draws(train.labels, k, draws, seed)
+        accs = [linear_probe(train.subset(i), test) for i in idx]
+        n = len(idx[0])
         stats = {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "labels": int(n)}
         curve["all" if k is None else str(k)] = stats
     return curve

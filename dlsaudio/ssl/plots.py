@@ -6,7 +6,7 @@ Every function returns a matplotlib Figure (a notebook displays it; a script sav
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -110,6 +110,57 @@ def plot_label_efficiency(curves: Mapping[str, Curve], supervised: Curve | None 
     ax.set(xlabel="labels per class", ylabel="accuracy", ylim=(0, 1.02))
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_layer_probe(
+    layer_curves: Sequence[Curve],
+    weights: Mapping[str, np.ndarray] | None = None,
+    weighted: Curve | None = None,
+    *,
+    title: str = "",
+) -> Figure:
+    """Probe accuracy layer by layer and, beside it, the layer weights a weighted probe learned.
+
+    Left: one line per key of the curves (``"1"``, ``"10"``: labels per class) with its spread
+    over the draws, layer 0 being the input of the first Transformer layer; the weighted-layer
+    probe's accuracy at the same key (``weighted``, a curve) is a dashed line of the same colour.
+    Right: the ``(layers,)`` weights of ``weights`` (``{key: weights}``, softmax weights summing
+    to 1), one line per key; a uniform mix would be flat at ``1 / layers``.
+
+    Raises:
+        ValueError: no curves.
+    """
+    if not layer_curves:
+        raise ValueError("layer_curves is empty; pass one label_efficiency curve per layer")
+    layers = np.arange(len(layer_curves))
+    panels = 2 if weights else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 3.8), squeeze=False)
+    ax = axes[0, 0]
+    for key in layer_curves[0]:
+        means = [c[key]["mean"] for c in layer_curves]
+        stds = [c[key]["std"] for c in layer_curves]
+        line = ax.errorbar(layers, means, yerr=stds, marker="o", capsize=3, label=f"k = {key}")
+        if weighted is not None and key in weighted:
+            colour = line.lines[0].get_color()
+            ax.axhline(weighted[key]["mean"], ls="--", color=colour, label=f"weighted, k = {key}")
+    ax.set(xlabel="layer", ylabel="probe accuracy", ylim=(0, 1.02), xticks=layers)
+    ax.set_title("linear probe on each layer (mean over draws)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    if weights:
+        ax = axes[0, 1]
+        for key, w in weights.items():
+            ax.plot(layers, w, marker="o", label=f"k = {key}")
+        ax.axhline(1 / len(layers), ls=":", color="grey", label="uniform")
+        ax.set(xlabel="layer", ylabel="softmax weight", xticks=layers)
+        ax.set_ylim(0, None)  # near-uniform weights look near-uniform
+        ax.set_title("learned layer weights of the weighted probe")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
