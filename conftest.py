@@ -40,6 +40,25 @@ def _no_network(monkeypatch):
     refuse_network(_refusal, patch=monkeypatch.setattr)
 
 
+def pytest_configure(config):
+    """nbval's kernels listen on Unix sockets of their own, as the package's do
+    (:func:`dlsaudio.notebook_runner.use_private_sockets`): a TCP port picked for a kernel can be
+    taken by another test's process before the kernel binds it, and the notebook then fails with
+    "Kernel died before replying to kernel_info"."""
+    if not config.pluginmanager.has_plugin("nbval"):
+        return
+    import nbval.kernel
+
+    from dlsaudio.notebook_runner import use_private_sockets
+
+    class PrivateSocketKernelManager(nbval.kernel.KernelManager):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            use_private_sockets(self)
+
+    nbval.kernel.KernelManager = PrivateSocketKernelManager
+
+
 # ---------------------------------------------------------------- two workers (pytest-xdist)
 #
 # ``pyproject.toml`` runs the suite on one worker per core with ``--dist loadgroup``: the tests of

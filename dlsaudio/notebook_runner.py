@@ -3,7 +3,8 @@
 :func:`run_notebook` executes a notebook and saves it with its figures
 (``python -m dlsaudio.notebooks run NOTEBOOK --out FOLDER``); :func:`notebook_client` is the
 ``nbclient`` client both it and the grader (:mod:`dlsaudio.grade.run`) use, whose wait for each
-cell's reply polls in short slices (:func:`sliced_get_msg`).
+cell's reply polls in short slices (:func:`sliced_get_msg`) and whose kernel listens on sockets of
+its own (:func:`use_private_sockets`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
+import tempfile
 import time
+import weakref
 from pathlib import Path
 
 import nbformat
@@ -46,6 +50,26 @@ def sliced_get_msg(get_msg, slice_seconds: float = REPLY_POLL_SECONDS):
     return get_msg_in_slices
 
 
+def use_private_sockets(km) -> bool:
+    """Make the kernel manager ``km`` (not started yet) give its kernel Unix sockets in a new
+    private folder instead of TCP ports on the loopback; True if it did.
+
+    With TCP, the manager picks free ports, closes them and hands them to the kernel, which binds
+    them a second or so later: in that gap any other process on the machine (another kernel, a
+    browser, a grading worker) may take one, and the kernel dies at start with "Address already
+    in use". Sockets in a folder nobody else writes to cannot be taken. Where Unix sockets do not
+    exist (Windows), or the manager was given a transport already, ``km`` is left as it is.
+    """
+    if os.name != "posix" or km.transport != "tcp" or km.has_kernel:
+        return False
+    # short: a Unix socket's path has room for about 100 characters
+    folder = tempfile.mkdtemp(prefix="kernel-")
+    km.transport = "ipc"
+    km.ip = os.path.join(folder, "k")
+    weakref.finalize(km, shutil.rmtree, folder, True)
+    return True
+
+
 def notebook_client(nb: nbformat.NotebookNode, *, max_output_chars: int | None = None, **kwargs):
     """An ``nbclient.NotebookClient`` whose wait for each cell's reply polls in short slices
     (see :func:`sliced_get_msg`); ``kwargs`` go to ``NotebookClient``.
@@ -66,6 +90,11 @@ def notebook_client(nb: nbformat.NotebookNode, *, max_output_chars: int | None =
             return kc
 
         start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+        def create_kernel_manager(self):
+            km = super().create_kernel_manager()
+            use_private_sockets(km)
+            return km
 
         def output(self, outs, msg, display_id, cell_index):
             out = super().output(outs, msg, display_id, cell_index)

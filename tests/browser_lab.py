@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -61,11 +62,10 @@ class Lab:
     """A JupyterLab server serving ``root`` on 127.0.0.1, with its own config and runtime dirs."""
 
     def __init__(self, root: Path, home: Path, env: dict[str, str] | None = None) -> None:
-        self.port = _free_port()
         self.token = "browser-test"
         self.root = root
         home.mkdir(parents=True, exist_ok=True)
-        environment = {
+        self.environment = {
             **os.environ,
             "JUPYTER_CONFIG_DIR": str(home / "config"),
             "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
@@ -79,8 +79,22 @@ class Lab:
         (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
             json.dumps({"fetchNews": "false", "checkForUpdates": False})
         )
+        # the kernels listen on Unix sockets in a short folder of their own: a TCP port picked
+        # for a kernel can be taken by another process before the kernel binds it
+        self.sockets = Path(tempfile.mkdtemp(prefix="lab-kernels-"))
         self.log = (home / "lab.log").open("w")
-        self.process = subprocess.Popen(
+        # the server's own port can be taken the same way; it then exits (no retries on other
+        # ports, whose address the test would not know) and starts again on a new one
+        for _ in range(3):
+            self.port = _free_port()
+            self._log_start = self.log.tell()
+            self.process = self._start()
+            if self._wait():
+                return
+        raise RuntimeError(f"JupyterLab could not bind a port 3 times; see {self.log.name}")
+
+    def _start(self) -> subprocess.Popen:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -89,28 +103,37 @@ class Lab:
                 "--allow-root",
                 "--ip=127.0.0.1",
                 f"--port={self.port}",
+                "--ServerApp.port_retries=0",
                 f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={root}",
+                f"--ServerApp.root_dir={self.root}",
                 "--ServerApp.disable_check_xsrf=True",
                 "--LabApp.news_url=",
+                "--KernelManager.transport=ipc",
+                f"--KernelManager.ip={self.sockets / 'k'}",
             ],
-            env=environment,
+            env=self.environment,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        self._wait()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
 
-    def _wait(self, seconds: float = 60) -> None:
+    def _wait(self, seconds: float = 60) -> bool:
+        """True once the server answers; False if it exited because its port was taken."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                self.log.flush()
+                with open(self.log.name) as log:
+                    log.seek(self._log_start)
+                    taken = "already in use" in log.read()
+                if taken:
+                    return False
                 raise RuntimeError(f"JupyterLab exited; see {self.log.name}")
             try:
                 urllib.request.urlopen(self.url("api/status"), timeout=2).read()
-                return
+                return True
             except OSError:
                 time.sleep(0.5)
         raise RuntimeError(f"JupyterLab did not answer within {seconds:.0f} s; see {self.log.name}")
@@ -122,6 +145,7 @@ class Lab:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+        shutil.rmtree(self.sockets, ignore_errors=True)
 
 
 def chromium(profile: Path):

@@ -511,6 +511,51 @@ def test_headless_client_waits_for_replies_in_slices():
     assert nb.cells[0].execution_count == 1
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no Unix sockets")
+def test_headless_kernels_listen_on_sockets_of_their_own_not_on_tcp_ports():
+    """A TCP port picked for a kernel can be taken by another process before the kernel binds
+    it (a failed CI run: "Address already in use", "Kernel died before replying to
+    kernel_info"); a kernel of the package's client listens on Unix sockets in a private folder,
+    which goes when the kernel does."""
+    import os
+    import stat
+
+    nb = _nb([nbformat.v4.new_code_cell("x = 1")])
+    client = notebook_runner.notebook_client(nb, timeout=60, kernel_name="python3")
+    with client.setup_kernel():
+        info = client.km.get_connection_info()
+        assert info["transport"] == "ipc"
+        folder = Path(info["ip"]).parent
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        sockets = [f"{info['ip']}-{info[name]}" for name in ("shell_port", "iopub_port")]
+        assert all(stat.S_ISSOCK(os.stat(s).st_mode) for s in sockets)
+        client.execute_cell(nb.cells[0], 0)
+        km = client.km
+    assert nb.cells[0].execution_count == 1
+    del client, km
+    import gc
+
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_a_manager_given_a_transport_or_a_kernel_is_left_as_it_is():
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.transport = "ipc"
+    km.ip = "somewhere/k"
+    assert notebook_runner.use_private_sockets(km) is False
+    assert km.ip == "somewhere/k"
+
+
+def test_nbval_kernels_listen_on_sockets_of_their_own():
+    import nbval.kernel
+
+    km = nbval.kernel.KernelManager(kernel_name="python3")
+    assert km.transport == ("tcp" if sys.platform == "win32" else "ipc")
+
+
 @pytest.mark.slow
 def test_seminar_runs_without_a_language_token_and_with_lora(tmp_path, monkeypatch):
     """The module-11 seminar with LANGUAGE = None (no language token in the labels or the

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 
 from dlsaudio.grade.sandbox import KERNEL_NAME, Limits, Watchdog, death, kill, write_kernel_spec
-from dlsaudio.notebook_runner import notebook_client
+from dlsaudio.notebook_runner import notebook_client, use_private_sockets
 
 GUARD = "__import__('dlsaudio.grade.guard', fromlist=['guard'])"
 STARTUP_SECONDS = 300  # kernel start and guard install, on a loaded machine
@@ -111,6 +111,8 @@ class Runner:
         if namespace:
             self.km.transport = "ipc"
             self.km.ip = str(folder / "k")
+        else:
+            use_private_sockets(self.km)  # no port of another run's kernel to collide with
         self.client = notebook_client(
             nb,
             km=self.km,
