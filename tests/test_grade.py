@@ -673,10 +673,14 @@ def data2vec_targets(layer_outputs, top_k):
     return _targets(layer_outputs, top_k)"""
 
 
+#: answer cells of task 4 (and two course cells), deleted in one submission
+DELETED_CELLS = {"45ae5d01", "923eec49", "20fc3a7b", "e002f143"}
+
+
 def homework_submissions(folder: Path) -> None:
-    """The module 3 submissions: solution, unsolved, a wrong InfoNCE with wrong bonus answers, a
-    wrong BYOL loss, answers that call the package's, tampered checks, one that sleeps forever,
-    one that allocates without bound, one with cells deleted."""
+    """The module 3 submissions: solution, unsolved, a wrong InfoNCE, BYOL loss and bonus
+    answers, answers that call the package's, tampered checks with cells deleted, one cell that
+    sleeps forever and one that allocates without bound."""
     folder.mkdir()
     cases = {"solution": _solved(W3 / "homework_solution.ipynb")}
     cases["unsolved"] = nbformat.read(W3 / "homework.ipynb", as_version=4)
@@ -698,6 +702,7 @@ def homework_submissions(folder: Path) -> None:
     cases["delegated"] = _byol_step_through_super(
         _set(_solved(W3 / "homework_solution.ipynb"), "b7c8d9e0", INFO_NCE_DELEGATED)
     )
+    # tampered checks, and answer cells of another task deleted (one kernel run less)
     tampered = _solved(W3 / "homework_solution.ipynb")
     _set(
         tampered,
@@ -722,23 +727,19 @@ def homework_submissions(folder: Path) -> None:
         "\n\n\nclass _AllPass:\n    def __getattr__(self, name):\n"
         "        return lambda *args, **kwargs: print('OK')\n\n\nchecks = _AllPass()"
     )
-    cases["tampered_checks"] = tampered
-    sleeps = _solved(W3 / "homework_solution.ipynb")
-    momentum = next(c for c in sleeps.cells if c.id == "59f25aa7")
+    tampered.cells = [c for c in tampered.cells if c.id not in DELETED_CELLS]
+    cases["tampered_checks_deleted_cells"] = tampered
+    # one cell sleeps forever (stopped at its time limit), a later one allocates without bound
+    # (stopped at the memory limit): the run goes on after each
+    limits = _solved(W3 / "homework_solution.ipynb")
+    momentum = next(c for c in limits.cells if c.id == "59f25aa7")
     momentum.source = "import time\n\ntime.sleep(10**9)\n\n" + momentum.source
-    cases["sleeps_forever"] = sleeps
-    hog = _solved(W3 / "homework_solution.ipynb")
-    ema = next(c for c in hog.cells if c.id == "4735c03e")
+    ema = next(c for c in limits.cells if c.id == "4735c03e")
     ema.source = (
         "def _hog():\n    kept = []\n    while True:\n        kept.append(bytearray(2**26))\n\n\n_hog()\n\n"
         + ema.source
     )
-    cases["allocates_without_bound"] = hog
-    deleted = _solved(W3 / "homework_solution.ipynb")
-    deleted.cells = [
-        c for c in deleted.cells if c.id not in {"45ae5d01", "923eec49", "20fc3a7b", "e002f143"}
-    ]
-    cases["cells_deleted"] = deleted
+    cases["past_its_limits"] = limits
     for name, nb in cases.items():
         nbformat.write(nb, folder / f"{name}.ipynb")
 
@@ -841,7 +842,7 @@ def test_module3_delegated_answers_lose_their_checks_and_the_feedback_says_so(mo
 
 @pytest.mark.slow
 def test_module3_tampered_checks_gain_nothing(module3):
-    result = module3["tampered_checks"]
+    result = module3["tampered_checks_deleted_cells"]  # task 4's answer cells deleted too
     lost = {c["what"]: c["reason"] for c in result["tasks"][2]["checks"] if c["reason"]}
     assert set(lost) >= {
         "BYOL loss with its stop-gradient (byol_loss)",
@@ -858,35 +859,38 @@ def test_module3_tampered_checks_gain_nothing(module3):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("case", "lost", "says"),
-    [
-        ("sleeps_forever", "BYOL's cosine momentum schedule (byol_momentum)", "stopped after 30 s"),
-        (
-            "allocates_without_bound",
-            "the EMA update of the target (ema_update)",
-            "ran out of memory",
-        ),
-    ],
-)
-def test_module3_a_cell_past_its_limit_loses_its_task_and_the_rest_is_graded(
-    module3, case, lost, says
-):
-    """The cell is stopped (time) or fails (memory); BYOL, which trains with the function it
-    should have defined, fails with it; everything else scores as in the solution."""
-    result = module3[case]
+def test_module3_a_cell_past_its_limit_loses_its_task_and_the_rest_is_graded(module3):
+    """One cell is stopped at its time limit, a later one fails at the memory limit; BYOL, which
+    trains with the functions they should have defined, fails with them; the run goes on after
+    each, and everything else scores as in the solution."""
+    result = module3["past_its_limits"]
     points = _points(result)
     assert (points["1"], points["2"], points["4"]) == (3, 3, 2), result["tasks"]
     failed = {c["what"] for c in result["tasks"][2]["checks"] if c["reason"]}
-    assert failed == {lost, BYOL_TRAINS}, result["tasks"][2]
-    assert says in _notes(result)
+    assert failed == {
+        "BYOL's cosine momentum schedule (byol_momentum)",
+        "the EMA update of the target (ema_update)",
+        BYOL_TRAINS,
+    }, result["tasks"][2]
+    # the bonus's data2vec trains with task 3's moving average
+    assert set(_lost(result["tasks"][4])) == {
+        "HomeworkData2Vec trains with your mask, targets and moving average without collapsing"
+    }, result["tasks"][4]
+    cells = {c["cell_id"]: c for c in result["run"]["cells"]}
+    assert cells["59f25aa7"]["status"] == "timeout", cells["59f25aa7"]
+    assert "stopped after 30 s" in cells["59f25aa7"]["error"]
+    assert cells["4735c03e"]["status"] == "error", cells["4735c03e"]
+    notes = _notes(result)
+    assert "stopped after 30 s" in notes and "ran out of memory" in notes, notes
+    assert all(c["status"] != "not run" for c in cells.values()), "the run stopped early"
     assert result["run"]["peak_memory_mb"] < MODULE3_LIMITS.memory_mb + 512
 
 
 @pytest.mark.slow
 def test_module3_deleted_cells_run_from_the_course(module3):
-    result = module3["cells_deleted"]
-    assert _points(result) == {"1": 3, "2": 3, "3": 5, "4": 0, "5": 2}, result["tasks"]
+    result = module3["tampered_checks_deleted_cells"]  # tampered checks of task 3 too
+    points = _points(result)
+    assert (points["1"], points["2"], points["4"], points["5"]) == (3, 3, 0, 2), result["tasks"]
     assert result["tasks"][3]["message"].startswith("not answered")
     notes = _notes(result)
     assert "Answer cell 45ae5d01" in notes and "are not in your notebook; the course's ran" in notes
