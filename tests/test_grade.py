@@ -99,7 +99,9 @@ TINY_RUBRIC = {
 }
 # Cell limits just above what the slowest cell needs on a loaded 2-core machine (a few seconds),
 # so the submissions that hit them (loops, sleeps) cost the suite as little time as possible.
-TINY_LIMITS = Limits(cell_seconds=12, total_seconds=240, memory_mb=4096, disk_mb=100, file_mb=50)
+TINY_LIMITS = Limits(
+    cell_seconds=12, total_seconds=240, memory_mb=4096, disk_mb=100, file_mb=50, answer_seconds=5
+)
 
 
 def tiny_course(root: Path, rubric: dict | None = None) -> Path:

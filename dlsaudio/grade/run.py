@@ -26,7 +26,6 @@ from dlsaudio.notebook_runner import notebook_client, use_private_sockets
 GUARD = "__import__('dlsaudio.grade.guard', fromlist=['guard'])"
 STARTUP_SECONDS = 300  # kernel start and guard install, on a loaded machine
 GUARD_SECONDS = 120  # a guard call that takes longer means the kernel is stuck
-PROBE_SECONDS = 15  # after an interrupt, how long the kernel has to answer again
 MAX_OUTPUT_CHARS = 20_000  # per cell, in the executed notebook kept for staff
 
 
@@ -202,7 +201,7 @@ class Runner:
             run_sync(self.km.interrupt_kernel)()
         except Exception as error:
             raise KernelLost(f"the kernel could not be interrupted ({error})") from error
-        self._expression("'[]'", PROBE_SECONDS)
+        self._expression("'[]'", self.limits.answer_seconds)
 
     # ------------------------------------------------------------------ the run
     def run(self, steps: list[Step], install: str, on_start=None) -> RunResult:

@@ -31,6 +31,9 @@ class Limits:
     memory_mb: int | None  # RLIMIT_DATA of the kernel; None: no limit
     disk_mb: int  # everything written into its folder
     file_mb: int  # any one file (RLIMIT_FSIZE)
+    # after a cell past its time is interrupted, how long the kernel has to answer again before
+    # the run ends (a cell that ignores the interrupt never answers)
+    answer_seconds: float = 15.0
 
 
 LIMITS = {
