@@ -9,12 +9,15 @@ from dlsaudio.ssl.__main__ import main, parse_args
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-#: a one-epoch SSL run with one probe draw and no maps, the smallest the command line makes
+#: a one-epoch SSL run on quarter-second clips with one probe draw and no maps, the smallest the
+#: command line makes
 QUICK = [
     "--method",
     "infonce",
     "--epochs",
     "1",
+    "--clip-samples",
+    "4000",
     "--draws",
     "1",
     "--projection",
