@@ -59,6 +59,33 @@ def pytest_configure(config):
     nbval.kernel.KernelManager = PrivateSocketKernelManager
 
 
+# ---------------------------------------------------------------- one run per notebook
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected what they deselect
+def pytest_collection_modifyitems(config, items):
+    """A notebook that a selected test executes whole (``@pytest.mark.runs_notebook``: the
+    browser test runs each seminar in JupyterLab and fails on any error in it) is not executed a
+    second time by nbval; its nbval items are skipped with the test that runs it. Where that test
+    cannot run (no browser here), or is not selected, nbval runs the notebook as usual."""
+    runs = {}
+    for item in items:
+        for mark in item.iter_markers("runs_notebook"):
+            runs[mark.args[0]] = item
+    if not runs:
+        return
+    import browser_lab  # tests/browser_lab.py, imported by the test that carries the mark
+
+    if browser_lab.missing():
+        return
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        if item.path.suffix == ".ipynb" and path in runs:
+            test = runs[path].nodeid.split("@")[0]  # without the xdist group
+            reason = f"{path} runs once in this session, in JupyterLab: {test}"
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
 # ---------------------------------------------------------------- two workers (pytest-xdist)
 #
 # ``pyproject.toml`` runs the suite on one worker per core with ``--dist loadgroup``: the tests of
@@ -113,8 +140,8 @@ def _rank(item, group: str | None) -> int:
     return len(LONG_FIRST)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config, items):
+@pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
+def pytest_worker_groups(config, items):  # before xdist reads the groups
     if not config.pluginmanager.has_plugin("xdist"):
         return
     groups = {}

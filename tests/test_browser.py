@@ -6,6 +6,10 @@ Each seminar is copied into a fresh folder served by JupyterLab on 127.0.0.1, op
 every figure loaded, every widget rendered (no "Error displaying widget"), sliders and dropdowns
 that change the figure when moved, and no error in the browser's console. Screenshots go to
 ``$BROWSER_SCREENSHOTS`` (default: the test's temporary folder, printed), also on failure.
+
+Where these tests run, they are the seminars' run in the suite: nbval's run of the same notebook
+is skipped (``runs_notebook`` in ``conftest.py``), so each seminar executes once. A cell that
+fails stops *Run All* and fails the test at once with its traceback.
 """
 
 from __future__ import annotations
@@ -107,6 +111,9 @@ def _open_and_run(server, driver, notebook: Path, seconds: float) -> None:
             driver,
             "return [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.innerText.trim())",
         )
+        errors = _error_outputs(driver)
+        if errors:  # Run All stops at a failing cell: the cells after it would never run
+            raise AssertionError(f"a cell of {notebook.name} failed:\n{errors[0][-3000:]}")
         return prompts and all(p.startswith("[") and p[1:-2].isdigit() for p in prompts)
 
     _wait(finished, seconds, f"every cell of {notebook.name} to run", poll=2)
@@ -121,13 +128,18 @@ def _open_and_run(server, driver, notebook: Path, seconds: float) -> None:
     )
 
 
-def _check_page(driver) -> dict:
-    """What a student would check by eye, as a dict the assertions read."""
-    errors = _js(
+def _error_outputs(driver) -> list[str]:
+    """The text of every output that shows an error (a traceback, or an exception's name)."""
+    return _js(
         driver,
         "return [...document.querySelectorAll('.jp-OutputArea-output[data-mime-type=\"application/vnd.jupyter.stderr\"]')]"
         ".map(e => e.innerText).filter(t => t.includes('Traceback') || /\\w+Error\\b/.test(t))",
     )
+
+
+def _check_page(driver) -> dict:
+    """What a student would check by eye, as a dict the assertions read."""
+    errors = _error_outputs(driver)
     images = _js(
         driver,
         "return [...document.querySelectorAll('.jp-OutputArea-output img')].map(i => [i.naturalWidth, i.naturalHeight])",
@@ -169,6 +181,7 @@ def _figure_of(driver, widget) -> str:
     )
 
 
+@pytest.mark.runs_notebook("week_03_ssl/seminar.ipynb")
 def test_module3_seminar_renders_its_figures_and_working_widgets(lab):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -215,6 +228,7 @@ def test_module3_seminar_renders_its_figures_and_working_widgets(lab):
         raise
 
 
+@pytest.mark.runs_notebook("week_11_low_resource/seminar.ipynb")
 def test_module11_seminar_renders_its_figures_and_progress_bars(lab):
     from selenium.webdriver.common.by import By
 
