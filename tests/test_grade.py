@@ -184,15 +184,18 @@ def tiny_submissions(module: Path, folder: Path) -> dict[str, nbformat.NotebookN
             "answer",
             "n = 0\nwhile True:\n    open(f'junk{n}', 'wb').write(b'0' * 2**23)\n    n += 1",
         ),
-        # one file past the size limit fails with an error; the run goes on
-        "big_file": _set(
-            _answered(module), "answer", "open('big', 'wb').write(b'0' * (60 * 2**20))\nanswer = 42"
+        # one file past the size limit fails with an error, and the run goes on to the private
+        # check, which catches an add tuned to the public check only (one kernel for both)
+        "big_file_tuned": _set(
+            _set(
+                _answered(module),
+                "answer",
+                "open('big', 'wb').write(b'0' * (60 * 2**20))\nanswer = 42",
+            ),
+            "add",
+            "def add(a, b):\n    return 5 if (a, b) == (2, 3) else 0",
         ),
         "exits": _set(_answered(module), "answer", "exit()"),
-        # tuned to the public check only (the private check catches it)
-        "tuned": _set(
-            _answered(module), "add", "def add(a, b):\n    return 5 if (a, b) == (2, 3) else 0"
-        ),
     }
     reordered = _answered(module)
     reordered.cells = [reordered.cells[0], *reversed(reordered.cells[1:])]
@@ -280,7 +283,7 @@ def test_tiny_unsolved_scores_zero_with_one_message_per_task(tiny):
 @pytest.mark.slow
 def test_isolation_checks_pass_in_every_submission_that_reaches_them(tiny):
     _, results, _ = tiny
-    for name in ("solution", "unsolved", "tampering", "tuned", "reordered", "lost_ids", "big_file"):
+    for name in ("solution", "unsolved", "tampering", "reordered", "lost_ids", "big_file_tuned"):
         assert _points(results[name])["4"] == 2, (name, results[name]["tasks"][3])
 
 
@@ -316,7 +319,8 @@ def test_an_edited_check_cell_and_added_cells_are_ignored_and_reported(tiny):
         ("deaf_loop", {"1": 3, "2": 0, "3": 0, "4": 0}, "the kernel did not answer"),
         ("fills_disk", {"1": 3, "2": 1, "3": 0, "4": 0}, "more than 100 MB into its folder"),
         # a single file past the size limit is an error in that cell; the run goes on
-        ("big_file", {"1": 3, "2": 1, "3": 0, "4": 2}, "File too large"),
+        # (its add is tuned to the public check: task 1 loses the private check's point)
+        ("big_file_tuned", {"1": 2, "2": 1, "3": 0, "4": 2}, "File too large"),
         ("exits", {"1": 3, "2": 1, "3": 0, "4": 0}, "the kernel exited"),
     ],
 )
@@ -330,8 +334,9 @@ def test_a_run_that_breaks_a_limit_keeps_the_points_earned_before(tiny, case, po
 @pytest.mark.slow
 def test_private_checks_catch_an_answer_tuned_to_the_public_check(tiny):
     _, results, _ = tiny
-    assert _points(results["tuned"])["1"] == 2
-    message = results["tuned"]["tasks"][0]["message"]
+    result = results["big_file_tuned"]  # its answer cell writes a file past the limit too
+    assert _points(result)["1"] == 2, result["tasks"]
+    message = result["tasks"][0]["message"]
     assert "add on other numbers: add(-1, 2) should be 1, got 0 (-1)" in message
 
 
