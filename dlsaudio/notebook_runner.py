@@ -50,23 +50,28 @@ def sliced_get_msg(get_msg, slice_seconds: float = REPLY_POLL_SECONDS):
     return get_msg_in_slices
 
 
-def use_private_sockets(km) -> bool:
-    """Make the kernel manager ``km`` (not started yet) give its kernel Unix sockets in a new
-    private folder instead of TCP ports on the loopback; True if it did.
+def use_private_sockets(km, folder: str | Path | None = None) -> bool:
+    """Make the kernel manager ``km`` (not started yet) give its kernel Unix sockets in a folder
+    instead of TCP ports on the loopback; True if it did.
 
     With TCP, the manager picks free ports, closes them and hands them to the kernel, which binds
     them a second or so later: in that gap any other process on the machine (another kernel, a
     browser, a grading worker) may take one, and the kernel dies at start with "Address already
     in use". Sockets in a folder nobody else writes to cannot be taken. Where Unix sockets do not
     exist (Windows), or the manager was given a transport already, ``km`` is left as it is.
+
+    Args:
+        km: a jupyter_client kernel manager.
+        folder: where the sockets go (short: a socket's path has room for about 100
+            characters); None: a new private folder, removed with ``km``.
     """
     if os.name != "posix" or km.transport != "tcp" or km.has_kernel:
         return False
-    # short: a Unix socket's path has room for about 100 characters
-    folder = tempfile.mkdtemp(prefix="kernel-")
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix="kernel-")
+        weakref.finalize(km, shutil.rmtree, folder, True)
     km.transport = "ipc"
     km.ip = os.path.join(folder, "k")
-    weakref.finalize(km, shutil.rmtree, folder, True)
     return True
 
 

@@ -107,11 +107,9 @@ class Runner:
         self.km = AsyncKernelManager(
             kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(specs)])
         )
-        if namespace:
-            self.km.transport = "ipc"
-            self.km.ip = str(folder / "k")
-        else:
-            use_private_sockets(self.km)  # no port of another run's kernel to collide with
+        # Unix sockets: no port for another run's kernel to take; in a namespace, in the run's
+        # folder, which the kernel can reach without the TCP loopback
+        use_private_sockets(self.km, folder if namespace else None)
         self.client = notebook_client(
             nb,
             km=self.km,
