@@ -45,7 +45,7 @@ def _no_network(monkeypatch):
 #
 # A test process holds about a million long-lived objects once torch, transformers, numba and
 # the test modules are imported, and each full collection of the cyclic garbage collector
-# scans them all (0.3-0.6 s on 2 cores); during a session it runs hundreds of times, and five
+# scans them all (0.3-0.6 s on 2 cores); during a session it runs about once a second, and five
 # more times as pytest ends. Nothing imported is garbage: what exists once the plugins are
 # loaded, and again once the tests are collected, is moved out of the collector's reach
 # (``gc.freeze``), so that a collection scans only what the tests make. The grader's kernels do
