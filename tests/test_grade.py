@@ -164,11 +164,17 @@ def tiny_submissions(module: Path, folder: Path) -> dict[str, nbformat.NotebookN
     cases = {
         "solution": _answered(module),
         "unsolved": nbformat.read(module / "homework.ipynb", as_version=4),
-        # wrong add and byol, with tampering that would make every check pass if it stayed
+        # wrong add and byol, with tampering that would make every check pass if it stayed;
+        # the check of add edited to pass, and a cell added that claims success (one kernel for
+        # the guard's undoing and the assembly's ignoring)
         "tampering": _set(
-            _set(_answered(module), "add", TAMPERING),
-            "byol",
-            "def byol(p, z):\n    return p.sum() * 0",
+            _set(
+                _set(_answered(module), "add", TAMPERING),
+                "byol",
+                "def byol(p, z):\n    return p.sum() * 0",
+            ),
+            "check-add",
+            "print('OK')",
         ),
         # the byol cell ignores interrupts and loops: stopped, later checks not run (the loop
         # sleeps, so that it leaves the cores to the other tests while it waits to be stopped)
@@ -204,11 +210,7 @@ def tiny_submissions(module: Path, folder: Path) -> dict[str, nbformat.NotebookN
     for n, cell in enumerate(lost.cells):
         cell.id = f"fresh-{n}"
     cases["lost_ids"] = lost
-    added = _answered(module)
-    added.cells.insert(4, nbformat.v4.new_code_cell("print('OK: everything passed')"))
-    _set(added, "check-add", "print('OK')")
-    _set(added, "add", "def add(a, b):\n    return 0")
-    cases["edited_check"] = added
+    cases["tampering"].cells.insert(4, nbformat.v4.new_code_cell("print('OK: everything passed')"))
     for name, nb in cases.items():
         nbformat.write(nb, folder / f"{name}.ipynb")
     (folder / "broken.ipynb").write_text("{ this is not json")
@@ -305,8 +307,9 @@ def test_tampering_with_cells_checks_and_the_package_gains_nothing(tiny):
 @pytest.mark.slow
 def test_an_edited_check_cell_and_added_cells_are_ignored_and_reported(tiny):
     _, results, _ = tiny
-    result = results["edited_check"]
+    result = results["tampering"]  # its add is wrong: the course's check fails it
     assert _points(result)["1"] == 0
+    assert "add(2, 3) should be 5, got -1" in result["tasks"][0]["message"]
     notes = _notes(result)
     assert "You edited the check cell check-add" in notes and "1 cell(s) you added" in notes
 
